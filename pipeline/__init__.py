@@ -1,0 +1,9 @@
+"""icaa.pipeline: the stages that build an image-colour-aesthetics dataset.
+
+Each stage is a pure core (rows or arrays in and out), a thin shell that reads its input table,
+runs the core per chunk and writes Parquet atomically, and a ``icaa-data`` sub-command.
+"""
+
+from icaa.pipeline.errors import IcaaError
+
+__all__ = ["IcaaError"]

@@ -1,0 +1,18 @@
+"""``icaa-data``: one sub-command per pipeline stage.
+
+Each stage module defines a Typer app or command and is joined here; expected failures raise
+``IcaaError``, which is printed and turned into exit status 1.
+"""
+
+from __future__ import annotations
+
+from icaa.pipeline.cli._util import app, run_app
+
+# Each stage module registers its command(s) on `app` when imported: one import line per stage module.
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Entry point of the ``icaa-data`` console script."""
+    run_app(app)

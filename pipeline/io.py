@@ -1,0 +1,104 @@
+"""File handling shared by the stages: atomic writes, reading tables, paths kept inside a root."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from icaa.pipeline.errors import IcaaError
+
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_json",
+    "write_table",
+    "read_table",
+    "require_columns",
+    "resolve_inside",
+    "relative_id",
+]
+
+
+def _atomic_replace(path: Path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename: readers never see half a file."""
+    _atomic_replace(Path(path), lambda handle: handle.write(data))
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path | str, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_table(table: pa.Table | pd.DataFrame, path: Path | str, schema: pa.Schema | None = None) -> None:
+    """Write a table as Parquet atomically, cast to ``schema`` when one is given."""
+    if isinstance(table, pd.DataFrame):
+        table = pa.Table.from_pandas(table, schema=schema, preserve_index=False)
+    elif schema is not None:
+        table = table.select(schema.names).cast(schema)
+    _atomic_replace(Path(path), lambda handle: pq.write_table(table, handle))
+
+
+def read_table(path: Path | str, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a Parquet or CSV table into pandas; a missing or unreadable file raises IcaaError."""
+    path = Path(path)
+    if not path.is_file():
+        raise IcaaError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path, columns=columns)
+        if suffix in (".csv", ".tsv", ".txt"):
+            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", usecols=columns)
+    except (OSError, ValueError, pa.ArrowException) as error:
+        raise IcaaError(f"{path}: cannot read table ({error})") from None
+    raise IcaaError(f"{path}: expected a .parquet or .csv table, got '{suffix}'")
+
+
+def require_columns(frame: pd.DataFrame, columns: list[str] | tuple[str, ...], where: str) -> None:
+    """Raise IcaaError naming every required column that ``frame`` lacks."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise IcaaError(f"{where}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, frame.columns))}")
+
+
+def resolve_inside(root: Path | str, relative: str) -> Path:
+    """The absolute path of ``relative`` under ``root``; IcaaError if it escapes the root.
+
+    ``../../x.jpg``, absolute paths and symlinks pointing outside are refused.
+    """
+    root_path = Path(root).resolve()
+    candidate = (root_path / relative).resolve()
+    if candidate != root_path and root_path not in candidate.parents:
+        raise IcaaError(f"{relative!r} escapes the image root {root_path}")
+    return candidate
+
+
+def relative_id(path: Path | str, root: Path | str) -> str:
+    """A stable image id: the path relative to ``root`` with POSIX separators."""
+    relative = Path(path).resolve().relative_to(Path(root).resolve())
+    return str(PurePosixPath(*relative.parts))

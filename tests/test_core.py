@@ -1,0 +1,94 @@
+"""The shared core: categories, atomic I/O, path containment, the partitioned runner."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from icaa.pipeline.categories import (
+    CLASS_SCORE_COLUMNS, ICAA17K_CATEGORIES, class_score_column, pair_category,
+)
+from icaa.pipeline.errors import IcaaError
+from icaa.pipeline.io import read_table, resolve_inside, write_table
+from icaa.pipeline.partitions import run_partitioned
+from icaa.pipeline.schemas import column
+
+
+def test_there_are_exactly_30_categories_15_of_each_kind():
+    assert len(ICAA17K_CATEGORIES) == 30 == len(set(ICAA17K_CATEGORIES)) == len(CLASS_SCORE_COLUMNS)
+    assert sum(c.startswith("complementary/") for c in ICAA17K_CATEGORIES) == 15
+
+
+def test_categories_match_the_icaa17k_release_folders(shared_dir):
+    with open(shared_dir / "reference/icaa17k/1all.csv", newline="") as handle:
+        folders = {"/".join(row["ID"].split("/")[:2]) for row in csv.DictReader(handle)}
+    assert folders == set(ICAA17K_CATEGORIES)
+
+
+def test_pair_category_uses_canonical_order_whatever_the_argument_order():
+    assert pair_category("blue", "red") == pair_category("red", "blue") == "complementary/red_blue"
+    assert pair_category("blue", "green") == "complementary/green_blue"
+    with pytest.raises(ValueError, match="distinct"):
+        pair_category("red", "red")
+    assert class_score_column("monochromatic/darkgreen") == "class_score_monochromatic_darkgreen"
+
+
+def test_resolve_inside_refuses_paths_escaping_the_root(tmp_path):
+    (tmp_path / "a").mkdir()
+    assert resolve_inside(tmp_path, "a/x.jpg") == (tmp_path / "a/x.jpg").resolve()
+    for escaping in ("../../x.jpg", "/etc/passwd", "a/../../x.jpg"):
+        with pytest.raises(IcaaError, match="escapes the image root"):
+            resolve_inside(tmp_path, escaping)
+
+
+def test_read_table_errors_are_clear(tmp_path):
+    with pytest.raises(IcaaError, match="no such file"):
+        read_table(tmp_path / "missing.parquet")
+    (tmp_path / "x.json").write_text("{}")
+    with pytest.raises(IcaaError, match="expected a .parquet or .csv"):
+        read_table(tmp_path / "x.json")
+
+
+SQUARES = {"squares": pa.schema([column("item", pa.string(), "id"), column("square", pa.int64(), "n^2")])}
+
+
+def square_chunk(rows: pd.DataFrame, *, fail_on: str | None = None, log: str | None = None) -> dict:
+    if log:
+        with open(log, "a") as handle:
+            handle.write(",".join(rows["item"]) + "\n")
+    if fail_on is not None and fail_on in set(rows["item"]):
+        raise RuntimeError(f"boom on {fail_on}")
+    return {"squares": pd.DataFrame({"item": rows["item"], "square": rows["n"] ** 2})}
+
+
+def test_partitioned_run_resumes_without_redoing_finished_chunks(tmp_path):
+    rows = pd.DataFrame({"item": [f"i{n}" for n in range(10)], "n": range(10)})
+    log = tmp_path / "calls.log"
+    options = {"log": str(log)}
+    with pytest.raises(RuntimeError, match="boom"):
+        run_partitioned(rows, square_chunk, schemas=SQUARES, work_dir=tmp_path / "work", chunk_size=3,
+                        options={**options, "fail_on": "i7"}, run_fingerprint="same", progress=False)
+    assert log.read_text().splitlines() == ["i0,i1,i2", "i3,i4,i5", "i6,i7,i8"]
+    result = run_partitioned(rows, square_chunk, schemas=SQUARES, work_dir=tmp_path / "work", chunk_size=3,
+                             options=options, run_fingerprint="same", progress=False)
+    assert log.read_text().splitlines()[3:] == ["i6,i7,i8", "i9"]
+    assert result["squares"]["square"].tolist() == [n * n for n in range(10)]
+
+
+def test_partitioned_run_gives_the_same_table_with_worker_processes(tmp_path):
+    rows = pd.DataFrame({"item": [f"i{n}" for n in range(25)], "n": range(25)})
+    one = run_partitioned(rows, square_chunk, schemas=SQUARES, work_dir=tmp_path / "one", chunk_size=4,
+                          progress=False)["squares"]
+    two = run_partitioned(rows, square_chunk, schemas=SQUARES, work_dir=tmp_path / "two", chunk_size=4,
+                          workers=2, progress=False)["squares"]
+    pd.testing.assert_frame_equal(one, two)
+
+
+def test_write_table_is_atomic_and_leaves_no_temporary_files(tmp_path):
+    write_table(pd.DataFrame({"a": [1, 2]}), tmp_path / "t.parquet")
+    assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]
+    assert read_table(tmp_path / "t.parquet")["a"].tolist() == [1, 2]
