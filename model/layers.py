@@ -1,0 +1,356 @@
+"""DeT layers: window attention (local / shifted), delegate attention, MLP, soft hue histogram.
+
+Every layer works on channels-last token maps ``(B, H, W, C)``, so LayerNorm, the MLP and the 1x1 projections
+are plain ``F.linear`` calls with no layout shuffles. Parameters keep the names and shapes of the published
+code (DAT v1 ``models/dat_blocks.py`` as modified by ICAA17K's ``ICAA17K_code/models/dat_blocks.py``), so
+official state dicts load with ``strict=True``; e.g. the 1x1 convolutions keep their ``(C, C, 1, 1)`` weights.
+
+References
+----------
+Xia, Pan, Song, Li, Huang, "Vision Transformer with Deformable Attention", CVPR 2022 (DAT).
+He, Ming, Li, Sun, Zheng, Ma, "Thinking Image Color Aesthetics Assessment: Models, Datasets and
+Benchmarks", ICCV 2023 (DeT: delegate attention, Eq. 2-4; colour-space segmentation, Eq. 5).
+Liu et al., "Swin Transformer", ICCV 2021 (window attention, relative position bias, shifted windows).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "DropPath",
+    "LayerNormProxy",
+    "TransformerMLP",
+    "LocalAttention",
+    "ShiftWindowAttention",
+    "DelegateAttention",
+    "SoftHistogram",
+    "GATE_SHARPNESS",
+    "NEAR_OFFSET_SCALE",
+]
+
+GATE_SHARPNESS = -99999.0
+"""alpha of the gate ``sigmoid(alpha * Net_g(X))`` in the published code: large enough to make it 0/1."""
+
+NEAR_OFFSET_SCALE = 0.25
+"""Published quirk: an offset is scaled by this wherever it and its reference point differ in sign (x or y)."""
+
+
+def _trunc_normal_(tensor: torch.Tensor, std: float = 0.02) -> torch.Tensor:
+    return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)
+
+
+class DropPath(nn.Module):
+    """Stochastic depth per sample (Huang et al. 2016), identity in eval mode or at rate 0."""
+
+    def __init__(self, rate: float = 0.0) -> None:
+        super().__init__()
+        self.rate = float(rate)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.rate == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.rate
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask.div_(keep)
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate}"
+
+
+class LayerNormProxy(nn.Module):
+    """LayerNorm over channels; holds ``.norm`` as the published ``LayerNormProxy`` does (key ``*.norm.*``).
+
+    Input and output ``(..., C)`` (channels last).
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x)
+
+
+class TransformerMLP(nn.Module):
+    """Linear -> GELU -> Linear, ``(B, H, W, C) -> (B, H, W, C)``; keys ``chunk.linear1`` / ``chunk.linear2``."""
+
+    def __init__(self, channels: int, expansion: int, drop: float) -> None:
+        super().__init__()
+        self.chunk = nn.Sequential()
+        self.chunk.add_module("linear1", nn.Linear(channels, channels * expansion))
+        self.chunk.add_module("act", nn.GELU())
+        self.chunk.add_module("drop1", nn.Dropout(drop))
+        self.chunk.add_module("linear2", nn.Linear(channels * expansion, channels))
+        self.chunk.add_module("drop2", nn.Dropout(drop))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.chunk(x)
+
+
+def _relative_position_index(window: int) -> torch.Tensor:
+    coords = torch.stack(torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")).flatten(1)
+    rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (window - 1)
+    return rel[..., 0] * (2 * window - 1) + rel[..., 1]
+
+
+class LocalAttention(nn.Module):
+    """Multi-head self-attention inside non-overlapping ``window x window`` windows with a learned relative
+    position bias (Swin). ``(B, H, W, C) -> (B, H, W, C)``; H and W must be multiples of the window.
+
+    The bias (and the shifted-window mask) go to ``scaled_dot_product_attention`` as an additive ``attn_mask``,
+    which is the same sum the published einsum code forms before its softmax.
+    """
+
+    def __init__(self, dim: int, heads: int, window_size: int, attn_drop: float, proj_drop: float) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} is not divisible by heads {heads}")
+        self.heads = heads
+        self.window_size = int(window_size)
+        self.proj_qkv = nn.Linear(dim, 3 * dim)
+        self.proj_out = nn.Linear(dim, dim)
+        self.attn_drop = float(attn_drop)
+        self.proj_drop = nn.Dropout(proj_drop)
+        n = self.window_size
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * n - 1) ** 2, heads))
+        _trunc_normal_(self.relative_position_bias_table, std=0.01)
+        self.register_buffer("relative_position_index", _relative_position_index(n))
+
+    def _bias(self) -> torch.Tensor:
+        n2 = self.window_size ** 2
+        table = self.relative_position_bias_table
+        return table[self.relative_position_index.view(-1)].view(n2, n2, -1).permute(2, 0, 1)  # heads, N, N
+
+    def _attend(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        b, h, w, c = x.shape
+        n = self.window_size
+        if h % n or w % n:
+            raise ValueError(f"feature map {h}x{w} is not a multiple of the {n}x{n} window; use an input size "
+                             f"divisible by {n * 32} pixels (224 for the published configs)")
+        r1, r2 = h // n, w // n
+        windows = x.view(b, r1, n, r2, n, c).permute(0, 1, 3, 2, 4, 5).reshape(b, r1 * r2, n * n, c)
+        qkv = self.proj_qkv(windows).view(b, r1 * r2, n * n, 3, self.heads, c // self.heads)
+        q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).unbind(0)  # each B, nW, heads, N, hd
+        bias = self._bias().to(q.dtype)
+        if mask is not None:
+            bias = bias.unsqueeze(0) + mask.to(q.dtype).unsqueeze(1)  # nW, heads, N, N
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias,
+                                             dropout_p=self.attn_drop if self.training else 0.0)
+        out = out.transpose(2, 3).reshape(b, r1 * r2, n * n, c)
+        out = self.proj_drop(self.proj_out(out))
+        return out.view(b, r1, r2, n, n, c).permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        """``x``: ``(B, H, W, C)``. Returns ``(out (B, H, W, C), None, None)`` like the other attentions."""
+        return self._attend(x, None), None, None
+
+
+class ShiftWindowAttention(LocalAttention):
+    """Window attention on the map rolled by ``shift_size`` (Swin); cross-region pairs get -100 added, as in
+    the published code (a finite value, not -inf: kept for conformance)."""
+
+    def __init__(self, dim: int, heads: int, window_size: int, attn_drop: float, proj_drop: float,
+                 shift_size: int, fmap_size: int) -> None:
+        super().__init__(dim, heads, window_size, attn_drop, proj_drop)
+        if not 0 < shift_size < self.window_size:
+            raise ValueError(f"shift size {shift_size} must be in 1..{self.window_size - 1}")
+        self.shift_size = int(shift_size)
+        n, s = self.window_size, self.shift_size
+        region = torch.zeros(fmap_size, fmap_size)
+        slices = (slice(0, -n), slice(-n, -s), slice(-s, None))
+        for i, hs in enumerate(slices):
+            for j, ws in enumerate(slices):
+                region[hs, ws] = i * 3 + j
+        r = fmap_size // n
+        region = region.view(r, n, r, n).permute(0, 2, 1, 3).reshape(r * r, n * n)
+        diff = region.unsqueeze(1) - region.unsqueeze(2)
+        self.register_buffer("attn_mask", torch.where(diff != 0, -100.0, 0.0))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        s = self.shift_size
+        shifted = torch.roll(x, shifts=(-s, -s), dims=(1, 2))
+        out = self._attend(shifted, self.attn_mask)
+        return torch.roll(out, shifts=(s, s), dims=(1, 2)), None, None
+
+
+def _as_linear(conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor | None]:
+    return conv.weight.flatten(1), conv.bias
+
+
+class DelegateAttention(nn.Module):
+    """Delegate ("deformable gate") attention of DeT: DAT's deformable attention whose reference points come
+    from a learned 1x1 conv (``ref_point14``, Net_i) and pass a hard gate (``ref_gate``, Net_g).
+
+    For each query map ``x`` (``(B, H, W, C)``):
+
+    - offsets: DAT's depthwise-conv offset net per group, ``tanh`` bounded to ``offset_range_factor / size``;
+    - reference ``r = tanh(Net_i(x))`` and gate ``g = sigmoid(-99999 * Net_g(x))``; in ``batch`` mode the
+      conv outputs are averaged over the batch first (the published behaviour), in ``per_image`` mode not;
+    - offsets whose sign differs from the reference's in x or y are scaled by 0.25 (published quirk, computed
+      on the device here instead of through numpy; it carries no gradient in either);
+    - points ``p = (offset + r) * g``; keys/values are bilinearly sampled at ``p``; attention adds DAT's
+      relative position bias sampled from ``rpe_table`` at the query-to-point displacement.
+
+    Returns ``(out (B, H, W, C), points (B, G, H, W, 2), references (B, G, H, W, 2))``; points are (y, x)
+    in [-1, 1] coordinates, as the published code returns them.
+    """
+
+    def __init__(self, fmap_size: int, heads: int, head_channels: int, groups: int, attn_drop: float,
+                 proj_drop: float, stride: int, offset_range_factor: float, use_pe: bool, stage_index: int,
+                 reference_mode: str = "per_image") -> None:
+        super().__init__()
+        if stride != 1:
+            raise ValueError(f"delegate attention samples one point per query (stride 1), got stride {stride}")
+        self.n_heads = heads
+        self.n_head_channels = head_channels
+        self.nc = heads * head_channels
+        self.n_groups = groups
+        if self.nc % groups or heads % groups:
+            raise ValueError(f"{heads} heads / {self.nc} channels do not split into {groups} groups")
+        self.n_group_channels = self.nc // groups
+        self.n_group_heads = heads // groups
+        self.fmap_size = int(fmap_size)
+        self.offset_range_factor = float(offset_range_factor)
+        self.use_pe = bool(use_pe)
+        self.attn_drop = float(attn_drop)
+        self.reference_mode = reference_mode
+        kk = (9, 7, 5, 3)[stage_index]
+        gc = self.n_group_channels
+        self.conv_offset = nn.Sequential(
+            nn.Conv2d(gc, gc, kk, stride, kk // 2, groups=gc),
+            LayerNormProxy(gc),
+            nn.GELU(),
+            nn.Conv2d(gc, 2, 1, 1, 0, bias=False),
+        )
+        self.proj_q = nn.Conv2d(self.nc, self.nc, 1)
+        self.proj_k = nn.Conv2d(self.nc, self.nc, 1)
+        self.proj_v = nn.Conv2d(self.nc, self.nc, 1)
+        self.proj_out = nn.Conv2d(self.nc, self.nc, 1)
+        self.proj_drop = nn.Dropout(proj_drop)
+        if self.use_pe:
+            self.rpe_table = nn.Parameter(torch.zeros(heads, 2 * self.fmap_size - 1, 2 * self.fmap_size - 1))
+            _trunc_normal_(self.rpe_table, std=0.01)
+        else:
+            self.rpe_table = None
+        self.ref_point14 = nn.Conv2d(self.nc, 2, 1)
+        self.ref_gate = nn.Conv2d(self.nc, 1, 1)
+
+    @property
+    def reference_mode(self) -> str:
+        return self._reference_mode
+
+    @reference_mode.setter
+    def reference_mode(self, mode: str) -> None:
+        if mode not in ("per_image", "batch"):
+            raise ValueError(f"reference_mode must be 'per_image' or 'batch', got {mode!r}")
+        self._reference_mode = mode
+
+    @staticmethod
+    def _grid(h: int, w: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """Pixel-centre grid in [-1, 1], (y, x) last, ``(H, W, 2)`` (DAT v1 ``_get_ref_points``)."""
+        ys = (torch.arange(h, dtype=dtype, device=device) + 0.5) / h * 2 - 1
+        xs = (torch.arange(w, dtype=dtype, device=device) + 0.5) / w * 2 - 1
+        return torch.stack(torch.meshgrid(ys, xs, indexing="ij"), -1)
+
+    def _points(self, x: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sampling points and references, both ``(B, G, H, W, 2)`` float32 (y, x)."""
+        b, h, w, _ = x.shape
+        g, gc = self.n_groups, self.n_group_channels
+        # Offsets: depthwise conv on each group's channels (channels-last view, no copy), LN, GELU, 1x1 -> 2.
+        q_off = q.view(b, h, w, g, gc).permute(0, 3, 4, 1, 2).reshape(b * g, gc, h, w)
+        off = self.conv_offset[0](q_off).permute(0, 2, 3, 1)
+        off = self.conv_offset[2](self.conv_offset[1](off))
+        off = F.linear(off, self.conv_offset[3].weight.flatten(1)).float()  # B*G, H, W, 2
+        if self.offset_range_factor > 0:
+            scale = off.new_tensor([1.0 / h, 1.0 / w]) * self.offset_range_factor
+            off = off.tanh() * scale
+        off = off.view(b, g, h, w, 2)
+        # Reference points and gate in float32 (outside autocast): the 0/1 gate must not flip with rounding.
+        xf = x.float()
+        ref = F.linear(xf, self.ref_point14.weight.flatten(1).float(), self.ref_point14.bias.float())
+        gate = F.linear(xf, self.ref_gate.weight.flatten(1).float(), self.ref_gate.bias.float())
+        if self._reference_mode == "batch":
+            ref = ref.mean(0, keepdim=True)
+            gate = gate.mean(0, keepdim=True)
+        ref = ref.tanh().unsqueeze(1)  # B|1, 1, H, W, 2
+        gate = (gate * GATE_SHARPNESS).sigmoid().unsqueeze(1)
+        same_sign = ((off * ref) > 0).all(-1, keepdim=True)
+        off = torch.where(same_sign, off, off * NEAR_OFFSET_SCALE)
+        pos = (off + ref) * gate
+        return pos, ref.expand(b, g, h, w, 2)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``x``: ``(B, H, W, C)`` -> ``(out (B, H, W, C), points (B, G, H, W, 2), references (B, G, H, W, 2))``."""
+        b, h, w, c = x.shape
+        g, gc, nh, hc = self.n_groups, self.n_group_channels, self.n_heads, self.n_head_channels
+        if h != self.fmap_size or w != self.fmap_size:
+            raise ValueError(f"delegate attention was built for a {self.fmap_size}x{self.fmap_size} map, got "
+                             f"{h}x{w}; build the model with img_size matching the input")
+        q = F.linear(x, *_as_linear(self.proj_q))  # B, H, W, C
+        with torch.autocast(x.device.type, enabled=False):
+            pos, ref = self._points(x, q)
+        ns = h * w
+        grid = pos.flip(-1).reshape(b * g, h, w, 2)  # (y, x) -> (x, y) for grid_sample
+        x_groups = x.view(b, h, w, g, gc).permute(0, 3, 4, 1, 2).reshape(b * g, gc, h, w)
+        sampled = F.grid_sample(x_groups, grid.to(x_groups.dtype), mode="bilinear", align_corners=True)
+        sampled = sampled.view(b, c, ns).transpose(1, 2)  # B, Ns, C
+        k = F.linear(sampled, *_as_linear(self.proj_k))
+        v = F.linear(sampled, *_as_linear(self.proj_v))
+        qh = q.view(b, ns, nh, hc).transpose(1, 2)
+        kh = k.view(b, ns, nh, hc).transpose(1, 2)
+        vh = v.view(b, ns, nh, hc).transpose(1, 2)
+        bias = None
+        if self.use_pe:
+            q_grid = self._grid(h, w, pos.dtype, pos.device).view(1, ns, 1, 2)
+            displacement = (q_grid - pos.view(b * g, 1, ns, 2)) * 0.5  # B*G, HW(query), Ns, 2
+            table = self.rpe_table.view(1, g, self.n_group_heads, 2 * h - 1, 2 * w - 1)
+            table = table.expand(b, -1, -1, -1, -1).reshape(b * g, self.n_group_heads, 2 * h - 1, 2 * w - 1)
+            bias = F.grid_sample(table.to(displacement.dtype), displacement.flip(-1), mode="bilinear",
+                                 align_corners=True)  # B*G, Hg, HW, Ns
+            bias = bias.view(b, nh, ns, ns).to(qh.dtype)
+        out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=bias,
+                                             dropout_p=self.attn_drop if self.training else 0.0)
+        out = out.transpose(1, 2).reshape(b, h, w, c)
+        out = self.proj_drop(F.linear(out, *_as_linear(self.proj_out)))
+        return out, pos, ref
+
+
+class SoftHistogram(nn.Module):
+    """Learnable soft histogram of DeT's colour-space segmentation (Eq. 5): for each of ``n_features``
+    inputs and ``num_bins`` bins, ``relu(1 + w_i * |x - c_i|)`` with learnable centres ``c`` (the bias of
+    ``bin_centers_conv`` is ``-c``) and widths ``w`` (initialised to -12, so ``relu(1 - 12|x - c|)``).
+
+    ``(B, n_features) -> (B, n_features * num_bins)``; output ``j`` is feature ``j // num_bins``, bin
+    ``j % num_bins``. Quirks kept for checkpoint compatibility: ``centers`` is a stale copy of the initial
+    centres that the published model saves but never reads, and ``widths`` is the very same Parameter as
+    ``bin_widths_conv.weight`` (two state-dict keys, one tensor).
+    """
+
+    def __init__(self, n_features: int = 36, num_bins: int = 6) -> None:
+        super().__init__()
+        self.n_features = n_features
+        self.num_bins = num_bins
+        total = n_features * num_bins
+        centres = ((torch.arange(num_bins, dtype=torch.float32) + 0.5) / num_bins).repeat(n_features)
+        self.bin_centers_conv = nn.Conv1d(n_features, total, 1, groups=n_features, bias=True)
+        self.bin_centers_conv.weight.data.fill_(1.0)
+        self.bin_centers_conv.weight.requires_grad_(False)
+        self.bin_centers_conv.bias.data.copy_(-centres)
+        self.bin_widths_conv = nn.Conv1d(total, total, 1, groups=total, bias=True)
+        self.bin_widths_conv.weight.data.fill_(-12.0)
+        self.bin_widths_conv.bias.data.fill_(1.0)
+        self.bin_widths_conv.bias.requires_grad_(False)
+        self.centers = nn.Parameter(centres.clone(), requires_grad=False)  # stale, saved, unused
+        self.widths = self.bin_widths_conv.weight  # alias: same tensor under a second key
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: ``(B, n_features)`` -> ``(B, n_features * num_bins)``."""
+        # The grouped 1x1 convs are elementwise: x repeated per bin, then affine, abs, affine, relu.
+        xb = x.repeat_interleave(self.num_bins, dim=1)
+        centred = xb * self.bin_centers_conv.weight.view(-1) + self.bin_centers_conv.bias
+        return torch.relu(centred.abs() * self.bin_widths_conv.weight.view(-1) + self.bin_widths_conv.bias)
