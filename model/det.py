@@ -39,14 +39,17 @@ from icaa.model.layers import (
 __all__ = ["DeT", "TransformerStage", "CONFORMANCE_TOLERANCES", "conformance_tolerance"]
 
 # Max |difference| to the published model's outputs (scores in 0..1) that each execution mode guarantees on
-# the micro fixture; the conformance tests read this table. Keys: (compute dtype, reference mode).
+# the micro fixture; the conformance tests read this table. Keys: (compute dtype under autocast, reference
+# mode). channels_last inputs and torch.compile keep the float32 rows. Measured on the fixture (CPU): float32
+# <= 2e-7, bfloat16 <= 3.4e-3, float16 <= 4e-4; the table leaves about 3x headroom. Offsets, reference points
+# and the gate always run in float32, so reduced precision never flips a gate.
 CONFORMANCE_TOLERANCES: dict[tuple[str, str], float] = {
     ("float32", "batch"): 1e-5,
     ("float32", "per_image"): 1e-5,
-    ("bfloat16", "batch"): 2e-2,
-    ("bfloat16", "per_image"): 2e-2,
-    ("float16", "batch"): 5e-3,
-    ("float16", "per_image"): 5e-3,
+    ("bfloat16", "batch"): 1e-2,
+    ("bfloat16", "per_image"): 1e-2,
+    ("float16", "batch"): 2e-3,
+    ("float16", "per_image"): 2e-3,
 }
 
 

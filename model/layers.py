@@ -262,15 +262,16 @@ class DelegateAttention(nn.Module):
         b, h, w, _ = x.shape
         g, gc = self.n_groups, self.n_group_channels
         # Offsets: depthwise conv on each group's channels (channels-last view, no copy), LN, GELU, 1x1 -> 2.
-        q_off = q.view(b, h, w, g, gc).permute(0, 3, 4, 1, 2).reshape(b * g, gc, h, w)
+        q_off = q.float().view(b, h, w, g, gc).permute(0, 3, 4, 1, 2).reshape(b * g, gc, h, w)
         off = self.conv_offset[0](q_off).permute(0, 2, 3, 1)
         off = self.conv_offset[2](self.conv_offset[1](off))
-        off = F.linear(off, self.conv_offset[3].weight.flatten(1)).float()  # B*G, H, W, 2
+        off = F.linear(off, self.conv_offset[3].weight.flatten(1))  # B*G, H, W, 2
         if self.offset_range_factor > 0:
             scale = off.new_tensor([1.0 / h, 1.0 / w]) * self.offset_range_factor
             off = off.tanh() * scale
         off = off.view(b, g, h, w, 2)
-        # Reference points and gate in float32 (outside autocast): the 0/1 gate must not flip with rounding.
+        # Offsets, reference points and gate run in float32 (the caller disables autocast): the 0/1 gate and
+        # the sign mask must not flip with rounding. These convs are a small share of the work.
         xf = x.float()
         ref = F.linear(xf, self.ref_point14.weight.flatten(1).float(), self.ref_point14.bias.float())
         gate = F.linear(xf, self.ref_gate.weight.flatten(1).float(), self.ref_gate.bias.float())
