@@ -111,6 +111,13 @@ class DeTConfig:
 _D9 = ("L", "D") * 9
 
 DET_CONFIGS: dict[str, DeTConfig] = {
+    # The architecture of the published micro fixture (dims 16-128, 2 blocks per stage, 0.6M parameters):
+    # for tests and CPU smoke runs, not a published model.
+    "dat_micro": DeTConfig(
+        dim_stem=16, dims=(16, 32, 64, 128), depths=(2, 2, 2, 2),
+        stage_spec=(("L", "S"), ("L", "S"), ("L", "D"), ("L", "D")), heads=(1, 2, 4, 8), groups=(-1, -1, 2, 4),
+        drop_path_rate=0.0,
+    ),
     # DAT-T v1 (configs/dat_tiny.yaml) with the DeT head.
     "dat_tiny": DeTConfig(),
     # DAT-S v1 (configs/dat_small.yaml).

@@ -13,20 +13,11 @@ import pytest
 import torch
 
 from icaa.model import CONFORMANCE_TOLERANCES, DET_CONFIGS, DeT, conformance_tolerance
+from icaa.model.config import resolve_config
 
 DATA = Path(__file__).parent / "data" / "det"
 
-# The fixture's micro architecture (dims 16-128), also used for fast tests that need no shared data.
-MICRO = {
-    "img_size": 224, "patch_size": 4, "num_classes": 1, "expansion": 4, "dim_stem": 16,
-    "dims": [16, 32, 64, 128], "depths": [2, 2, 2, 2],
-    "stage_spec": [["L", "S"], ["L", "S"], ["L", "D"], ["L", "D"]], "heads": [1, 2, 4, 8],
-    "window_sizes": [7, 7, 7, 7], "groups": [-1, -1, 2, 4], "use_pes": [False, False, True, True],
-    "dwc_pes": [False] * 4, "strides": [-1, -1, 1, 1], "sr_ratios": [-1] * 4,
-    "offset_range_factor": [-1, -1, 2, 2], "no_offs": [False] * 4, "fixed_pes": [False] * 4,
-    "use_dwc_mlps": [False] * 4, "use_conv_patches": False, "drop_rate": 0.0, "attn_drop_rate": 0.0,
-    "drop_path_rate": 0.0,
-}
+MICRO = "dat_micro"  # the fixture's architecture (dims 16-128), for fast tests needing no shared data
 
 # Parameters the forward pass never reads, by design of the published model.
 UNUSED_PARAMETERS = {"cls_head.weight", "cls_head.bias"}  # DAT's ImageNet head, saved in checkpoints
@@ -138,7 +129,7 @@ def test_widths_is_the_same_tensor_as_bin_widths_weight_and_centers_is_saved():
 
 def test_named_dat_base_matches_published_dat_base_config():
     published = json.loads((DATA / "dat_base.config.json").read_text())
-    assert DeT.from_config(published).cfg == DET_CONFIGS["dat_base"]
+    assert resolve_config(published) == DET_CONFIGS["dat_base"]
 
 
 def test_published_tiny_head_refuses_to_run_with_a_clear_error():
@@ -157,6 +148,10 @@ def test_forward_on_every_size_gives_two_finite_scores_in_unit_range(name):
     assert scores.shape == (1, 2)
     assert torch.isfinite(scores).all()
     assert ((scores > 0) & (scores < 1)).all()
+
+
+def test_micro_config_is_the_fixture_architecture(fixture):
+    assert resolve_config(fixture["config"]) == DET_CONFIGS[MICRO]
 
 
 @pytest.mark.parametrize("mode", ["per_image", "batch"])
@@ -210,7 +205,7 @@ def test_forward_features_and_head_compose_to_forward():
 ])
 def test_invalid_config_raises_value_error_naming_the_field(bad, match):
     with pytest.raises(ValueError, match=match):
-        DeT.from_config({**MICRO, **bad})
+        DeT.from_config({**DET_CONFIGS[MICRO].to_dict(), **bad})
 
 
 def test_unknown_config_name_and_wrong_input_shape_raise_clear_errors():
