@@ -133,17 +133,24 @@ class LocalAttention(nn.Module):
             raise ValueError(f"feature map {h}x{w} is not a multiple of the {n}x{n} window; use an input size "
                              f"divisible by {n * 32} pixels (224 for the published configs)")
         r1, r2 = h // n, w // n
-        windows = x.view(b, r1, n, r2, n, c).permute(0, 1, 3, 2, 4, 5).reshape(b, r1 * r2, n * n, c)
-        qkv = self.proj_qkv(windows).view(b, r1 * r2, n * n, 3, self.heads, c // self.heads)
-        q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).unbind(0)  # each B, nW, heads, N, hd
-        bias = self._bias().to(q.dtype)
-        if mask is not None:
-            bias = bias.unsqueeze(0) + mask.to(q.dtype).unsqueeze(1)  # nW, heads, N, N
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias,
+        hd = c // self.heads
+        # qkv is token-wise, so it runs on the whole map; one copy then cuts it into windows, heads first.
+        qkv = self.proj_qkv(x).view(b, r1, n, r2, n, 3, self.heads, hd)
+        bias = self._bias().to(x.dtype if not torch.is_autocast_enabled(x.device.type) else
+                               torch.get_autocast_dtype(x.device.type))
+        if mask is None:
+            # (B*nW, heads, N, hd): the (heads, N, N) bias broadcasts over windows
+            q, k, v = qkv.permute(5, 0, 1, 3, 6, 2, 4, 7).reshape(3, b * r1 * r2, self.heads, n * n, hd).unbind(0)
+        else:
+            # (B, nW*heads, N, hd): the (nW*heads, N, N) bias + shift mask broadcasts over the batch
+            q, k, v = qkv.permute(5, 0, 1, 3, 6, 2, 4, 7).reshape(3, b, r1 * r2 * self.heads, n * n, hd).unbind(0)
+            bias = (bias.unsqueeze(0) + mask.to(bias.dtype).unsqueeze(1)).reshape(-1, n * n, n * n)
+        # a 4-D mask keeps CPU SDPA on its fused kernel (a 3-D one falls back to the math path)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.unsqueeze(0),
                                              dropout_p=self.attn_drop if self.training else 0.0)
-        out = out.transpose(2, 3).reshape(b, r1 * r2, n * n, c)
-        out = self.proj_drop(self.proj_out(out))
-        return out.view(b, r1, r2, n, n, c).permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
+        # back to the map in one copy; proj_out is token-wise too
+        out = out.reshape(b, r1, r2, self.heads, n, n, hd).permute(0, 1, 4, 2, 5, 3, 6).reshape(b, h, w, c)
+        return self.proj_drop(self.proj_out(out))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         """``x``: ``(B, H, W, C)``. Returns ``(out (B, H, W, C), None, None)`` like the other attentions."""
@@ -280,7 +287,8 @@ class DelegateAttention(nn.Module):
             gate = gate.mean(0, keepdim=True)
         ref = ref.tanh().unsqueeze(1)  # B|1, 1, H, W, 2
         gate = (gate * GATE_SHARPNESS).sigmoid().unsqueeze(1)
-        same_sign = ((off * ref) > 0).all(-1, keepdim=True)
+        prod = off * ref
+        same_sign = ((prod[..., :1] > 0) & (prod[..., 1:] > 0))
         off = torch.where(same_sign, off, off * NEAR_OFFSET_SCALE)
         pos = (off + ref) * gate
         return pos, ref.expand(b, g, h, w, 2)
