@@ -101,8 +101,10 @@ class TransformerStage(nn.Module):
         positions, references = [], []
         for d in range(self.depth):
             y, pos, ref = self.attns[d](self.layer_norms[2 * d](x))
-            x = x + self.drop_path[d](y)
-            x = x + self.drop_path[d](self.mlps[d](self.layer_norms[2 * d + 1](x)))
+            # Residuals add in place into the branch output (a fresh tensor that autograd did not save),
+            # which saves one large allocation per add.
+            x = self.drop_path[d](y).add_(x)
+            x = self.drop_path[d](self.mlps[d](self.layer_norms[2 * d + 1](x))).add_(x)
             positions.append(pos)
             references.append(ref)
         return x, positions, references
