@@ -286,7 +286,9 @@ class DelegateAttention(nn.Module):
         off = self.conv_offset[2](self.conv_offset[1](off))
         off = F.linear(off, self.conv_offset[3].weight.flatten(1))  # B*G, H, W, 2
         if self.offset_range_factor > 0:
-            scale = off.new_tensor([1.0 / h, 1.0 / w]) * self.offset_range_factor
+            # (y, x) bounds factor/H and factor/W, built on the device (no host-to-device copy)
+            scale = torch.stack((off.new_full((), self.offset_range_factor / h),
+                                 off.new_full((), self.offset_range_factor / w)))
             off = off.tanh() * scale
         off = off.view(b, g, h, w, 2)
         # Offsets, reference points and gate run in float32 (the caller disables autocast): the 0/1 gate and

@@ -216,3 +216,13 @@ def test_unknown_config_name_and_wrong_input_shape_raise_clear_errors():
         model(torch.zeros(1, 1, 224, 224))
     with pytest.raises(ValueError, match="multiple of the 7x7 window"):
         model(torch.zeros(1, 3, 200, 200))
+
+
+def test_forward_exports_as_one_graph_so_it_has_no_host_syncs_or_numpy_round_trips():
+    # torch.export refuses data-dependent Python control flow, .item()/.tolist() and numpy conversions,
+    # which is what a host sync in the forward pass would need.
+    model = DeT.from_config(MICRO, reference_mode="batch").eval()
+    exported = torch.export.export(model, (torch.randn(2, 3, 224, 224),))
+    targets = {str(node.target) for node in exported.graph.nodes if node.op == "call_function"}
+    assert any("scaled_dot_product_attention" in t for t in targets)
+    assert not any("einsum" in t or "_local_scalar_dense" in t for t in targets)
