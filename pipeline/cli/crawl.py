@@ -1,0 +1,209 @@
+"""``icaa-data crawl``: popularity of known photos, and candidate search, from the Flickr API or a file."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from tqdm import tqdm
+
+from icaa.pipeline.cli._util import app
+from icaa.pipeline.crawl.cache import ResponseCache
+from icaa.pipeline.crawl.client import API_KEY_ENV, DEFAULT_ENDPOINT, ENDPOINT_ENV, FlickrClient
+from icaa.pipeline.crawl.ids import MAX_PHOTO_ID
+from icaa.pipeline.crawl.popularity import crawl_popularity, popularity_from_table
+from icaa.pipeline.crawl.ratelimit import RateLimiter
+from icaa.pipeline.crawl.retry import RetryPolicy
+from icaa.pipeline.crawl.search import REUSABLE_LICENCES, search_candidates
+from icaa.pipeline.errors import IcaaError
+from icaa.pipeline.io import read_table, write_table
+from icaa.pipeline.schemas import CANDIDATES, POPULARITY
+
+__all__ = ["crawl_app", "run_popularity", "run_search", "default_cache_dir"]
+
+crawl_app = typer.Typer(help="Fetch photo popularity (views, faves, licence) and search for candidate photos "
+                             "on Flickr, or read popularity from a local table.", no_args_is_help=True)
+app.add_typer(crawl_app, name="crawl")
+
+CACHE_FILE = "flickr-api.sqlite"
+
+
+class Source(str, Enum):
+    flickr = "flickr"
+    file = "file"
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/icaa`` (``~/.cache/icaa``): answers are shared by every crawl of one user."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "icaa"
+
+
+def _client(cache: ResponseCache, *, rate_per_hour: float, workers: int, timeout_s: float, max_attempts: int,
+            backoff_base_s: float, backoff_max_s: float) -> FlickrClient:
+    return FlickrClient.from_environment(
+        rate_limiter=RateLimiter.per_hour(rate_per_hour, store=cache), cache=cache,
+        retry=RetryPolicy(max_attempts=max_attempts, backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s),
+        timeout_s=timeout_s, pool_size=max(workers, 2))
+
+
+def run_popularity(images_parquet: Path | str, output: Path | str, *, source: str = "file",
+                   source_path: Path | str | None = None, cache_dir: Path | str | None = None,
+                   rate_per_hour: float = 3600, workers: int = 4, timeout_s: float = 10.0, max_attempts: int = 5,
+                   backoff_base_s: float = 1.0, backoff_max_s: float = 60.0, max_photo_id: int = MAX_PHOTO_ID,
+                   show_progress: bool = False) -> dict[str, Any]:
+    """Write ``popularity.parquet`` for every image of ``images_parquet``; return a summary."""
+    started = time.time()
+    images = read_table(images_parquet)
+    if "image_id" not in images.columns:
+        raise IcaaError(f"{images_parquet}: no image_id column; found {', '.join(map(str, images.columns))}")
+    summary: dict[str, Any] = {"images": len(images), "source": source, "output": str(output)}
+    if source == "file":
+        if source_path is None:
+            raise IcaaError("--source file needs the table's path: --source file --source-path data.csv")
+        frame = popularity_from_table(images, source_path, max_photo_id=max_photo_id)
+        summary["source_path"] = str(source_path)
+    elif source == "flickr":
+        cache_path = Path(cache_dir or default_cache_dir()) / CACHE_FILE
+        with ResponseCache(cache_path) as cache:
+            client = _client(cache, rate_per_hour=rate_per_hour, workers=workers, timeout_s=timeout_s,
+                             max_attempts=max_attempts, backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s)
+            bar = tqdm(total=0, unit="photo", disable=not show_progress, desc="crawl")
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(1)
+
+            try:
+                frame = crawl_popularity(images, client=client, workers=workers, max_photo_id=max_photo_id,
+                                         progress=progress)
+            finally:
+                bar.close()
+                client.close()
+            summary.update(api_calls=client.counts["requests"], cache_hits=client.counts["cache_hits"],
+                           retries=client.counts["retries"], cache=str(cache_path),
+                           endpoint=client.endpoint if client.endpoint != DEFAULT_ENDPOINT else "public")
+    else:
+        raise IcaaError(f"--source must be flickr or file, got {source!r}")
+    write_table(frame, output, schema=POPULARITY)
+    summary["statuses"] = dict(Counter(frame["status"]).most_common())
+    summary["seconds"] = round(time.time() - started, 2)
+    return summary
+
+
+def run_search(images_dir: Path | str, output: Path | str, *, text: str | None = None,
+               tags: list[str] | None = None, colours: list[str] | None = None,
+               licences: tuple[int, ...] = REUSABLE_LICENCES, limit: int = 100, size: str = "url_l",
+               max_bytes: int = 20_000_000, cache_dir: Path | str | None = None, rate_per_hour: float = 3600,
+               timeout_s: float = 10.0, max_attempts: int = 5, backoff_base_s: float = 1.0,
+               backoff_max_s: float = 60.0, min_upload_date: str | None = None,
+               max_upload_date: str | None = None) -> dict[str, Any]:
+    """Search, download the allowed photos into ``images_dir`` and write ``candidates.parquet``."""
+    started = time.time()
+    cache_path = Path(cache_dir or default_cache_dir()) / CACHE_FILE
+    with ResponseCache(cache_path) as cache:
+        client = _client(cache, rate_per_hour=rate_per_hour, workers=1, timeout_s=timeout_s,
+                         max_attempts=max_attempts, backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s)
+        try:
+            frame = search_candidates(client, images_dir, text=text, tags=tags, colours=colours, licences=licences,
+                                      limit=limit, size=size, max_bytes=max_bytes, min_upload_date=min_upload_date,
+                                      max_upload_date=max_upload_date)
+        finally:
+            client.close()
+    write_table(frame, output, schema=CANDIDATES)
+    return {"results": len(frame), "downloaded": int((frame["status"] == "ok").sum()),
+            "statuses": dict(Counter(frame["status"]).most_common()), "api_calls": client.counts["requests"],
+            "cache_hits": client.counts["cache_hits"], "images_dir": str(images_dir), "output": str(output),
+            "seconds": round(time.time() - started, 2)}
+
+
+def _print_summary(title: str, summary: dict[str, Any]) -> None:
+    typer.echo(f"{title}:")
+    for key, value in summary.items():
+        typer.echo(f"  {key}: {value}")
+
+
+@crawl_app.command("popularity", epilog="Example: icaa-data crawl popularity work/scan/images.parquet "
+                   "-o work/crawl/popularity.parquet --source file data/demo/popularity.csv\n\n"
+                   "Online: FLICKR_API_KEY=... icaa-data crawl popularity images.parquet -o popularity.parquet "
+                   "--source flickr --cache ~/.cache/icaa --rate-per-hour 3600 --workers 4")
+def popularity_command(
+    images_parquet: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                                   help="images.parquet from scan (image_id, optional photo_id)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="popularity.parquet to write")],
+    source: Annotated[Source, typer.Option(help="flickr: ask the API; file: read a local table (offline)")] =
+        Source.file,
+    source_path: Annotated[Path | None, typer.Argument(
+        exists=True, dir_okay=False, help="with --source file: CSV/Parquet with image_id or photo_id, views, faves, "
+                                          "[owner, licence, posted_at]")] = None,
+    cache: Annotated[Path | None, typer.Option(help="folder of the SQLite answer cache (default ~/.cache/icaa)")]
+        = None,
+    rate_per_hour: Annotated[float, typer.Option(help="API calls per hour at most, over all threads and restarts")]
+        = 3600,
+    workers: Annotated[int, typer.Option(help="threads (hide latency; never exceed the rate)")] = 4,
+    timeout_s: Annotated[float, typer.Option(help="timeout of one request, seconds")] = 10.0,
+    max_attempts: Annotated[int, typer.Option(help="requests per call at most (retries of transient failures)")]
+        = 5,
+    backoff_base_s: Annotated[float, typer.Option(help="first retry waits up to this, doubling each time")] = 1.0,
+    backoff_max_s: Annotated[float, typer.Option(help="longest wait between retries, seconds")] = 60.0,
+    api_key: Annotated[str | None, typer.Option(envvar=API_KEY_ENV, show_default=False, show_envvar=True,
+                                                help="Flickr API key (set the environment variable; never "
+                                                     "echoed)")] = None,
+) -> None:
+    """Fetch views, faves, licence, owner and upload date for every image; every image gets a status.
+
+    Photo ids come from a photo_id column, else from ICAA17K-style names <owner><photo id>.jpg.
+    The endpoint is $ICAA_FLICKR_API_URL (default the public API).
+    """
+    if api_key is not None:
+        os.environ[API_KEY_ENV] = api_key  # the client reads it from there; never printed
+    summary = run_popularity(images_parquet, output, source=source.value, source_path=source_path, cache_dir=cache,
+                             rate_per_hour=rate_per_hour, workers=workers, timeout_s=timeout_s,
+                             max_attempts=max_attempts, backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s,
+                             show_progress=True)
+    _print_summary("crawl popularity", summary)
+
+
+@crawl_app.command("search", epilog="Example: FLICKR_API_KEY=... icaa-data crawl search --text 'red door' "
+                   "--colour red --limit 200 --images-dir data/candidates -o work/crawl/candidates.parquet")
+def search_command(
+    images_dir: Annotated[Path, typer.Option(file_okay=False, help="image root the photos are downloaded into")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="candidates.parquet to write")],
+    text: Annotated[str | None, typer.Option(help="free-text search")] = None,
+    tags: Annotated[list[str] | None, typer.Option("--tags", help="tag that must be present (repeatable)")] = None,
+    colour: Annotated[list[str] | None, typer.Option("--colour", help="Flickr colour filter, e.g. red, darkorange, "
+                                                                      "palepink (repeatable)")] = None,
+    limit: Annotated[int, typer.Option(help="unique results to consider at most")] = 100,
+    licences: Annotated[str, typer.Option(help="allowed licence ids, comma-separated (default: reusable CC and "
+                                               "public-domain marks)")] = ",".join(map(str, REUSABLE_LICENCES)),
+    size: Annotated[str, typer.Option(help="size extra to download: url_l (1024 px), url_c, url_b, url_o")] =
+        "url_l",
+    max_bytes: Annotated[int, typer.Option(help="largest file downloaded, bytes")] = 20_000_000,
+    min_upload_date: Annotated[str | None, typer.Option(help="slice: uploaded on/after (YYYY-MM-DD)")] = None,
+    max_upload_date: Annotated[str | None, typer.Option(help="slice: uploaded before (YYYY-MM-DD)")] = None,
+    cache: Annotated[Path | None, typer.Option(help="folder of the SQLite answer cache (default ~/.cache/icaa)")]
+        = None,
+    rate_per_hour: Annotated[float, typer.Option(help="API calls per hour at most")] = 3600,
+    timeout_s: Annotated[float, typer.Option(help="timeout of one request, seconds")] = 10.0,
+    api_key: Annotated[str | None, typer.Option(envvar=API_KEY_ENV, show_default=False, show_envvar=True,
+                                                help="Flickr API key (set the environment variable; never "
+                                                     "echoed)")] = None,
+) -> None:
+    """Search Flickr by text, tags and colour; download allowed licences at one size under a byte cap.
+
+    A query yields about 4,000 unique results at most: slice larger ones by upload date.
+    """
+    if api_key is not None:
+        os.environ[API_KEY_ENV] = api_key
+    try:
+        allowed = tuple(int(part) for part in licences.split(",") if part.strip())
+    except ValueError:
+        raise IcaaError(f"--licences must be comma-separated licence ids such as 4,5,9,10; got {licences!r}") from None
+    summary = run_search(images_dir, output, text=text, tags=tags, colours=colour, licences=allowed, limit=limit,
+                         size=size, max_bytes=max_bytes, cache_dir=cache, rate_per_hour=rate_per_hour,
+                         timeout_s=timeout_s, min_upload_date=min_upload_date, max_upload_date=max_upload_date)
+    _print_summary("crawl search", summary)

@@ -1,0 +1,112 @@
+"""The on-disk response cache: one SQLite file, keyed by API method and arguments (never the key).
+
+A final answer (``ok``, or a permanent failure such as photo-not-found) is stored as soon as it
+arrives, so a re-run costs zero calls and a killed crawl resumes from the last stored answer.
+Transient failures (timeouts, 5xx after every retry) are not stored: a re-run asks again.
+The same file holds the rate limiter's call log (``ratelimit.py``), so limits survive restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CachedResponse", "ResponseCache", "cache_key"]
+
+#: Arguments that never enter a cache key or a cache row.
+_SECRET_ARGUMENTS = frozenset({"api_key", "auth_token", "api_sig", "oauth_token", "oauth_signature"})
+_VOLATILE_ARGUMENTS = frozenset({"format", "nojsoncallback"})
+
+
+def cache_key(method: str, arguments: dict[str, Any]) -> str:
+    """A stable key for one API call: method plus sorted arguments, without secrets or format flags."""
+    kept = {str(k): str(v) for k, v in arguments.items()
+            if k not in _SECRET_ARGUMENTS and k not in _VOLATILE_ARGUMENTS and k != "method"}
+    return method + "?" + json.dumps(kept, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class CachedResponse:
+    """One stored answer: ``payload`` is the parsed JSON body (``stat`` ok or fail)."""
+
+    key: str
+    payload: dict[str, Any]
+    fetched_at: float  # Unix time, seconds
+
+
+class ResponseCache:
+    """Thread-safe SQLite store of API answers and of the times calls were made.
+
+    Parameters
+    ----------
+    path
+        The SQLite file; created with its folder. ``":memory:"`` keeps everything in memory.
+    """
+
+    def __init__(self, path: Path | str):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                           timeout=30.0)
+        with self._lock:
+            if self.path != ":memory:":
+                self._connection.execute("PRAGMA journal_mode=WAL")
+            self._connection.execute("PRAGMA synchronous=NORMAL")
+            self._connection.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, method TEXT NOT NULL, "
+                "payload TEXT NOT NULL, fetched_at REAL NOT NULL)")
+            self._connection.execute("CREATE TABLE IF NOT EXISTS calls (called_at REAL NOT NULL)")
+
+    # responses ---------------------------------------------------------------------------------
+    def get(self, method: str, arguments: dict[str, Any]) -> CachedResponse | None:
+        key = cache_key(method, arguments)
+        with self._lock:
+            row = self._connection.execute("SELECT payload, fetched_at FROM responses WHERE key = ?",
+                                           (key,)).fetchone()
+        if row is None:
+            return None
+        return CachedResponse(key, json.loads(row[0]), row[1])
+
+    def put(self, method: str, arguments: dict[str, Any], payload: dict[str, Any],
+            fetched_at: float | None = None) -> CachedResponse:
+        key = cache_key(method, arguments)
+        fetched_at = time.time() if fetched_at is None else fetched_at
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        with self._lock:
+            self._connection.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)",
+                                     (key, method, text, fetched_at))
+        return CachedResponse(key, payload, fetched_at)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._connection.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+    # call log of the rate limiter --------------------------------------------------------------
+    def record_call(self, called_at: float) -> None:
+        with self._lock:
+            self._connection.execute("INSERT INTO calls VALUES (?)", (called_at,))
+
+    def calls_since(self, since: float) -> list[float]:
+        """Times of the calls made at or after ``since`` (Unix seconds), oldest first; older ones are pruned."""
+        with self._lock:
+            self._connection.execute("DELETE FROM calls WHERE called_at < ?", (since,))
+            rows = self._connection.execute("SELECT called_at FROM calls ORDER BY called_at").fetchall()
+        return [row[0] for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+    def __enter__(self) -> "ResponseCache":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,95 @@
+"""A global rate limit: at most ``calls`` API calls in any window of ``period_s`` seconds.
+
+A sliding-window log, not a token bucket: the limiter keeps the start time of the last ``calls``
+calls and lets a new call start only when the oldest of them is more than a window old, so no
+window of that length ever holds more than ``calls`` calls. It is shared by every thread of a crawl
+(one lock) and, given a :class:`~icaa.pipeline.crawl.cache.ResponseCache`, writes each call time to
+the cache file and reads the recent ones back on start, so a restarted crawl continues the same
+window instead of bursting. A small ``margin`` (a fraction of the window) absorbs the jitter between
+our clock and the time the server counts the request.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable
+
+from icaa.pipeline.crawl.cache import ResponseCache
+
+__all__ = ["RateLimiter"]
+
+
+class RateLimiter:
+    """Block callers so that at most ``calls`` start in any ``period_s`` window.
+
+    Parameters
+    ----------
+    calls
+        Calls allowed per window (Flickr: 3,600 per hour per key).
+    period_s
+        Window length in seconds.
+    store
+        Optional cache whose call log survives restarts.
+    margin
+        Extra fraction of the window kept free between the oldest and the newest call (default 2 %).
+    clock, sleep
+        Wall clock (Unix seconds) and sleep function; replaceable in tests.
+
+    Examples
+    --------
+    >>> limiter = RateLimiter(calls=2, period_s=0.2)
+    >>> [round(limiter.acquire(), 1) for _ in range(3)]  # seconds waited
+    [0.0, 0.0, 0.2]
+    """
+
+    def __init__(self, calls: int, period_s: float, *, store: ResponseCache | None = None, margin: float = 0.02,
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep):
+        if calls < 1 or period_s <= 0:
+            raise ValueError(f"expected calls >= 1 and period_s > 0, got calls={calls}, period_s={period_s}")
+        self.calls = int(calls)
+        self.period_s = float(period_s)
+        self.window_s = self.period_s * (1.0 + margin)
+        self._store = store
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        recent = store.calls_since(clock() - self.window_s) if store is not None else []
+        self._starts: collections.deque[float] = collections.deque(recent[-self.calls:], maxlen=self.calls)
+        self._hold_until = 0.0
+
+    def hold_until(self, moment: float) -> None:
+        """Start no call before ``moment`` (Unix seconds): a server's ``Retry-After`` applies to every thread."""
+        self._hold_until = max(self._hold_until, moment)
+
+    @classmethod
+    def per_hour(cls, calls_per_hour: float, **kwargs) -> "RateLimiter":
+        """``calls_per_hour`` as a window short enough to spread calls out but exact over an hour.
+
+        3,600/h becomes 60 calls per minute: never more than 3,600 in any hour, and no one-hour wait
+        after a burst of 3,600.
+        """
+        if calls_per_hour <= 0:
+            raise ValueError(f"expected a positive rate, got {calls_per_hour} calls per hour")
+        calls = max(1, round(calls_per_hour / 60))
+        return cls(calls, 3600.0 * calls / calls_per_hour, **kwargs)
+
+    def acquire(self) -> float:
+        """Wait for a free slot, take it, and return the seconds waited."""
+        waited = 0.0
+        with self._lock:  # holding the lock while sleeping keeps callers in arrival order
+            while True:
+                now = self._clock()
+                wait = self._hold_until - now
+                if len(self._starts) == self.calls:
+                    wait = max(wait, self._starts[0] + self.window_s - now)
+                if wait <= 0:
+                    break
+                self._sleep(wait)
+                waited += wait
+            now = self._clock()
+            self._starts.append(now)
+            if self._store is not None:
+                self._store.record_call(now)
+        return waited

@@ -1,0 +1,203 @@
+"""Candidate acquisition: search Flickr, keep allowed licences, download a chosen size under a byte cap.
+
+:func:`search_photos` pages through ``flickr.photos.search`` (at most ``limit`` unique photos;
+a query yields about 4,000 unique results at most, after which pages repeat, so it stops at the
+first page that adds nothing new: slice bigger queries with ``min_upload_date``/``max_upload_date``).
+:func:`search_candidates` keeps the licences allowed, fetches the fave count
+(``getFavorites`` total), downloads each photo as ``<owner><photo id>.jpg`` (ICAA17K naming, so
+that ``crawl popularity`` parses it back) through a temporary file and a rename, and returns one
+row per result with a status from :data:`CANDIDATE_STATUSES`. Downloaded files then go through ``scan``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import requests
+
+from icaa.pipeline.crawl.client import CallFailed, FlickrClient, answer_status
+from icaa.pipeline.crawl.popularity import ERROR_REASONS
+from icaa.pipeline.errors import IcaaError
+
+__all__ = [
+    "REUSABLE_LICENCES",
+    "LICENCE_NAMES",
+    "FLICKR_COLOUR_CODES",
+    "CANDIDATE_STATUSES",
+    "search_photos",
+    "search_candidates",
+]
+
+#: Licence ids that permit reuse with resizing: CC BY, CC BY-SA, no known copyright, US government, CC0, PDM.
+REUSABLE_LICENCES: tuple[int, ...] = (4, 5, 7, 8, 9, 10)
+LICENCE_NAMES = {0: "All Rights Reserved", 1: "CC BY-NC-SA 2.0", 2: "CC BY-NC 2.0", 3: "CC BY-NC-ND 2.0",
+                 4: "CC BY 2.0", 5: "CC BY-SA 2.0", 6: "CC BY-ND 2.0", 7: "No known copyright restrictions",
+                 8: "United States Government Work", 9: "CC0 1.0", 10: "Public Domain Mark 1.0"}
+#: Flickr's colour filter (``color_codes``, used by flickr.com's search; undocumented, best effort).
+FLICKR_COLOUR_CODES = {"red": "0", "darkorange": "1", "orange": "2", "palepink": "b", "lemonyellow": "4",
+                       "schoolbusyellow": "3", "green": "5", "darklimegreen": "6", "cyan": "7", "blue": "8",
+                       "violet": "9", "pink": "a", "white": "c", "gray": "d", "black": "e"}
+CANDIDATE_STATUSES: tuple[str, ...] = (
+    "ok", "exists", "licence_not_allowed", "no_url", "too_large", "not_found", "private",
+) + tuple(f"error:{reason}" for reason in ERROR_REASONS)
+
+_SEARCH_EXTRAS = "license,owner_name,date_upload,views,{size}"
+
+
+def search_photos(client: FlickrClient, *, text: str | None = None, tags: list[str] | None = None,
+                  colours: list[str] | None = None, licences: tuple[int, ...] = REUSABLE_LICENCES, limit: int = 100,
+                  size: str = "url_l", per_page: int = 250, min_upload_date: str | None = None,
+                  max_upload_date: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Up to ``limit`` unique photos of a search, in result order, and the query (without the key)."""
+    if not text and not tags:
+        raise IcaaError("give --text or --tags to search")
+    if limit < 1:
+        raise IcaaError(f"--limit must be at least 1, got {limit}")
+    query: dict[str, Any] = {"media": "photos", "safe_search": 1, "sort": "relevance",
+                             "extras": _SEARCH_EXTRAS.format(size=size), "per_page": min(per_page, 500)}
+    if text:
+        query["text"] = text
+    if tags:
+        query["tags"], query["tag_mode"] = ",".join(tags), "all"
+    if colours:
+        unknown = [c for c in colours if c.replace(" ", "").replace("_", "").lower() not in FLICKR_COLOUR_CODES]
+        if unknown:
+            raise IcaaError(f"unknown colour(s) {', '.join(unknown)}; expected one of "
+                            f"{', '.join(FLICKR_COLOUR_CODES)}")
+        query["color_codes"] = ",".join(FLICKR_COLOUR_CODES[c.replace(" ", "").replace("_", "").lower()]
+                                        for c in colours)
+    if licences:
+        query["license"] = ",".join(str(licence) for licence in licences)
+    if min_upload_date:
+        query["min_upload_date"] = min_upload_date
+    if max_upload_date:
+        query["max_upload_date"] = max_upload_date
+    found: dict[str, dict[str, Any]] = {}
+    page = 1
+    while len(found) < limit:
+        answer = client.call("flickr.photos.search", page=page, **query)
+        if not answer.ok:
+            raise IcaaError(f"flickr.photos.search failed: code {answer.payload.get('code')}: "
+                            f"{answer.payload.get('message', '')}")
+        photos = (answer.payload.get("photos") or {})
+        added = 0
+        for item in photos.get("photo") or []:
+            if str(item.get("id")) not in found and len(found) < limit:
+                found[str(item["id"])] = {**item, "_fetched_at": answer.fetched_at}
+                added += 1
+        if added == 0 or page >= int(photos.get("pages") or 1):
+            break
+        page += 1
+    return list(found.values()), query
+
+
+def _download(session: requests.Session, url: str, destination: Path, *, max_bytes: int, timeout_s: float,
+              attempts: int = 3) -> tuple[int, str]:
+    """Stream ``url`` into ``destination`` atomically: (bytes, sha256); raises CallFailed."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with session.get(url, stream=True, timeout=timeout_s) as response:
+                if response.status_code == 404:
+                    raise CallFailed("http_error", "HTTP 404 for the photo file")
+                if response.status_code >= 400:
+                    raise CallFailed("server_error" if response.status_code >= 500 else "http_error",
+                                     f"HTTP {response.status_code} for the photo file")
+                declared = int(response.headers.get("Content-Length") or 0)
+                if declared > max_bytes:
+                    raise CallFailed("too_large", f"{declared} bytes declared, cap {max_bytes}")
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                digest, size = hashlib.sha256(), 0
+                fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent)
+                try:
+                    with os.fdopen(fd, "wb") as handle:
+                        for chunk in response.iter_content(65536):
+                            size += len(chunk)
+                            if size > max_bytes:
+                                raise CallFailed("too_large", f"more than {max_bytes} bytes")
+                            digest.update(chunk)
+                            handle.write(chunk)
+                    os.replace(tmp_name, destination)
+                finally:
+                    Path(tmp_name).unlink(missing_ok=True)
+                return size, digest.hexdigest()
+        except requests.Timeout:
+            reason = "timeout"
+        except requests.RequestException as error:
+            reason, detail = "connection", type(error).__name__
+        except CallFailed as failure:
+            if failure.reason != "server_error" or attempt == attempts:
+                raise
+            reason = failure.reason
+        if attempt == attempts:
+            raise CallFailed(reason, f"photo file: {reason} after {attempts} attempts")
+        time.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
+
+
+def search_candidates(client: FlickrClient, images_dir: Path | str, *, text: str | None = None,
+                      tags: list[str] | None = None, colours: list[str] | None = None,
+                      licences: tuple[int, ...] = REUSABLE_LICENCES, limit: int = 100, size: str = "url_l",
+                      max_bytes: int = 20_000_000, fetch_faves: bool = True, min_upload_date: str | None = None,
+                      max_upload_date: str | None = None) -> pd.DataFrame:
+    """Search, filter by licence, download; one row per result (``CANDIDATES`` schema columns)."""
+    if not size.startswith("url_"):
+        raise IcaaError(f"--size must name a Flickr size extra such as url_l, url_c or url_o; got {size!r}")
+    images_dir = Path(images_dir)
+    photos, query = search_photos(client, text=text, tags=tags, colours=colours, licences=licences, limit=limit,
+                                  size=size, min_upload_date=min_upload_date, max_upload_date=max_upload_date)
+    query_text = "&".join(f"{k}={v}" for k, v in sorted(query.items()) if k not in ("extras", "per_page"))
+    rows = []
+    for item in photos:
+        photo_id, owner = str(item["id"]), str(item.get("owner") or "")
+        licence = int(item["license"]) if str(item.get("license", "")).isdigit() else None
+        row: dict[str, Any] = {
+            "image_id": None, "photo_id": photo_id, "owner": owner or None, "owner_name": item.get("ownername"),
+            "title": item.get("title"), "licence": licence,
+            "views": int(item["views"]) if str(item.get("views", "")).isdigit() else None, "faves": None,
+            "posted_at": float(item["dateupload"]) if str(item.get("dateupload", "")).isdigit() else None,
+            "url": item.get(size), "path": None, "bytes": None, "sha256": None, "query": query_text,
+            "fetched_at": item["_fetched_at"], "status": "ok", "detail": None}
+        rows.append(row)
+        if licences and licence not in licences:
+            row["status"], row["detail"] = "licence_not_allowed", f"licence {licence} not in {list(licences)}"
+            continue
+        if not row["url"]:
+            row["status"], row["detail"] = "no_url", f"the search answer has no {size} for this photo"
+            continue
+        suffix = Path(str(row["url"]).split("?", 1)[0]).suffix.lower() or ".jpg"
+        image_id = f"{owner}{photo_id}{suffix}"
+        destination = images_dir / image_id
+        try:
+            if fetch_faves:
+                favourites = client.call("flickr.photos.getFavorites", photo_id=photo_id, page=1, per_page=1)
+                if not favourites.ok:
+                    row["status"] = answer_status(favourites.payload)
+                    row["detail"] = f"getFavorites: {favourites.payload.get('message', '')}"
+                    continue
+                total = (favourites.payload.get("photo") or {}).get("total")
+                row["faves"] = int(total) if str(total).isdigit() else None
+            if destination.is_file():
+                row["status"], row["detail"] = "exists", "already downloaded; not fetched again"
+                size_bytes = destination.stat().st_size
+                digest = hashlib.sha256(destination.read_bytes()).hexdigest()
+            else:
+                size_bytes, digest = _download(client.session, str(row["url"]), destination, max_bytes=max_bytes,
+                                               timeout_s=client.timeout_s)
+            row.update(image_id=image_id, path=str(destination.resolve()), bytes=size_bytes, sha256=digest)
+        except CallFailed as failure:
+            row["status"] = "too_large" if failure.reason == "too_large" else f"error:{failure.reason}"
+            row["detail"] = client.redact(failure.detail)
+    frame = pd.DataFrame(rows, columns=["image_id", "photo_id", "owner", "owner_name", "title", "licence", "views",
+                                        "faves", "posted_at", "url", "path", "bytes", "sha256", "query",
+                                        "fetched_at", "status", "detail"], dtype=object)
+    for name in ("licence", "views", "faves", "bytes"):
+        frame[name] = pd.array(frame[name].astype("float64"), dtype="Int64")
+    for name in ("posted_at", "fetched_at"):
+        frame[name] = pd.to_datetime(frame[name].astype("float64").round(0), unit="s", utc=True)
+    return frame

@@ -1,0 +1,208 @@
+"""Coarse pre-assessment scores: harmony plus popularity, ICAA17K (He et al., ICCV 2023) section 4.1.
+
+``f_obj`` is the harmony-template score of harmony-score (0..1, higher is more harmonious) and
+``f_subj = faves / sqrt(views)`` is the paper's Eq. 7 ("herd mentality"). The paper normalises both
+and adds them without saying how; we normalise each within the candidate pool (default: by rank,
+robust to the heavy tail of faves), take the weighted mean and map it to ``1 + 9 * mean`` so the
+coarse score spans 1..10 like the final MOS. Rows whose popularity is unusable (zero views, no
+popularity row, a failed crawl) are flagged and scored from harmony alone, or dropped into the
+rejects table with the flag as reason (``on_missing_popularity="drop"``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtr
+from scipy.stats import rankdata
+
+from icaa.pipeline.categories import CLASS_SCORE_COLUMNS
+from icaa.pipeline.errors import IcaaError
+
+__all__ = [
+    "FUSE_FLAGS",
+    "NORMALISATIONS",
+    "normalise_rank",
+    "normalise_minmax",
+    "normalise_zscore",
+    "popularity_score",
+    "fuse_scores",
+]
+
+#: Closed set of row flags.
+FUSE_FLAGS: dict[str, str] = {
+    "ok": "harmony and popularity both usable",
+    "zero_views": "the crawl says 0 views (or no views/faves numbers): f_subj undefined",
+    "no_popularity": "the image has no row in popularity.parquet",
+    "crawl_failed": "the popularity row's status is not ok (not_found, private, error:...)",
+    "no_harmony": "harmony_template_score is missing: scored from popularity alone",
+}
+_UNUSABLE_POPULARITY = ("zero_views", "no_popularity", "crawl_failed")
+
+
+def normalise_rank(values: np.ndarray) -> np.ndarray:
+    """Average rank scaled to 0..1: ``(rank - 1) / (n - 1)``; ties share their mean rank; one value gives 0.5.
+
+    >>> normalise_rank(np.array([3.0, 1.0, 2.0, 2.0]))
+    array([1. , 0. , 0.5, 0.5])
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 1:
+        return np.full(1, 0.5)
+    return (rankdata(values, method="average") - 1.0) / (values.size - 1.0)
+
+
+def normalise_minmax(values: np.ndarray) -> np.ndarray:
+    """``(x - min) / (max - min)``; a constant input gives 0.5.
+
+    >>> normalise_minmax(np.array([1.0, 3.0, 2.0]))
+    array([0. , 1. , 0.5])
+    """
+    values = np.asarray(values, dtype=np.float64)
+    span = values.max() - values.min() if values.size else 0.0
+    if span == 0:
+        return np.full(values.shape, 0.5)
+    return (values - values.min()) / span
+
+
+def normalise_zscore(values: np.ndarray) -> np.ndarray:
+    """Standard normal CDF of the z-score (population SD), so 0..1 with the mean at 0.5; constant gives 0.5.
+
+    >>> normalise_zscore(np.array([1.0, 3.0])).round(4)
+    array([0.1587, 0.8413])
+    """
+    values = np.asarray(values, dtype=np.float64)
+    std = values.std() if values.size else 0.0
+    if std == 0:
+        return np.full(values.shape, 0.5)
+    return ndtr((values - values.mean()) / std)
+
+
+NORMALISATIONS = {"rank": normalise_rank, "minmax": normalise_minmax, "zscore": normalise_zscore}
+
+
+def popularity_score(faves: np.ndarray, views: np.ndarray) -> np.ndarray:
+    """ICAA17K Eq. 7: ``faves / sqrt(views)``; NaN where views <= 0 or a count is missing.
+
+    >>> popularity_score(np.array([10.0, 5.0]), np.array([400.0, 0.0]))
+    array([0.5, nan])
+    """
+    faves = np.asarray(faves, dtype=np.float64)
+    views = np.asarray(views, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(views > 0, faves / np.sqrt(np.where(views > 0, views, 1.0)), np.nan)
+
+
+def _duplicates(frame: pd.DataFrame, name: str) -> None:
+    duplicated = frame["image_id"][frame["image_id"].duplicated()]
+    if len(duplicated):
+        raise IcaaError(f"{name}: {len(duplicated)} image_id(s) appear twice, e.g. "
+                        f"{', '.join(map(str, duplicated.head(3)))}; give each image one row")
+
+
+def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame, *, normalisation: str = "rank",
+                weight_obj: float = 0.5, weight_subj: float = 0.5, on_missing_popularity: str = "harmony"
+                ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Coarse scores for every image of ``colour``.
+
+    Parameters
+    ----------
+    colour
+        harmony-score's table: ``image_id``, ``harmony_template_score`` (0..1), ``category`` and the
+        ``class_score_*`` columns (carried over).
+    popularity
+        crawl's table: ``image_id``, ``views``, ``faves``, ``status``.
+    normalisation
+        ``rank`` (default), ``minmax`` or ``zscore`` (see :data:`NORMALISATIONS`).
+    weight_obj, weight_subj
+        Weights of normalised harmony and popularity (non-negative, not both zero).
+    on_missing_popularity
+        ``harmony``: score such rows from harmony alone; ``drop``: move them to the rejects.
+
+    Returns
+    -------
+    coarse, rejects, summary
+        ``coarse`` has the ``COARSE`` schema's columns; ``rejects`` has ``image_id, reason, detail``.
+    """
+    if normalisation not in NORMALISATIONS:
+        raise IcaaError(f"normalisation must be one of {', '.join(NORMALISATIONS)}; got {normalisation!r}")
+    if on_missing_popularity not in ("harmony", "drop"):
+        raise IcaaError(f"on_missing_popularity must be harmony or drop; got {on_missing_popularity!r}")
+    if weight_obj < 0 or weight_subj < 0 or weight_obj + weight_subj <= 0:
+        raise IcaaError(f"weights must be >= 0 and not both 0; got weight_obj={weight_obj}, weight_subj={weight_subj}")
+    for name, frame, needed in (("colour table", colour, ("image_id", "harmony_template_score")),
+                                ("popularity table", popularity, ("image_id", "views", "faves", "status"))):
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise IcaaError(f"{name}: missing column(s) {', '.join(missing)}; found "
+                            f"{', '.join(map(str, frame.columns))}")
+        _duplicates(frame, name)
+    harmony = pd.to_numeric(colour["harmony_template_score"], errors="coerce").to_numpy(dtype=np.float64)
+    bad = colour["image_id"][(harmony < 0) | (harmony > 1)]
+    if len(bad):
+        raise IcaaError(f"colour table: harmony_template_score must lie in 0..1; {len(bad)} row(s) outside, e.g. "
+                        f"{', '.join(map(str, bad.head(3)))}")
+    pop = popularity.set_index(popularity["image_id"].astype(str))
+    ids = colour["image_id"].astype(str)
+    present = ids.isin(pop.index).to_numpy()
+    matched = pop.reindex(ids)
+    views = pd.to_numeric(matched["views"], errors="coerce").to_numpy(dtype=np.float64)
+    faves = pd.to_numeric(matched["faves"], errors="coerce").to_numpy(dtype=np.float64)
+    status = matched["status"].astype(object).to_numpy()
+    f_subj = popularity_score(faves, views)
+    flags = np.full(len(colour), "ok", dtype=object)
+    flags[~present] = "no_popularity"
+    failed = present & (status != "ok")
+    flags[failed] = "crawl_failed"
+    flags[present & ~failed & np.isnan(f_subj)] = "zero_views"
+    f_subj[flags != "ok"] = np.nan
+    flags[np.isnan(harmony)] = "no_harmony"
+
+    keep = np.ones(len(colour), dtype=bool)
+    if on_missing_popularity == "drop":
+        keep &= ~np.isin(flags, _UNUSABLE_POPULARITY)
+    keep &= ~(np.isnan(harmony) & np.isnan(f_subj))  # nothing to score from
+    rejects = pd.DataFrame({
+        "image_id": ids[~keep].to_numpy(),
+        "reason": np.where(np.isnan(harmony[~keep]), "unscorable", flags[~keep]),
+        "detail": [f"popularity status {s}" if isinstance(s, str) else "no popularity row" for s in status[~keep]],
+    })
+
+    normalise = NORMALISATIONS[normalisation]
+    f_obj_norm = np.full(len(colour), np.nan)
+    f_subj_norm = np.full(len(colour), np.nan)
+    has_obj = keep & ~np.isnan(harmony)
+    has_subj = keep & ~np.isnan(f_subj)
+    if has_obj.any():
+        f_obj_norm[has_obj] = normalise(harmony[has_obj])
+    if has_subj.any():
+        f_subj_norm[has_subj] = normalise(f_subj[has_subj])
+    both = has_obj & has_subj
+    combined = np.where(both, (weight_obj * np.nan_to_num(f_obj_norm) + weight_subj * np.nan_to_num(f_subj_norm))
+                        / (weight_obj + weight_subj), np.where(has_obj, f_obj_norm, f_subj_norm))
+    scored_from = np.where(both, "both", np.where(has_obj, "harmony", "popularity"))
+
+    coarse = pd.DataFrame({"image_id": ids.to_numpy()})
+    coarse["category"] = colour["category"].to_numpy() if "category" in colour.columns else None
+    for name in CLASS_SCORE_COLUMNS:
+        coarse[name] = pd.to_numeric(colour[name], errors="coerce").to_numpy() if name in colour.columns else np.nan
+    coarse["f_obj"] = harmony
+    coarse["f_subj"] = f_subj
+    coarse["f_obj_norm"] = f_obj_norm
+    coarse["f_subj_norm"] = f_subj_norm
+    coarse["coarse_score"] = 1.0 + 9.0 * combined
+    coarse["scored_from"] = scored_from
+    coarse["flag"] = flags
+    coarse = coarse[keep].reset_index(drop=True)
+    summary = {
+        "images": len(colour), "scored": len(coarse), "rejected": len(rejects),
+        "flags": dict(Counter(flags.tolist()).most_common()),
+        "scored_from": dict(Counter(coarse["scored_from"]).most_common()),
+        "rejects_by_reason": dict(Counter(rejects["reason"]).most_common()),
+        "popularity_rows_without_colour": int((~pop.index.isin(ids)).sum()),
+        "normalisation": normalisation, "weights": {"obj": weight_obj, "subj": weight_subj},
+    }
+    return coarse, rejects, summary
