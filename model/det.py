@@ -142,8 +142,10 @@ class DeT(nn.Module):
             for i in range(3)
         ])
         self.cls_norm = LayerNormProxy(cfg.dims[-1])
-        # Unused by DeT's forward (DAT's ImageNet head), kept because official checkpoints hold it.
+        # DAT's classification head: DeT's forward never reads it, but official checkpoints hold it. Frozen,
+        # so optimisers skip it and DDP does not wait for its gradient.
         self.cls_head = nn.Linear(cfg.dims[-1], cfg.num_classes)
+        self.cls_head.requires_grad_(False)
         self.hst_head = nn.Linear(cfg.head_in_features, cfg.hist_num_features)
         self.hist_feature = SoftHistogram(cfg.hist_num_features, cfg.hist_num_bins)
         hist_width = cfg.hist_num_features * cfg.hist_num_bins
