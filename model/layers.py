@@ -293,9 +293,10 @@ class DelegateAttention(nn.Module):
         off = off.view(b, g, h, w, 2)
         # Offsets, reference points and gate run in float32 (the caller disables autocast): the 0/1 gate and
         # the sign mask must not flip with rounding. These convs are a small share of the work.
-        xf = x.float()
-        ref = F.linear(xf, self.ref_point14.weight.flatten(1).float(), self.ref_point14.bias.float())
-        gate = F.linear(xf, self.ref_gate.weight.flatten(1).float(), self.ref_gate.bias.float())
+        # Net_i (2 outputs) and Net_g (1 output) in one 3-output matmul: one pass over x instead of two.
+        weight = torch.cat((self.ref_point14.weight.flatten(1), self.ref_gate.weight.flatten(1))).float()
+        bias = torch.cat((self.ref_point14.bias, self.ref_gate.bias)).float()
+        ref, gate = F.linear(x.float(), weight, bias).split((2, 1), dim=-1)
         if self._reference_mode == "batch":
             ref = ref.mean(0, keepdim=True)
             gate = gate.mean(0, keepdim=True)
