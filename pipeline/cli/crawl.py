@@ -43,17 +43,17 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "icaa"
 
 
-def _client(cache: ResponseCache, *, rate_per_hour: float, workers: int, timeout_s: float, max_attempts: int,
+def _client(cache: ResponseCache, *, rate_per_hour: float, rate_window_s: float, workers: int, timeout_s: float, max_attempts: int,
             backoff_base_s: float, backoff_max_s: float) -> FlickrClient:
     return FlickrClient.from_environment(
-        rate_limiter=RateLimiter.per_hour(rate_per_hour, store=cache), cache=cache,
+        rate_limiter=RateLimiter.per_hour(rate_per_hour, window_s=rate_window_s, store=cache), cache=cache,
         retry=RetryPolicy(max_attempts=max_attempts, backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s),
         timeout_s=timeout_s, pool_size=max(workers, 2))
 
 
 def run_popularity(images_parquet: Path | str, output: Path | str, *, source: str = "file",
                    source_path: Path | str | None = None, cache_dir: Path | str | None = None,
-                   rate_per_hour: float = 3600, workers: int = 4, timeout_s: float = 10.0, max_attempts: int = 5,
+                   rate_per_hour: float = 3600, rate_window_s: float = 60.0, workers: int = 4, timeout_s: float = 10.0, max_attempts: int = 5,
                    backoff_base_s: float = 1.0, backoff_max_s: float = 60.0, max_photo_id: int = MAX_PHOTO_ID,
                    show_progress: bool = False) -> dict[str, Any]:
     """Write ``popularity.parquet`` for every image of ``images_parquet``; return a summary."""
@@ -70,7 +70,7 @@ def run_popularity(images_parquet: Path | str, output: Path | str, *, source: st
     elif source == "flickr":
         cache_path = Path(cache_dir or default_cache_dir()) / CACHE_FILE
         with ResponseCache(cache_path) as cache:
-            client = _client(cache, rate_per_hour=rate_per_hour, workers=workers, timeout_s=timeout_s,
+            client = _client(cache, rate_per_hour=rate_per_hour, rate_window_s=rate_window_s, workers=workers, timeout_s=timeout_s,
                              max_attempts=max_attempts, backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s)
             bar = tqdm(total=0, unit="photo", disable=not show_progress, desc="crawl")
 
@@ -99,6 +99,7 @@ def run_search(images_dir: Path | str, output: Path | str, *, text: str | None =
                tags: list[str] | None = None, colours: list[str] | None = None,
                licences: tuple[int, ...] = REUSABLE_LICENCES, limit: int = 100, size: str = "url_l",
                max_bytes: int = 20_000_000, cache_dir: Path | str | None = None, rate_per_hour: float = 3600,
+               rate_window_s: float = 60.0,
                timeout_s: float = 10.0, max_attempts: int = 5, backoff_base_s: float = 1.0,
                backoff_max_s: float = 60.0, min_upload_date: str | None = None,
                max_upload_date: str | None = None) -> dict[str, Any]:
@@ -106,7 +107,7 @@ def run_search(images_dir: Path | str, output: Path | str, *, text: str | None =
     started = time.time()
     cache_path = Path(cache_dir or default_cache_dir()) / CACHE_FILE
     with ResponseCache(cache_path) as cache:
-        client = _client(cache, rate_per_hour=rate_per_hour, workers=1, timeout_s=timeout_s,
+        client = _client(cache, rate_per_hour=rate_per_hour, rate_window_s=rate_window_s, workers=1, timeout_s=timeout_s,
                          max_attempts=max_attempts, backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s)
         try:
             frame = search_candidates(client, images_dir, text=text, tags=tags, colours=colours, licences=licences,
@@ -144,6 +145,8 @@ def popularity_command(
         = None,
     rate_per_hour: Annotated[float, typer.Option(help="API calls per hour at most, over all threads and restarts")]
         = 3600,
+    rate_window_s: Annotated[float, typer.Option(help="the rate is enforced over every window of this length")]
+        = 60.0,
     workers: Annotated[int, typer.Option(help="threads (hide latency; never exceed the rate)")] = 4,
     timeout_s: Annotated[float, typer.Option(help="timeout of one request, seconds")] = 10.0,
     max_attempts: Annotated[int, typer.Option(help="requests per call at most (retries of transient failures)")]
@@ -162,7 +165,8 @@ def popularity_command(
     if api_key is not None:
         os.environ[API_KEY_ENV] = api_key  # the client reads it from there; never printed
     summary = run_popularity(images_parquet, output, source=source.value, source_path=source_path, cache_dir=cache,
-                             rate_per_hour=rate_per_hour, workers=workers, timeout_s=timeout_s,
+                             rate_per_hour=rate_per_hour, rate_window_s=rate_window_s, workers=workers,
+                             timeout_s=timeout_s,
                              max_attempts=max_attempts, backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s,
                              show_progress=True)
     _print_summary("crawl popularity", summary)

@@ -10,6 +10,7 @@ Images sharing a photo id (ICAA17K lists one photo under several categories) are
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -132,9 +133,20 @@ def crawl_popularity(images: pd.DataFrame, *, client: FlickrClient, workers: int
     targets = photo_ids_for(images, photo_id_column=photo_id_column, max_photo_id=max_photo_id)
     photo_ids = list(dict.fromkeys(pid for pid in targets["photo_id"] if pid is not None))
     results: dict[str, PhotoPopularity] = {}
+    stop = threading.Event()  # set by an invalid key: queued photos then make no call
+
+    def fetch(photo_id: str) -> PhotoPopularity | None:
+        if stop.is_set():
+            return None
+        try:
+            return fetch_photo_popularity(client, photo_id)
+        except BaseException:
+            stop.set()
+            raise
+
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crawl")
     try:
-        futures = {executor.submit(fetch_photo_popularity, client, pid): pid for pid in photo_ids}
+        futures = {executor.submit(fetch, pid): pid for pid in photo_ids}
         for done, future in enumerate(as_completed(futures), start=1):
             results[futures[future]] = future.result()
             if progress is not None:

@@ -64,15 +64,15 @@ class RateLimiter:
         self._hold_until = max(self._hold_until, moment)
 
     @classmethod
-    def per_hour(cls, calls_per_hour: float, **kwargs) -> "RateLimiter":
-        """``calls_per_hour`` as a window short enough to spread calls out but exact over an hour.
+    def per_hour(cls, calls_per_hour: float, *, window_s: float = 60.0, **kwargs) -> "RateLimiter":
+        """``calls_per_hour`` enforced over windows of ``window_s`` seconds (never more per hour either).
 
-        3,600/h becomes 60 calls per minute: never more than 3,600 in any hour, and no one-hour wait
-        after a burst of 3,600.
+        The default turns 3,600/h into 60 calls per minute: never more than 3,600 in any hour, and no
+        one-hour wait after a burst of 3,600.
         """
-        if calls_per_hour <= 0:
-            raise ValueError(f"expected a positive rate, got {calls_per_hour} calls per hour")
-        calls = max(1, round(calls_per_hour / 60))
+        if calls_per_hour <= 0 or window_s <= 0:
+            raise ValueError(f"expected a positive rate and window, got {calls_per_hour}/h over {window_s} s")
+        calls = max(1, int(calls_per_hour * window_s / 3600.0))
         return cls(calls, 3600.0 * calls / calls_per_hour, **kwargs)
 
     def acquire(self) -> float:

@@ -1,0 +1,367 @@
+"""icaa-data crawl: photo-id parsing, the client against a fake Flickr API on 127.0.0.1, file source, search."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from fake_flickr import FakePhoto, start_fake_flickr
+from icaa.pipeline.cli import app
+from icaa.pipeline.cli.crawl import run_popularity, run_search
+from icaa.pipeline.crawl.cache import ResponseCache, cache_key
+from icaa.pipeline.crawl.client import FlickrClient, InvalidApiKey
+from icaa.pipeline.crawl.ids import parse_photo_name, photo_ids_for
+from icaa.pipeline.crawl.popularity import POPULARITY_STATUSES, crawl_popularity, popularity_from_table
+from icaa.pipeline.crawl.ratelimit import RateLimiter
+from icaa.pipeline.crawl.retry import RetryPolicy
+from icaa.pipeline.errors import IcaaError
+from icaa.pipeline.io import write_table
+
+API_KEY = "k3y-Secret-0123456789abcdef"
+GET_INFO, GET_FAVES = "flickr.photos.getInfo", "flickr.photos.getFavorites"
+
+
+# --- what to fetch -----------------------------------------------------------------------------
+@pytest.mark.parametrize("name, owner, photo_id, ambiguous", [
+    ("complementary/orange_blue/140585134@N0737498238334.jpg", "140585134@N07", "37498238334", False),
+    ("42587893@N067469505698.jpg", "42587893@N06", "7469505698", False),
+    ("96972102@N00362327845.jpg", "96972102@N00", "362327845", False),
+    ("juiedesai19391601268.jpg", "juiedesai", "19391601268", False),
+    ("massy19702990610207.jpg", "massy1970", "2990610207", True),   # 11 digits would start with 7: too large
+    ("steelhead201016955137356.jpg", "steelhead2010", "16955137356", True),
+    ("bluejay2006535334787.jpg", "bluejay200", "6535334787", True),  # leading zero rules out 11 digits
+])
+def test_icaa17k_style_names_split_into_owner_and_photo_id(name, owner, photo_id, ambiguous):
+    parsed = parse_photo_name(name)
+    assert (parsed.owner, parsed.photo_id, parsed.ambiguous) == (owner, photo_id, ambiguous)
+
+
+@pytest.mark.parametrize("name, failure", [("sunset.jpg", "no_trailing_digits"), ("0000.jpg", "no_valid_photo_id"),
+                                           ("123.jpg", "no_owner")])
+def test_names_without_a_photo_id_report_the_reason(name, failure):
+    assert parse_photo_name(name).failure == failure
+
+
+def test_all_icaa17k_file_names_parse_to_owner_and_photo_id(shared_dir):
+    with open(shared_dir / "reference" / "icaa17k" / "1all.csv", newline="") as handle:
+        ids = [row["ID"] for row in csv.DictReader(handle)]
+    assert len(ids) == 17351
+    parsed = [parse_photo_name(i) for i in ids]
+    failures = [(i, p.failure) for i, p in zip(ids, parsed) if not p.ok]
+    assert failures == []
+    kinds = Counter(p.owner_kind for p in parsed)
+    assert kinds == {"nsid": 7184, "username": 10167}
+    assert all(p.photo_id.isdigit() and 9 <= len(p.photo_id) <= 11 for p in parsed)
+    # a username that ends in digits leaves the owner/id border to the longest-valid-id rule
+    assert 0 < sum(p.ambiguous for p in parsed) < 2000
+    # the same file name under several categories gives the same photo
+    by_name = {}
+    for i, p in zip(ids, parsed):
+        assert by_name.setdefault(i.rsplit("/", 1)[1], p) == p
+
+
+def test_manifest_photo_id_column_wins_over_the_file_name():
+    images = pd.DataFrame({"image_id": ["a/juiedesai19391601268.jpg", "b/sunset.jpg", "c/sunset2x.jpg"],
+                           "photo_id": [None, "555", None]})
+    targets = photo_ids_for(images)
+    assert targets["photo_id"].tolist() == ["19391601268", "555", None]
+    assert targets["id_source"].tolist() == ["file_name", "manifest", "none"]
+    with pytest.raises(IcaaError, match="not a Flickr photo id"):
+        photo_ids_for(pd.DataFrame({"image_id": ["x.jpg"], "photo_id": ["12ab"]}))
+
+
+# --- the client against a fake API --------------------------------------------------------------
+@pytest.fixture
+def fake():
+    server = start_fake_flickr(API_KEY)
+    yield server
+    server.server.clear()
+    server.server.stop()
+
+
+def make_client(fake, cache=None, *, calls=1000, period_s=1.0, attempts=4, timeout_s=0.4, key=API_KEY):
+    return FlickrClient(key, endpoint=fake.url(), rate_limiter=RateLimiter(calls, period_s, store=cache),
+                        cache=cache, retry=RetryPolicy(max_attempts=attempts, backoff_base_s=0.02,
+                                                       backoff_max_s=0.1), timeout_s=timeout_s)
+
+
+def photo_names(fake, count, start=10_000_000_000):
+    photos = [FakePhoto(str(start + n), owner=f"{1000 + n}@N0{n % 10}", views=100 * (n + 1), faves=n)
+              for n in range(count)]
+    fake.add(*photos)
+    return pd.DataFrame({"image_id": [f"cat/{p.owner}{p.photo_id}.jpg" for p in photos]})
+
+
+@pytest.mark.server
+def test_every_photo_ends_with_exactly_one_status_through_every_kind_of_fault(fake, tmp_path):
+    fake.slow_s = 0.8
+    fake.retry_after = "1"
+    fake.add(FakePhoto("20000000001", owner="1@N01", views=400, faves=10),
+             FakePhoto("20000000002", owner="2@N02", private=True),
+             FakePhoto("20000000003", owner="3@N03"), FakePhoto("20000000004", owner="4@N04"),
+             FakePhoto("20000000005", owner="5@N05"), FakePhoto("20000000006", owner="6@N06"),
+             FakePhoto("20000000007", owner="7@N07"))
+    fake.fail_next(GET_INFO, "20000000001", "429", "500", "malformed", "drop", "slow")  # recovers on attempt 6
+    fake.fail_next(GET_INFO, "20000000003", *["500"] * 6)
+    fake.fail_next(GET_INFO, "20000000004", *["slow"] * 6)
+    fake.fail_next(GET_FAVES, "20000000005", *["malformed"] * 6)
+    fake.fail_next(GET_INFO, "20000000006", *["drop"] * 6)
+    fake.fail_next(GET_INFO, "20000000007", "unavailable")
+    images = pd.DataFrame({"image_id": [
+        "a/1@N0120000000001.jpg", "b/1@N0120000000001.jpg", "2@N0220000000002.jpg", "3@N0320000000003.jpg",
+        "4@N0420000000004.jpg", "5@N0520000000005.jpg", "6@N0620000000006.jpg", "7@N0720000000007.jpg",
+        "9@N0920000000009.jpg", "holiday.jpg"]})
+    with ResponseCache(tmp_path / "cache.sqlite") as cache:
+        client = make_client(fake, cache, attempts=6, timeout_s=0.3)
+        table = crawl_popularity(images, client=client, workers=4)
+    assert table["image_id"].tolist() == images["image_id"].tolist()  # every image once, in order
+    assert table["status"].tolist() == [
+        "ok", "ok", "private", "error:server_error", "error:timeout", "error:malformed_response",
+        "error:connection", "ok", "not_found", "error:no_photo_id"]
+    assert set(table["status"]) <= set(POPULARITY_STATUSES)
+    ok = table.iloc[0]
+    assert (ok.views, ok.faves, ok.licence, ok.owner) == (400, 10, 4, "1@N01")
+    assert ok.posted_at == pd.Timestamp(1_500_000_000, unit="s", tz="UTC")
+    # the shared photo was fetched once; the 429 was followed by a wait of at least Retry-After
+    info_times = [t for t, method, pid in fake.calls(GET_INFO) if pid == "20000000001"]
+    assert len(info_times) == 6
+    assert [pid for _, _, pid in fake.calls(GET_FAVES)].count("20000000001") == 1
+    assert info_times[1] - info_times[0] >= 1.0
+    assert client.counts["requests"] == len(fake.calls())
+
+
+@pytest.mark.server
+def test_permanent_http_errors_are_not_retried(fake):
+    fake.server.expect_request("/gone/").respond_with_data("gone", status=404)
+    client = make_client(fake)
+    client.endpoint = fake.server.url_for("/gone/")
+    table = crawl_popularity(pd.DataFrame({"image_id": ["1@N0110000000001.jpg"]}), client=client)
+    assert table["status"].tolist() == ["error:http_error"]
+    assert client.counts["requests"] == 1
+
+
+@pytest.mark.server
+def test_an_invalid_key_stops_the_crawl_with_a_message_without_the_key(fake, tmp_path):
+    images = photo_names(fake, 5)
+    client = make_client(fake, key="wrong-key-XYZ")
+    with pytest.raises(InvalidApiKey, match="FLICKR_API_KEY") as raised:
+        crawl_popularity(images, client=client, workers=2)
+    assert "wrong-key-XYZ" not in str(raised.value)
+    assert len(fake.calls()) <= 2  # no photo after the first answers
+
+
+@pytest.mark.server
+def test_the_client_never_exceeds_the_rate_in_any_sliding_window(fake, tmp_path):
+    images = photo_names(fake, 25)  # 50 calls at 20 per second, 8 threads
+    with ResponseCache(tmp_path / "cache.sqlite") as cache:
+        client = make_client(fake, cache, calls=20, period_s=1.0)
+        started = time.time()
+        table = crawl_popularity(images, client=client, workers=8)
+        elapsed = time.time() - started
+    assert (table["status"] == "ok").all()
+    arrivals = sorted(t for t, _, _ in fake.calls())
+    assert len(arrivals) == 50
+    assert min(arrivals[i + 20] - arrivals[i] for i in range(len(arrivals) - 20)) >= 1.0
+    assert elapsed < 4.0  # the limit, not the threads, is what slows it: two full windows
+
+
+@pytest.mark.server
+def test_a_rerun_costs_zero_calls_and_gives_the_same_table(fake, tmp_path):
+    images = photo_names(fake, 6)
+    fake.add(FakePhoto("30000000001", private=True))
+    images.loc[len(images)] = ["x/30000000001.jpg"]
+    images.loc[len(images)] = ["x/1@N0130000000099.jpg"]
+    with ResponseCache(tmp_path / "cache.sqlite") as cache:
+        first = crawl_popularity(images, client=make_client(fake, cache), workers=3)
+    calls = len(fake.calls())
+    with ResponseCache(tmp_path / "cache.sqlite") as cache:
+        client = make_client(fake, cache)
+        second = crawl_popularity(images, client=client, workers=3)
+    assert len(fake.calls()) == calls and client.counts["requests"] == 0
+    pd.testing.assert_frame_equal(first, second)
+
+
+KILLED_CRAWL = textwrap.dedent("""
+    import sys
+    from icaa.pipeline.cli.crawl import run_popularity
+    run_popularity(sys.argv[1], sys.argv[2], source="flickr", cache_dir=sys.argv[3], rate_per_hour=14400,
+                   rate_window_s=1.0, workers=1, timeout_s=2, max_attempts=2, backoff_base_s=0.05)
+""")
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_a_crawl_killed_midway_resumes_with_the_same_table_and_no_repeated_calls(fake, tmp_path):
+    images = photo_names(fake, 6)  # 12 calls, 4 per second
+    write_table(images, tmp_path / "images.parquet")
+    env = {**os.environ, "FLICKR_API_KEY": API_KEY, "ICAA_FLICKR_API_URL": fake.url()}
+    process = subprocess.Popen([sys.executable, "-c", KILLED_CRAWL, str(tmp_path / "images.parquet"),
+                                str(tmp_path / "killed.parquet"), str(tmp_path / "cache")], env=env)
+    deadline = time.time() + 60
+    while len(fake.calls()) < 4 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    time.sleep(0.3)  # the 4 answers are stored; the crawler waits for the next window
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before_restart = len(fake.calls())
+    assert 4 <= before_restart < 12 and not (tmp_path / "killed.parquet").exists()
+
+    os.environ_backup = None
+    summary = _run_with_env(env, lambda: run_popularity(
+        tmp_path / "images.parquet", tmp_path / "resumed.parquet", source="flickr", cache_dir=tmp_path / "cache",
+        rate_per_hour=14400, rate_window_s=1.0, workers=1, timeout_s=2))
+    assert summary["cache_hits"] == before_restart and summary["api_calls"] == 12 - before_restart
+    requested = [(method, pid) for _, method, pid in fake.calls()]
+    assert len(requested) == 12 and len(set(requested)) == 12  # nothing asked twice
+    arrivals = sorted(t for t, _, _ in fake.calls())
+    assert min(arrivals[i + 4] - arrivals[i] for i in range(len(arrivals) - 4)) >= 1.0  # limit held across restart
+
+    _run_with_env(env, lambda: run_popularity(
+        tmp_path / "images.parquet", tmp_path / "fresh.parquet", source="flickr", cache_dir=tmp_path / "fresh-cache",
+        rate_per_hour=360000, rate_window_s=1.0, workers=3, timeout_s=2))
+    resumed, fresh = (pd.read_parquet(tmp_path / name) for name in ("resumed.parquet", "fresh.parquet"))
+    pd.testing.assert_frame_equal(resumed.drop(columns="fetched_at"), fresh.drop(columns="fetched_at"))
+    assert (resumed["status"] == "ok").all()
+
+
+def _run_with_env(env, function):
+    saved = {k: os.environ.get(k) for k in ("FLICKR_API_KEY", "ICAA_FLICKR_API_URL")}
+    os.environ.update({k: env[k] for k in saved})
+    try:
+        return function()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.mark.server
+def test_the_api_key_appears_in_no_file_written_and_no_output(fake, tmp_path, monkeypatch):
+    images = photo_names(fake, 4)
+    images.loc[len(images)] = ["1@N0190000000001.jpg"]  # not found
+    fake.fail_next(GET_INFO, images["image_id"][0].split("N0")[1][1:-4], "drop", "drop")
+    fake.fail_next(GET_FAVES, "10000000001", "slow", "slow")
+    fake.slow_s = 0.5
+    write_table(images, tmp_path / "images.parquet")
+    monkeypatch.setenv("FLICKR_API_KEY", API_KEY)
+    monkeypatch.setenv("ICAA_FLICKR_API_URL", fake.url())
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    result = CliRunner().invoke(app, ["crawl", "popularity", str(tmp_path / "images.parquet"), "-o",
+                                      str(tmp_path / "out" / "popularity.parquet"), "--source", "flickr",
+                                      "--timeout-s", "0.3", "--max-attempts", "2", "--backoff-base-s", "0.01"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(tmp_path / "out" / "popularity.parquet")
+    assert sorted(set(table["status"])) == ["error:connection", "error:timeout", "not_found", "ok"]
+    assert API_KEY not in result.output
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "flickr-api.sqlite" for p in written)
+    for path in written:
+        data = path.read_bytes()
+        assert API_KEY.encode() not in data and b"k3y-Secret" not in data, path
+    assert API_KEY in fake.seen_keys  # it was sent, as the API requires
+
+
+@pytest.mark.server
+def test_cache_keys_leave_out_the_key_and_format_flags():
+    assert cache_key("m", {"photo_id": "1", "api_key": API_KEY, "format": "json"}) == 'm?{"photo_id":"1"}'
+
+
+def test_cli_invalid_key_exits_1_with_a_message(fake, tmp_path, monkeypatch):
+    images = photo_names(fake, 2)
+    write_table(images, tmp_path / "images.parquet")
+    monkeypatch.setenv("FLICKR_API_KEY", "bad-key-0000")
+    monkeypatch.setenv("ICAA_FLICKR_API_URL", fake.url())
+    from icaa.pipeline.cli import main
+    monkeypatch.setattr(sys, "argv", ["icaa-data", "crawl", "popularity", str(tmp_path / "images.parquet"), "-o",
+                                      str(tmp_path / "p.parquet"), "--source", "flickr", "--cache", str(tmp_path)])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 1
+
+
+# --- file source --------------------------------------------------------------------------------
+def test_file_source_matches_by_image_id_and_marks_unlisted_images_not_found(tmp_path):
+    pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "photo_id": [11, 12], "views": [100, 0], "faves": [5, 0],
+                  "licence": [4, 9], "posted_at": ["2019-05-01", "2020-01-02T10:00:00Z"]}).to_csv(
+        tmp_path / "pop.csv", index=False)
+    images = pd.DataFrame({"image_id": ["a.jpg", "b.jpg", "c.jpg"]})
+    table = popularity_from_table(images, tmp_path / "pop.csv")
+    assert table["status"].tolist() == ["ok", "ok", "not_found"]
+    assert table["photo_id"].tolist() == ["11", "12", None]
+    assert table["views"].tolist()[:2] == [100, 0] and table["faves"].tolist()[:2] == [5, 0]
+    assert table["posted_at"][0] == pd.Timestamp("2019-05-01", tz="UTC")
+
+
+def test_file_source_rejects_negative_counts_naming_the_rows(tmp_path):
+    pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "views": [100, -3], "faves": [1, 2]}).to_csv(
+        tmp_path / "pop.csv", index=False)
+    with pytest.raises(IcaaError, match="views must hold whole numbers >= 0.*b.jpg"):
+        popularity_from_table(pd.DataFrame({"image_id": ["a.jpg"]}), tmp_path / "pop.csv")
+
+
+def test_cli_file_source_writes_popularity_parquet(tmp_path):
+    write_table(pd.DataFrame({"image_id": ["a.jpg", "b.jpg"]}), tmp_path / "images.parquet")
+    pd.DataFrame({"image_id": ["a.jpg"], "views": [9], "faves": [3]}).to_csv(tmp_path / "pop.csv", index=False)
+    result = CliRunner().invoke(app, ["crawl", "popularity", str(tmp_path / "images.parquet"), "-o",
+                                      str(tmp_path / "popularity.parquet"), "--source", "file",
+                                      str(tmp_path / "pop.csv")])
+    assert result.exit_code == 0, result.output
+    assert "'ok': 1" in result.output and "'not_found': 1" in result.output
+    assert pd.read_parquet(tmp_path / "popularity.parquet")["status"].tolist() == ["ok", "not_found"]
+
+
+# --- search -------------------------------------------------------------------------------------
+@pytest.mark.server
+def test_search_pages_filters_licences_and_downloads_under_the_cap(fake, tmp_path, monkeypatch):
+    for n in range(7):
+        fake.add(FakePhoto(str(40_000_000_000 + n), owner=f"{n}@N0{n}", title=f"red door {n}",
+                           licence=[4, 0, 9, 5, 4, 10, 4][n], size_bytes=[2000, 2000, 2000, 9000, 2000, 2000, 2000][n],
+                           faves=n))
+    with ResponseCache(tmp_path / "cache.sqlite") as cache:
+        client = make_client(fake, cache)
+        from icaa.pipeline.crawl.search import search_candidates
+        table = search_candidates(client, tmp_path / "images", text="red door", licences=(4, 5, 9, 10), limit=5,
+                                  max_bytes=5000)
+    # the server filters licences; 5 of the 6 allowed are kept, in pages
+    assert table["photo_id"].tolist() == [str(40_000_000_000 + n) for n in (0, 2, 3, 4, 5)]
+    assert table["status"].tolist() == ["ok", "ok", "too_large", "ok", "ok"]
+    assert table["faves"].tolist() == [0, 2, 3, 4, 5]
+    downloaded = table[table["status"] == "ok"]
+    for row in downloaded.itertuples():
+        assert (tmp_path / "images" / row.image_id).stat().st_size == row.bytes == 2000
+        assert parse_photo_name(row.image_id).photo_id == row.photo_id  # crawl popularity reads it back
+    assert not list((tmp_path / "images").glob("*40000000003*"))  # nothing left of the too-large file
+    search_pages = [1 for _, method, _ in fake.calls() if method == "flickr.photos.search"]
+    assert len(search_pages) == 1  # per_page 250 holds them all
+
+
+@pytest.mark.server
+def test_search_cli_keeps_only_allowed_licences_and_reports(fake, tmp_path, monkeypatch):
+    for n in range(5):
+        fake.add(FakePhoto(str(41_000_000_000 + n), owner="9@N09", title="blue sea", licence=[4, 2, 4, 6, 9][n]))
+    monkeypatch.setenv("FLICKR_API_KEY", API_KEY)
+    monkeypatch.setenv("ICAA_FLICKR_API_URL", fake.url())
+    result = CliRunner().invoke(app, ["crawl", "search", "--text", "blue sea", "--colour", "blue", "--limit", "10",
+                                      "--images-dir", str(tmp_path / "img"), "-o", str(tmp_path / "c.parquet"),
+                                      "--licences", "4,9", "--cache", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(tmp_path / "c.parquet")
+    assert table["licence"].tolist() == [4, 4, 9] and (table["status"] == "ok").all()
+    assert "color_codes=8" in table["query"][0]
+    assert sorted(p.name for p in (tmp_path / "img").iterdir()) == sorted(table["image_id"])
+    summary = run_search(tmp_path / "img", tmp_path / "c2.parquet", text="blue sea", colours=["blue"],
+                         licences=(4, 9), cache_dir=tmp_path / "cache")
+    assert summary["api_calls"] == 0 and summary["statuses"] == {"exists": 3}
