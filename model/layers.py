@@ -29,6 +29,7 @@ __all__ = [
     "ShiftWindowAttention",
     "DelegateAttention",
     "SoftHistogram",
+    "attention",
     "GATE_SHARPNESS",
     "NEAR_OFFSET_SCALE",
 ]
@@ -43,6 +44,23 @@ NEAR_OFFSET_SCALE = 0.25
 def _dropout(rate: float) -> nn.Module:
     """Dropout, or Identity at rate 0 (no parameters either way, so state-dict keys are unchanged)."""
     return nn.Dropout(rate) if rate > 0 else nn.Identity()
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None,
+              dropout_p: float = 0.0) -> torch.Tensor:
+    """``softmax(q k^T / sqrt(d) + bias) v`` for ``(N, heads, L, d)`` tensors and a 4-D additive ``bias``.
+
+    ``scaled_dot_product_attention`` does it, except when the bias needs a gradient on CPU: there its
+    fused kernel does not apply and its generic fallback adds passes (a fully-masked-row check) that this
+    plain sequence of batched matmuls and one softmax avoids.
+    """
+    if bias is None or not (bias.requires_grad and torch.is_grad_enabled()) or q.device.type != "cpu":
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
+    scores = torch.matmul(q * (q.shape[-1] ** -0.5), k.transpose(-2, -1))
+    weights = torch.softmax(scores + bias, dim=-1)
+    if dropout_p > 0:
+        weights = F.dropout(weights, dropout_p)
+    return torch.matmul(weights, v)
 
 
 def _trunc_normal_(tensor: torch.Tensor, std: float = 0.02) -> torch.Tensor:
@@ -158,8 +176,7 @@ class LocalAttention(nn.Module):
             q, k, v = qkv.permute(5, 0, 1, 3, 6, 2, 4, 7).reshape(3, b, r1 * r2 * self.heads, n * n, hd).unbind(0)
             bias = (bias.unsqueeze(0) + mask.to(bias.dtype).unsqueeze(1)).reshape(-1, n * n, n * n)
         # a 4-D mask keeps CPU SDPA on its fused kernel (a 3-D one falls back to the math path)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.unsqueeze(0),
-                                             dropout_p=self.attn_drop if self.training else 0.0)
+        out = attention(q, k, v, bias.unsqueeze(0), self.attn_drop if self.training else 0.0)
         # back to the map in one copy; proj_out is token-wise too
         out = out.reshape(b, r1, r2, self.heads, n, n, hd).permute(0, 1, 4, 2, 5, 3, 6).reshape(b, h, w, c)
         return self.proj_drop(self.proj_out(out))
@@ -339,8 +356,7 @@ class DelegateAttention(nn.Module):
             bias = F.grid_sample(table.to(displacement.dtype), displacement, mode="bilinear",
                                  align_corners=True)  # B*G, Hg, HW, Ns
             bias = bias.view(b, nh, ns, ns).to(qh.dtype)
-        out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=bias,
-                                             dropout_p=self.attn_drop if self.training else 0.0)
+        out = attention(qh, kh, vh, bias, self.attn_drop if self.training else 0.0)
         out = out.transpose(1, 2).reshape(b, h, w, c)
         out = self.proj_drop(F.linear(out, *_as_linear(self.proj_out)))
         return out, pos, ref
