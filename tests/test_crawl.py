@@ -334,7 +334,7 @@ def test_search_pages_filters_licences_and_downloads_under_the_cap(fake, tmp_pat
         client = make_client(fake, cache)
         from icaa.pipeline.crawl.search import search_candidates
         table = search_candidates(client, tmp_path / "images", text="red door", licences=(4, 5, 9, 10), limit=5,
-                                  max_bytes=5000)
+                                  max_bytes=5000, per_page=2)
     # the server filters licences; 5 of the 6 allowed are kept, in pages
     assert table["photo_id"].tolist() == [str(40_000_000_000 + n) for n in (0, 2, 3, 4, 5)]
     assert table["status"].tolist() == ["ok", "ok", "too_large", "ok", "ok"]
@@ -345,7 +345,7 @@ def test_search_pages_filters_licences_and_downloads_under_the_cap(fake, tmp_pat
         assert parse_photo_name(row.image_id).photo_id == row.photo_id  # crawl popularity reads it back
     assert not list((tmp_path / "images").glob("*40000000003*"))  # nothing left of the too-large file
     search_pages = [1 for _, method, _ in fake.calls() if method == "flickr.photos.search"]
-    assert len(search_pages) == 1  # per_page 250 holds them all
+    assert len(search_pages) == 3  # 2 per page; the third page reaches the limit of 5
 
 
 @pytest.mark.server

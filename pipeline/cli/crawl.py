@@ -43,8 +43,8 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "icaa"
 
 
-def _client(cache: ResponseCache, *, rate_per_hour: float, rate_window_s: float, workers: int, timeout_s: float, max_attempts: int,
-            backoff_base_s: float, backoff_max_s: float) -> FlickrClient:
+def _client(cache: ResponseCache, *, rate_per_hour: float, rate_window_s: float, workers: int, timeout_s: float,
+            max_attempts: int, backoff_base_s: float, backoff_max_s: float) -> FlickrClient:
     return FlickrClient.from_environment(
         rate_limiter=RateLimiter.per_hour(rate_per_hour, window_s=rate_window_s, store=cache), cache=cache,
         retry=RetryPolicy(max_attempts=max_attempts, backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s),
@@ -53,7 +53,8 @@ def _client(cache: ResponseCache, *, rate_per_hour: float, rate_window_s: float,
 
 def run_popularity(images_parquet: Path | str, output: Path | str, *, source: str = "file",
                    source_path: Path | str | None = None, cache_dir: Path | str | None = None,
-                   rate_per_hour: float = 3600, rate_window_s: float = 60.0, workers: int = 4, timeout_s: float = 10.0, max_attempts: int = 5,
+                   rate_per_hour: float = 3600, rate_window_s: float = 60.0, workers: int = 4,
+                   timeout_s: float = 10.0, max_attempts: int = 5,
                    backoff_base_s: float = 1.0, backoff_max_s: float = 60.0, max_photo_id: int = MAX_PHOTO_ID,
                    show_progress: bool = False) -> dict[str, Any]:
     """Write ``popularity.parquet`` for every image of ``images_parquet``; return a summary."""
@@ -70,7 +71,8 @@ def run_popularity(images_parquet: Path | str, output: Path | str, *, source: st
     elif source == "flickr":
         cache_path = Path(cache_dir or default_cache_dir()) / CACHE_FILE
         with ResponseCache(cache_path) as cache:
-            client = _client(cache, rate_per_hour=rate_per_hour, rate_window_s=rate_window_s, workers=workers, timeout_s=timeout_s,
+            client = _client(cache, rate_per_hour=rate_per_hour, rate_window_s=rate_window_s, workers=workers,
+                             timeout_s=timeout_s,
                              max_attempts=max_attempts, backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s)
             bar = tqdm(total=0, unit="photo", disable=not show_progress, desc="crawl")
 
@@ -107,7 +109,8 @@ def run_search(images_dir: Path | str, output: Path | str, *, text: str | None =
     started = time.time()
     cache_path = Path(cache_dir or default_cache_dir()) / CACHE_FILE
     with ResponseCache(cache_path) as cache:
-        client = _client(cache, rate_per_hour=rate_per_hour, rate_window_s=rate_window_s, workers=1, timeout_s=timeout_s,
+        client = _client(cache, rate_per_hour=rate_per_hour, rate_window_s=rate_window_s, workers=1,
+                         timeout_s=timeout_s,
                          max_attempts=max_attempts, backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s)
         try:
             frame = search_candidates(client, images_dir, text=text, tags=tags, colours=colours, licences=licences,

@@ -144,13 +144,14 @@ def search_candidates(client: FlickrClient, images_dir: Path | str, *, text: str
                       tags: list[str] | None = None, colours: list[str] | None = None,
                       licences: tuple[int, ...] = REUSABLE_LICENCES, limit: int = 100, size: str = "url_l",
                       max_bytes: int = 20_000_000, fetch_faves: bool = True, min_upload_date: str | None = None,
-                      max_upload_date: str | None = None) -> pd.DataFrame:
+                      max_upload_date: str | None = None, per_page: int = 250) -> pd.DataFrame:
     """Search, filter by licence, download; one row per result (``CANDIDATES`` schema columns)."""
     if not size.startswith("url_"):
         raise IcaaError(f"--size must name a Flickr size extra such as url_l, url_c or url_o; got {size!r}")
     images_dir = Path(images_dir)
     photos, query = search_photos(client, text=text, tags=tags, colours=colours, licences=licences, limit=limit,
-                                  size=size, min_upload_date=min_upload_date, max_upload_date=max_upload_date)
+                                  size=size, min_upload_date=min_upload_date, max_upload_date=max_upload_date,
+                                  per_page=per_page)
     query_text = "&".join(f"{k}={v}" for k, v in sorted(query.items()) if k not in ("extras", "per_page"))
     rows = []
     for item in photos:
