@@ -224,3 +224,12 @@ def test_forward_exports_as_one_graph_so_it_has_no_host_syncs_or_numpy_round_tri
     targets = {str(node.target) for node in exported.graph.nodes if node.op == "call_function"}
     assert any("scaled_dot_product_attention" in t for t in targets)
     assert not any("einsum" in t or "_local_scalar_dense" in t for t in targets)
+
+
+def test_importing_the_package_does_not_import_torch_until_a_model_name_is_used():
+    import subprocess
+    import sys
+
+    code = ("import sys, icaa.model; assert 'torch' not in sys.modules; "
+            "from icaa.model import DeT; assert 'torch' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
