@@ -261,18 +261,22 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def _time(fn, iters: int, warmup: int, device: torch.device) -> float:
-    """Fastest of ``iters`` timed calls (seconds): the least disturbed by other work on a shared machine."""
+def _time_pair(fn_a, fn_b, iters: int, warmup: int, device: torch.device) -> tuple[float, float]:
+    """Fastest of ``iters`` timed calls (seconds) of each function, the two called alternately so that both
+    see the same machine conditions; the minimum is the figure least disturbed by other work on a shared
+    machine."""
     for _ in range(warmup):
-        fn()
-    best = float("inf")
+        fn_a()
+        fn_b()
+    best = [float("inf"), float("inf")]
     for _ in range(iters):
-        _sync(device)
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        best = min(best, time.perf_counter() - start)
-    return best
+        for slot, fn in enumerate((fn_a, fn_b)):
+            _sync(device)
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            best[slot] = min(best[slot], time.perf_counter() - start)
+    return best[0], best[1]
 
 
 def bench_size(name: str, args, device: torch.device) -> list[dict]:
@@ -319,9 +323,8 @@ def bench_size(name: str, args, device: torch.device) -> list[dict]:
     for what, make in (("forward", fwd), ("forward+backward", fwd_bwd)):
         train = what != "forward"
         fast.train(train), ref.train(train)
-        t_ref = _time(make(ref, images, nullamp), args.iters, args.warmup, device)
-        t_fast = _time(make(run_fast, fast_in, autocast), args.iters, args.warmup + (2 if args.compile else 0),
-                       device)
+        t_ref, t_fast = _time_pair(make(ref, images, nullamp), make(run_fast, fast_in, autocast), args.iters,
+                                   args.warmup + (2 if args.compile else 0), device)
         rows.append({"size": name, "pass": what, "reference_img_s": args.batch / t_ref,
                      "icaa_img_s": args.batch / t_fast, "ratio": t_ref / t_fast})
     return rows
