@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-__all__ = ["column", "describe_schema", "SCHEMAS", "REJECTS", "POPULARITY", "CANDIDATES", "COARSE"]
+__all__ = ["column", "describe_schema", "SCHEMAS", "REJECTS", "POPULARITY", "CANDIDATES", "COARSE",
+           "RATINGS", "ANNOTATION_REJECTS", "RATERS", "MOS"]
 
 
 def column(name: str, dtype: pa.DataType, description: str, *, unit: str | None = None,
@@ -119,6 +120,85 @@ def _coarse_schema() -> pa.Schema:
 #: ``icaa-data fuse``: one pre-assessment (coarse) score per image, ICAA17K section 4.1.
 COARSE = _coarse_schema()
 
+# --- annotate / mos (issue 5) ---------------------------------------------------------------------
+_UTC_MICROSECONDS = pa.timestamp("us", tz="UTC")
+
+#: ``icaa-data annotate import``: one row per valid rating (the latest annotation of a rater on a task).
+RATINGS = pa.schema([
+    column("image_id", pa.string(), "image id (task data.image_id)", nullable=False),
+    column("task_id", pa.int64(), "Label Studio task id", nullable=False),
+    column("rater", pa.string(), "rater: user<id> of Label Studio's completed_by (the e-mail where the export "
+           "expands the user)", nullable=False),
+    column("color", pa.int64(), "colour-aesthetics rating", value_range="1..10", direction="higher_better",
+           nullable=False),
+    column("overall", pa.int64(), "overall-aesthetics rating", value_range="1..10", direction="higher_better",
+           nullable=False),
+    column("confidence", pa.float64(), "rater's confidence in the colour rating", value_range="0..1",
+           direction="higher_better", nullable=False),
+    column("lead_time", pa.float64(), "time spent on the task (Label Studio lead_time)", unit="s",
+           value_range=">= 0"),
+    column("created_at", _UTC_MICROSECONDS, "annotation creation time", unit="UTC"),
+    column("updated_at", _UTC_MICROSECONDS, "last edit of the annotation (incremental import key)", unit="UTC"),
+    column("annotation_id", pa.int64(), "Label Studio annotation id (unique key)", nullable=False),
+])
+
+#: ``icaa-data annotate import``: annotations not used, with a code from annotation.ratings.REJECT_REASONS.
+ANNOTATION_REJECTS = pa.schema([
+    column("image_id", pa.string(), "task data.image_id (null when the task has none)"),
+    column("task_id", pa.int64(), "Label Studio task id"),
+    column("annotation_id", pa.int64(), "Label Studio annotation id"),
+    column("rater", pa.string(), "user<id> of completed_by"),
+    column("reason", pa.string(), "code from icaa.annotation.ratings.REJECT_REASONS (first problem found)",
+           nullable=False),
+    column("detail", pa.string(), "every problem found, with the offending values"),
+])
+
+#: ``icaa-data mos --raters``: one row per rater, with each screen's verdict and the fitted subject model.
+RATERS = pa.schema([
+    column("rater", pa.string(), "rater id as in ratings.parquet", nullable=False),
+    column("n_ratings", pa.int64(), "valid ratings by the rater", value_range=">= 1"),
+    column("middle_share", pa.float64(), "share of colour ratings equal to 5 or 6", value_range="0..1"),
+    column("score_std", pa.float64(), "standard deviation of the rater's colour ratings", value_range=">= 0"),
+    column("loo_srcc", pa.float64(), "Spearman correlation with the leave-one-out consensus (mean of the others)",
+           value_range="-1..1", direction="higher_better"),
+    column("median_lead_time_s", pa.float64(), "median lead time", unit="s"),
+    column("bt500_rejected", pa.bool_(), "ITU-R BT.500 Annex 2 rejection with N_i = images the rater rated"),
+    column("lazy_reason", pa.string(), "first lazy-rater criterion met (lazy_* code) or empty"),
+    column("verdict", pa.string(), "kept or flagged (flagged ratings get weight mos.flagged_weight)",
+           nullable=False),
+    column("reason", pa.string(), "comma-separated codes from icaa.annotation.mos.SCREEN_REASONS", nullable=False),
+    column("weight", pa.float64(), "weight of the rater's ratings in the estimator", value_range="0..1"),
+    column("bias", pa.float64(), "fitted offset (robust method; null otherwise)", unit="score points"),
+    column("scale", pa.float64(), "fitted scale (robust method, 1 unless mos.fit_scale)"),
+    column("sigma", pa.float64(), "fitted inconsistency (noise SD) of the genuine ratings", unit="score points",
+           direction="lower_better"),
+    column("p_middle", pa.float64(), "fitted probability of a lazy middle answer", value_range="0..1",
+           direction="lower_better"),
+    column("p_random", pa.float64(), "fitted probability of a random (spam) answer", value_range="0..1",
+           direction="lower_better"),
+])
+
+#: ``icaa-data mos``: one row per image, named as ICAA17K's CSV names them (image_id, color, MOS, probability).
+MOS = pa.schema([
+    column("image_id", pa.string(), "image id", nullable=False),
+    column("color", pa.float64(), "colour-aesthetics MOS (mos.method estimator)", value_range="1..10",
+           direction="higher_better"),
+    column("MOS", pa.float64(), "overall-aesthetics MOS", value_range="1..10", direction="higher_better"),
+    column("probability", pa.float64(), "mean confidence of the ratings (ICAA17K keeps > 0.5)", value_range="0..1"),
+    column("color_sd", pa.float64(), "SD of the (bias-corrected, weighted) colour ratings", value_range=">= 0"),
+    column("MOS_sd", pa.float64(), "SD of the overall ratings", value_range=">= 0"),
+    column("color_ci95_low", pa.float64(), "lower end of the 95 % interval of color"),
+    column("color_ci95_high", pa.float64(), "upper end of the 95 % interval of color"),
+    column("MOS_ci95_low", pa.float64(), "lower end of the 95 % interval of MOS"),
+    column("MOS_ci95_high", pa.float64(), "upper end of the 95 % interval of MOS"),
+    column("n_ratings", pa.int64(), "valid ratings of the image", value_range=">= 1"),
+    column("n_raters_kept", pa.int64(), "raters whose rating counted as genuine (weight > 0, responsibility > 0.5)"),
+    column("color_mean", pa.float64(), "plain mean of the colour ratings (the paper's label), for comparison"),
+    column("confidence_ok", pa.bool_(), "probability >= mos.min_mean_confidence (the paper's filter; rows are "
+           "kept, build decides)", nullable=False),
+])
+
 #: Name -> schema of every table. Each stage module registers its own tables here.
 SCHEMAS: dict[str, pa.Schema] = {"rejects": REJECTS, "popularity": POPULARITY, "candidates": CANDIDATES,
                                  "coarse": COARSE}
+SCHEMAS.update({"ratings": RATINGS, "annotation_rejects": ANNOTATION_REJECTS, "raters": RATERS, "mos": MOS})
