@@ -15,8 +15,6 @@ Liu et al., "Swin Transformer", ICCV 2021 (window attention, relative position b
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
