@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["RaterDesign", "DENSE", "DENSE_HONEST", "SPARSE", "simulate_ratings", "RATER_KINDS"]
+__all__ = ["RaterDesign", "DENSE", "DENSE_HONEST", "SPARSE", "simulate_ratings", "RATER_KINDS", "annotation_result",
+           "to_label_studio_tasks"]
 
 RATER_KINDS = ("honest", "biased", "lazy", "spammer")
 
@@ -119,3 +120,36 @@ def simulate_ratings(design: RaterDesign = DENSE, *, seed: int = 0,
     ratings = pd.concat(frames, ignore_index=True)
     return (ratings, pd.Series(truth, index=pd.Index(ids, name="image_id"), name="truth"),
             pd.Series(kinds, index=pd.Index(rater_names, name="rater"), name="kind"))
+
+
+def annotation_result(color: float, overall: float, confidence: float) -> list[dict]:
+    """The ``result`` of a Label Studio annotation for our labelling config."""
+    return [{"from_name": "color", "to_name": "image", "type": "rating", "value": {"rating": color}},
+            {"from_name": "overall", "to_name": "image", "type": "rating", "value": {"rating": overall}},
+            {"from_name": "confidence", "to_name": "image", "type": "number", "value": {"number": confidence}}]
+
+
+def to_label_studio_tasks(ratings: pd.DataFrame, image_url, user_ids: dict[str, int], *,
+                          with_ids: bool = True, start_time: str = "2026-01-05T09:00:00Z") -> list[dict]:
+    """Simulated ratings as Label Studio tasks with embedded annotations (the export JSON format, section 1.5 of
+    ``../shared/notes/ecosystem.md``); ``with_ids=False`` leaves out the ids the server assigns (for posting the
+    tasks through the import API, which keeps ``completed_by`` and ``lead_time``)."""
+    start = pd.Timestamp(start_time)
+    tasks, annotation_id = [], 0
+    for task_id, (image_id, group) in enumerate(ratings.groupby("image_id", sort=True), start=1):
+        annotations = []
+        for row in group.itertuples(index=False):
+            annotation_id += 1
+            when = (start + pd.Timedelta(minutes=int(row.order) * 2 + user_ids[row.rater] % 7)).isoformat()
+            annotation = {"completed_by": int(user_ids[row.rater]), "lead_time": float(row.lead_time),
+                          "was_cancelled": False,
+                          "result": annotation_result(int(row.color), int(row.overall), float(row.confidence))}
+            if with_ids:
+                annotation.update(id=annotation_id, task=task_id, created_at=when.replace("+00:00", "Z"),
+                                  updated_at=when.replace("+00:00", "Z"))
+            annotations.append(annotation)
+        task = {"data": {"image": image_url(image_id), "image_id": image_id}, "annotations": annotations}
+        if with_ids:
+            task["id"] = task_id
+        tasks.append(task)
+    return tasks
