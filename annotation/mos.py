@@ -155,8 +155,9 @@ def _summarise(values, w, image_idx, images, corrected) -> pd.DataFrame:
 
 def estimate_robust(ratings: pd.DataFrame, score: str = "color", *, rater_weights: pd.Series | None = None,
                     fit_scale: bool = False, lazy_segments: int = 1, max_iterations: int = 200,
-                    tolerance: float = 1e-6, min_sigma: float = 0.4, prior_middle: float = 0.01,
-                    prior_random: float = 0.01, sigma_prior_n: float = 50.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+                    tolerance: float = 1e-6, min_sigma: float = 0.4, prior_middle: float = 0.001,
+                    prior_random: float = 0.001, sigma_prior_n: float = 50.0, shrink_bias: bool = False,
+                    mixing_prior_n: float = 20.0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Robust subject-mixture MOS (module docstring). Returns (per image, per rater).
 
     Per image: ``score`` (psi_j, on the raters' average scale), ``sd`` (weighted sd of the bias-corrected
@@ -165,9 +166,10 @@ def estimate_robust(ratings: pd.DataFrame, score: str = "color", *, rater_weight
     ``p_random`` (mixing weights, the middle one averaged over the sequence), ``weight``.
     ``rater_weights`` multiplies each rater's likelihood weight (screening verdicts), ``lazy_segments`` the number
     of equal parts of a rater's sequence (ordered by ``order`` or ``created_at`` when present) with their own
-    middle-answer probability. ``prior_middle``/``prior_random`` are the prior mixing weights (2 pseudo-ratings),
+    middle-answer probability. ``prior_middle``/``prior_random`` are the prior mixing weights (``mixing_prior_n`` pseudo-ratings),
     ``sigma_prior_n`` the pseudo-ratings pulling each sigma_i towards the pooled sigma (with only honest raters
-    the estimator then stays within 1 % of the plain mean's RMSE).
+    the estimator then stays within 1 % of the plain mean's RMSE). ``shrink_bias`` shrinks each bias towards
+    the mean by empirical Bayes (b_i ~ N(0, tau^2), tau^2 from the spread of the raw biases less their noise).
     """
     image_idx, rater_idx, images, raters = _codes(ratings)
     s = ratings[score].to_numpy(float)
@@ -194,7 +196,7 @@ def estimate_robust(ratings: pd.DataFrame, score: str = "color", *, rater_weight
     p_middle = np.full(n_rat * lazy_segments, 0.05)
     p_random = np.full(n_rat, 0.05)
     # Dirichlet-like pseudo-counts keep the mixing weights of a few ratings sensible.
-    prior_n = 2.0
+    prior_n = mixing_prior_n
     for _ in range(max_iterations):
         pm, pr = p_middle[cell], p_random[rater_idx]
         pg = np.clip(1.0 - pm - pr, 1e-6, 1.0)
@@ -229,6 +231,11 @@ def estimate_robust(ratings: pd.DataFrame, score: str = "color", *, rater_weight
             # shrink towards 1: a scale from few genuine answers is noise
             scale = np.clip((cov + 5.0) / (varx + 5.0), 0.3, 3.0)
         bias = my - scale * mx
+        if shrink_bias:
+            # empirical Bayes: b_i ~ N(0, tau^2); with unbiased raters tau^2 -> 0 and the estimate -> the mean
+            se2 = sigma ** 2 / sw
+            tau2 = max(float(np.var(bias) - np.median(se2)), 1e-4)
+            bias = bias.mean() + (bias - bias.mean()) * tau2 / (tau2 + se2)
         # identifiability: mean scale 1 and mean bias 0 over raters (psi on the raters' average scale):
         # s = a psi + b = (a / ma) (ma psi + mb) + b - (a / ma) mb
         mean_scale, mean_bias = scale.mean(), bias.mean()
