@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 __all__ = ["column", "describe_schema", "SCHEMAS", "REJECTS", "POPULARITY", "CANDIDATES", "COARSE",
-           "RATINGS", "ANNOTATION_REJECTS", "RATERS", "MOS"]
+           "RATINGS", "ANNOTATION_REJECTS", "RATERS", "MOS", "SELECTION"]
 
 
 def column(name: str, dtype: pa.DataType, description: str, *, unit: str | None = None,
@@ -202,3 +202,20 @@ MOS = pa.schema([
 SCHEMAS: dict[str, pa.Schema] = {"rejects": REJECTS, "popularity": POPULARITY, "candidates": CANDIDATES,
                                  "coarse": COARSE}
 SCHEMAS.update({"ratings": RATINGS, "annotation_rejects": ANNOTATION_REJECTS, "raters": RATERS, "mos": MOS})
+
+# --- balance / build (issue 4) --------------------------------------------------------------------
+#: ``icaa-data balance``: one row per selected photo (a duplicate group counts once).
+SELECTION = pa.schema([
+    column("image_id", pa.string(), "image id representing the photo (scan's duplicate representative when in the pool)",
+           nullable=False),
+    column("category", pa.string(), "ICAA17K class the photo was selected for", nullable=False),
+    column("coarse_score", pa.float64(), "coarse pre-assessment score from fuse", value_range="1..10",
+           direction="higher_better", nullable=False),
+    column("score_bin", pa.int64(), "equal-width coarse-score bin over balance.score_min..score_max",
+           value_range="0..balance.bins-1", nullable=False),
+    column("primary_category", pa.string(), "the pool's category of the image (may differ from category when a "
+           "class score >= balance.class_score_threshold made it eligible elsewhere)"),
+    column("photo_key", pa.string(), "duplicate-group key (scan's duplicate_of, else image_id)", nullable=False),
+    column("n_classes", pa.int64(), "number of classes the photo qualified for", value_range=">= 1"),
+])
+SCHEMAS["selection"] = SELECTION

@@ -1,0 +1,296 @@
+"""Score-bin balancing of the annotation set: even coarse-score bins per colour class.
+
+ICAA17K (He et al., ICCV 2023, section 4.1) "extracts balanced samples from each score range" of the
+coarse pre-assessment score to avoid a long tail, without saying how. Here: each class gets a quota
+(500 as in ICAA17K, overridable per class), split evenly over ``bins`` equal-width bins of the coarse
+score over 1..10. Where a bin lacks candidates, its deficit goes to the nearest bins that have spare
+candidates (nearer first, the lower bin first at equal distance); what cannot be placed anywhere is
+reported. A photo (a scan duplicate group counts as one) is selected at most once; a photo that
+qualifies for several classes (its primary category, or a class score >= ``class_score_threshold``)
+is used where it helps most: the scarcest class-bin cells are filled first, and within a cell the
+photos with the fewest other uses go first. Everything is numpy over arrays sorted once, so time
+and memory grow linearly with the number of candidates.
+
+Rows not used are not errors; rows that cannot be candidates are counted by a code from
+``BALANCE_SKIPS`` in the metrics.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from icaa.pipeline.categories import ICAA17K_CATEGORIES, class_score_column
+from icaa.pipeline.errors import IcaaError
+from icaa.pipeline.split import score_bins
+
+__all__ = ["BALANCE_SKIPS", "even_targets", "spread_deficits", "kl_from_uniform", "balance_pool"]
+
+#: Closed set of reasons a row of the pool is not a candidate.
+BALANCE_SKIPS: dict[str, str] = {
+    "no_score": "coarse_score is missing or not finite",
+    "no_category": "category is missing (and no class score reaches the threshold)",
+    "duplicate": "another image of the same scan duplicate group represents the photo",
+}
+
+
+def even_targets(quota: int, n_bins: int) -> np.ndarray:
+    """``quota`` spread over ``n_bins`` as evenly as integers allow; the remainder goes to the middle bins.
+
+    >>> even_targets(23, 10).tolist()
+    [2, 2, 2, 3, 3, 3, 2, 2, 2, 2]
+    """
+    base, remainder = divmod(int(quota), n_bins)
+    targets = np.full(n_bins, base, dtype=np.int64)
+    if remainder:
+        order = np.argsort(np.abs(np.arange(n_bins) - (n_bins - 1) / 2), kind="stable")
+        targets[np.sort(order[:remainder])] += 1
+    return targets
+
+
+def spread_deficits(targets: np.ndarray, available: np.ndarray) -> tuple[np.ndarray, int]:
+    """Cap each bin at what is available and move each bin's deficit to the nearest bins with room.
+
+    Parameters
+    ----------
+    targets, available
+        Per-bin even targets and candidate counts (same length).
+
+    Returns
+    -------
+    (numpy.ndarray, int)
+        The achievable per-bin targets and the count that no bin could take (the unmet part of the quota).
+
+    >>> spread_deficits(np.array([5, 5, 5]), np.array([0, 20, 2]))
+    (array([0, 13, 2]), 0)
+    """
+    targets = np.asarray(targets, dtype=np.int64)
+    available = np.asarray(available, dtype=np.int64)
+    placed = np.minimum(targets, available)
+    n_bins = len(targets)
+    unmet = 0
+    for source in np.flatnonzero(targets > available):
+        deficit = int(targets[source] - available[source])
+        for distance in range(1, n_bins):
+            for neighbour in (source - distance, source + distance):
+                if deficit and 0 <= neighbour < n_bins:
+                    take = min(deficit, int(available[neighbour] - placed[neighbour]))
+                    if take > 0:
+                        placed[neighbour] += take
+                        deficit -= take
+            if not deficit:
+                break
+        unmet += deficit
+    return placed, unmet
+
+
+def kl_from_uniform(counts: np.ndarray) -> float:
+    """KL divergence ``sum p log(p K)`` (nats) of a bin histogram from the uniform one; 0 when even.
+
+    >>> round(kl_from_uniform(np.array([5, 5, 0, 0])), 4)
+    0.6931
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts.sum()
+    if total <= 0:
+        return float("nan")
+    p = counts / total
+    nonzero = p > 0
+    return float(np.sum(p[nonzero] * np.log(p[nonzero] * len(counts))))
+
+
+def _photo_keys(pool: pd.DataFrame, images: pd.DataFrame | None) -> pd.Series:
+    """Group key of each row: scan's duplicate representative, else the image id."""
+    keys = pool["image_id"].astype(str)
+    if "duplicate_of" in pool.columns:
+        representative = pool["duplicate_of"]
+    elif images is not None and "duplicate_of" in images.columns:
+        representative = pool["image_id"].map(images.drop_duplicates("image_id").set_index("image_id")["duplicate_of"])
+    else:
+        return keys
+    return representative.where(representative.notna() & (representative.astype(str) != ""), keys).astype(str)
+
+
+def balance_pool(pool: pd.DataFrame, *, images: pd.DataFrame | None = None, per_class: int = 500,
+                 quota_overrides: Mapping[str, int] | None = None, bins: int = 10, score_min: float = 1.0,
+                 score_max: float = 10.0, class_score_threshold: float = 0.5, seed: int = 0,
+                 max_rounds: int = 8) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Select an even-binned subset of the pool per class.
+
+    Parameters
+    ----------
+    pool
+        At least ``image_id``, ``category``, ``coarse_score``; ``class_score_*`` columns and
+        ``duplicate_of`` are used when present.
+    images
+        scan's images.parquet (``image_id``, ``duplicate_of``), when the pool lacks ``duplicate_of``.
+    per_class, quota_overrides
+        Quota of every class, and per-class exceptions ``{"monochromatic/red": 300}``.
+    bins, score_min, score_max
+        Equal-width coarse-score bins over ``[score_min, score_max]``.
+    class_score_threshold
+        A photo also qualifies for every class whose class score is at least this.
+    seed
+        Seed of the order among equally good candidates.
+    max_rounds
+        Refill rounds (a cell can fall short when its photos were used elsewhere; its deficit is re-spread).
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+        The selection (``image_id, category, coarse_score, score_bin, primary_category, photo_key,
+        n_classes``) and the metrics (per-class bin counts, deficits, KL from uniform, quota met).
+    """
+    for name in ("image_id", "category", "coarse_score"):
+        if name not in pool.columns:
+            raise IcaaError(f"balance: the pool lacks column {name!r} (found {', '.join(map(str, pool.columns))})")
+    if bins < 1 or per_class < 0 or score_max <= score_min:
+        raise IcaaError(f"balance: need bins >= 1, per_class >= 0 and score_max > score_min, got bins={bins}, "
+                        f"per_class={per_class}, score range {score_min}..{score_max}")
+    overrides = dict(quota_overrides or {})
+    unknown = sorted(set(overrides) - set(ICAA17K_CATEGORIES))
+    if unknown:
+        raise IcaaError(f"balance: quota overrides name unknown classes {unknown}; use names like complementary/red_blue")
+    pool = pool.reset_index(drop=True)
+    n_in = len(pool)
+    categories = pool["category"].astype("string")
+    bad_category = categories.notna() & ~categories.isin(ICAA17K_CATEGORIES)
+    if bad_category.any():
+        rows = np.flatnonzero(bad_category.to_numpy())
+        raise IcaaError(f"balance: {len(rows)} row(s) have a category outside the 30 ICAA17K classes, e.g. "
+                        f"{pool['image_id'].iloc[rows[0]]!r} with {categories.iloc[rows[0]]!r} (rows {rows[:5].tolist()})")
+    skips = {code: 0 for code in BALANCE_SKIPS}
+    scores = pd.to_numeric(pool["coarse_score"], errors="coerce").to_numpy(dtype=np.float64)
+    has_score = np.isfinite(scores)
+    skips["no_score"] = int((~has_score).sum())
+
+    # One representative row per photo (duplicate group): the representative itself when present, else the
+    # smallest image id. Its classes are the union of its members' classes.
+    keys = _photo_keys(pool, images)
+    frame = pd.DataFrame({"row": np.arange(n_in), "key": keys.to_numpy(), "image_id": pool["image_id"].astype(str)})
+    frame = frame[has_score]
+    frame["is_rep"] = frame["key"] == frame["image_id"]
+    frame = frame.sort_values(["key", "is_rep", "image_id"], ascending=[True, False, True], kind="mergesort")
+    photo_codes, photo_uniques = pd.factorize(frame["key"], sort=False)
+    first = ~pd.Series(photo_codes).duplicated().to_numpy()
+    member_rows = frame["row"].to_numpy()
+    member_photo = photo_codes
+    rep_rows = member_rows[first]
+    n_photos = len(rep_rows)
+
+    # Candidate (photo, class) pairs: primary category, and every class score >= threshold, over all members.
+    cat_index = {c: i for i, c in enumerate(ICAA17K_CATEGORIES)}
+    primary = categories.map(cat_index).to_numpy(dtype=np.float64, na_value=np.nan)
+    pair_photo = [member_photo[np.isfinite(primary[member_rows])]]
+    pair_class = [primary[member_rows][np.isfinite(primary[member_rows])].astype(np.int64)]
+    for category, index in cat_index.items():
+        column = class_score_column(category)
+        if column in pool.columns:
+            values = pd.to_numeric(pool[column], errors="coerce").to_numpy(dtype=np.float64)[member_rows]
+            hit = values >= class_score_threshold
+            pair_photo.append(member_photo[hit])
+            pair_class.append(np.full(int(hit.sum()), index, dtype=np.int64))
+    pairs = pd.DataFrame({"photo": np.concatenate(pair_photo), "cls": np.concatenate(pair_class)}).drop_duplicates()
+    photos_with_class = np.zeros(n_photos, dtype=bool)
+    photos_with_class[pairs["photo"].to_numpy()] = True
+    skips["no_category"] = int((~photos_with_class).sum())
+    skips["duplicate"] = int(len(member_rows) - n_photos)
+
+    n_classes_total = len(ICAA17K_CATEGORIES)
+    photo_score = scores[rep_rows]
+    photo_bin = score_bins(photo_score, bins, score_min, score_max)
+    cand_photo = pairs["photo"].to_numpy()
+    cand_class = pairs["cls"].to_numpy()
+    cand_cell = cand_class * bins + photo_bin[cand_photo]
+    n_options = np.bincount(cand_photo, minlength=n_photos)
+    rng = np.random.default_rng(seed)
+    # Order photos by id before drawing, so the tie-break does not depend on the pool's row order.
+    tie = np.empty(n_photos)
+    tie[np.argsort(photo_uniques.to_numpy().astype(str), kind="stable")] = rng.random(n_photos)
+    order = np.lexsort((tie[cand_photo], n_options[cand_photo], cand_cell))
+    cand_photo, cand_class, cand_cell = cand_photo[order], cand_class[order], cand_cell[order]
+    n_cells = n_classes_total * bins
+    cell_start = np.searchsorted(cand_cell, np.arange(n_cells + 1))
+
+    quotas = np.array([int(overrides.get(c, per_class)) for c in ICAA17K_CATEGORIES], dtype=np.int64)
+    present = np.bincount(cand_class, minlength=n_classes_total) > 0
+    quotas_active = np.where(present | np.isin(ICAA17K_CATEGORIES, list(overrides)), quotas, 0)
+    even = np.stack([even_targets(q, bins) for q in quotas_active])
+    used = np.zeros(n_photos, dtype=bool)
+    used_class = np.full(n_photos, -1, dtype=np.int64)
+    selected = np.zeros((n_classes_total, bins), dtype=np.int64)
+    unmet = np.zeros(n_classes_total, dtype=np.int64)
+    for _ in range(max_rounds):
+        free = ~used[cand_photo]
+        spare = np.bincount(cand_cell[free], minlength=n_cells).reshape(n_classes_total, bins)
+        need = np.zeros_like(selected)
+        for c in range(n_classes_total):
+            if quotas_active[c]:
+                placed, unmet[c] = spread_deficits(even[c], selected[c] + spare[c])
+                need[c] = np.maximum(placed - selected[c], 0)
+        if not need.any():
+            break
+        flat_need = need.ravel()
+        cells = np.flatnonzero(flat_need)
+        # Scarcest first: fewest spare candidates per needed photo.
+        cells = cells[np.argsort(spare.ravel()[cells] / flat_need[cells], kind="stable")]
+        added = 0
+        for cell in cells:
+            members = cand_photo[cell_start[cell]:cell_start[cell + 1]]
+            take = members[~used[members]][: flat_need[cell]]
+            used[take] = True
+            used_class[take] = cell // bins
+            selected.flat[cell] += len(take)
+            added += len(take)
+        if not added:
+            break
+    chosen = np.flatnonzero(used)
+    chosen = chosen[np.lexsort((photo_uniques.to_numpy()[chosen].astype(str), used_class[chosen]))]
+    rows = rep_rows[chosen]
+    selection = pd.DataFrame({
+        "image_id": pool["image_id"].astype(str).to_numpy()[rows],
+        "category": np.asarray(ICAA17K_CATEGORIES, dtype=object)[used_class[chosen]],
+        "coarse_score": photo_score[chosen],
+        "score_bin": photo_bin[chosen],
+        "primary_category": categories.to_numpy(dtype=object, na_value=None)[rows],
+        "photo_key": photo_uniques.to_numpy()[chosen].astype(str),
+        "n_classes": n_options[chosen],
+    })
+    available = np.bincount(cand_cell, minlength=n_cells).reshape(n_classes_total, bins)
+    per_class_metrics = {}
+    for c, category in enumerate(ICAA17K_CATEGORIES):
+        if not quotas_active[c]:
+            continue
+        deficits = np.maximum(even[c] - selected[c], 0)
+        per_class_metrics[category] = {
+            "quota": int(quotas_active[c]),
+            "selected": int(selected[c].sum()),
+            "fraction_met": float(selected[c].sum() / quotas_active[c]) if quotas_active[c] else 1.0,
+            "target_per_bin": even[c].tolist(),
+            "candidates_per_bin": available[c].tolist(),
+            "selected_per_bin": selected[c].tolist(),
+            "deficit_per_bin": deficits.tolist(),
+            "moved_to_other_bins": int(deficits.sum() - unmet[c]),
+            "unmet": int(unmet[c]),
+            "kl_from_uniform": kl_from_uniform(selected[c]),
+        }
+    total_quota = int(quotas_active.sum())
+    metrics = {
+        "rows_in": n_in,
+        "photos": n_photos,
+        "candidate_pairs": int(len(cand_photo)),
+        "multi_class_photos": int((n_options > 1).sum()),
+        "selected": int(len(selection)),
+        "skipped": skips,
+        "quota": total_quota,
+        "fraction_met": float(len(selection) / total_quota) if total_quota else 1.0,
+        "unmet": int(unmet[quotas_active > 0].sum()),
+        "kl_from_uniform_max": max((m["kl_from_uniform"] for m in per_class_metrics.values()
+                                    if np.isfinite(m["kl_from_uniform"])), default=0.0),
+        "bins": bins,
+        "seed": seed,
+        "per_class": per_class_metrics,
+    }
+    return selection, metrics
