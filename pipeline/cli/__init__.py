@@ -11,6 +11,9 @@ from icaa.pipeline.cli._util import app, run_app
 # Each stage module registers its command(s) on `app` when imported: one import line per stage module.
 import icaa.pipeline.cli.crawl  # noqa: E402,F401  (crawl popularity, crawl search)
 import icaa.pipeline.cli.fuse  # noqa: E402,F401  (fuse)
+import icaa.pipeline.cli.balance  # noqa: E402,F401  (balance)
+import icaa.pipeline.cli.build  # noqa: E402,F401  (build, resplit)
+import icaa.pipeline.cli.report  # noqa: E402,F401  (report)
 import icaa.pipeline.cli.annotate  # noqa: E402,F401  (annotate export, annotate import)
 import icaa.pipeline.cli.mos  # noqa: E402,F401  (mos)
 
