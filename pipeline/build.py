@@ -159,7 +159,8 @@ def build_dataset(selection: pd.DataFrame, mos: pd.DataFrame, images: pd.DataFra
     if "photo_key" in kept.columns:
         keys["photo_key"] = kept["photo_key"]
     if "duplicate_of" in kept.columns:
-        keys["duplicate_of"] = kept["duplicate_of"]
+        # A representative has duplicate_of null: its group key is its own id.
+        keys["duplicate_of"] = kept["duplicate_of"].where(kept["duplicate_of"].notna(), kept["image_id"])
     if "sha256" in kept.columns:
         keys["sha256"] = kept["sha256"]
     kept["photo_group"] = photo_groups(pd.DataFrame(keys))
