@@ -213,14 +213,26 @@ def fetch_tasks(client, url: str, *, title: str | None = None, project_id: int |
         project_id = project.id
 
     def collect() -> list[dict]:
-        tasks = []
-        pager = client.tasks.list(project=project_id, fields="all", page_size=page_size)
-        for page_number, page in enumerate(pager.iter_pages(), start=1):
-            for task in page.items or []:
+        from label_studio_sdk.core.api_error import ApiError
+        tasks: list[dict] = []
+        total = client.projects.get(id=project_id).task_number
+        page_number = 0
+        while total is None or len(tasks) < total:
+            page_number += 1
+            try:
+                items = client.tasks.list(project=project_id, fields="all", page=page_number,
+                                          page_size=page_size).items or []
+            except ApiError as error:
+                if error.status_code == 404 and page_number > 1:  # "Invalid page": past the last one
+                    break
+                raise
+            for task in items:
                 record = task.dict() if hasattr(task, "dict") else dict(task)
                 tasks.append(json.loads(json.dumps(record, default=str)))
             if on_page is not None:
                 on_page(page_number)
+            if len(items) < page_size:
+                break
         return tasks
 
     tasks = _call(collect, url, "list tasks with annotations")
