@@ -1,7 +1,9 @@
 """Write data/demo/label_studio_export.simulated.json: SIMULATED raters' ratings of every demo photo.
 
-Not real ratings: 12 simulated raters (icaa.annotation.simulate, seeded) rate every photo, in Label Studio's JSON
-export format, so that `dvc repro` runs `annotate import` and `mos` without a server.
+Not real ratings: 20 simulated raters (icaa.annotation.simulate, seeded: 13 honest, 2 biased, 4 lazy, 1 spammer)
+rate every photo, in Label Studio's JSON export format, so that `dvc repro` runs `annotate import` and `mos`
+without a server. Like a real export, it carries one annotation the server accepted but the import must reject
+(a colour rating of 11 on the 10-star scale).
 
 Usage: python data/demo/make_simulated_export.py [--images-root data/demo] [-o FILE]
 """
@@ -29,11 +31,16 @@ def main() -> None:
     ids = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not ids:
         raise SystemExit(f"no images under {root}")
-    design = RaterDesign(n_images=len(ids), n_raters=12, images_per_rater=len(ids))
+    design = RaterDesign(n_images=len(ids), n_raters=20, images_per_rater=len(ids))
     ratings, _truth, _kinds = simulate_ratings(design, seed=args.seed, image_ids=ids)
     users = {name: 2 + k for k, name in enumerate(sorted(ratings["rater"].unique()))}
     tasks = to_label_studio_tasks(ratings, lambda i: image_url(i, local_files_prefix="demo"), users)
-    args.output.write_text(json.dumps(tasks, indent=1) + "\n", encoding="utf-8")
+    invalid = dict(tasks[0]["annotations"][0])
+    invalid.update(id=len(ratings) + 1, completed_by=1,
+                   result=[{**item, "value": {"rating": 11}} if item["from_name"] == "color" else item
+                           for item in invalid["result"]])
+    tasks[0]["annotations"].append(invalid)
+    args.output.write_text(json.dumps(tasks, separators=(",", ":")) + "\n", encoding="utf-8")
     print(f"{args.output}: {len(tasks)} tasks, {len(ratings)} simulated annotations by {len(users)} raters")
 
 
