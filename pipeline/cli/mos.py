@@ -41,7 +41,7 @@ def run_mos(ratings_parquet: Path | str, output: Path | str, *, raters: Path | s
 
 
 @app.command("mos", epilog="Example: icaa-data mos work/annotate/ratings.parquet -o work/mos/mos.parquet "
-             "--raters work/mos/raters.parquet --method robust --screen bt500 --screen lazy")
+             "--raters work/mos/raters.parquet --method robust --screens bt500,lazy")
 def mos_command(
     ratings_parquet: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
                                                     help="ratings.parquet from annotate import")],
@@ -51,8 +51,8 @@ def mos_command(
     metrics: Annotated[Path | None, typer.Option(help="summary JSON (e.g. metrics/mos.json)")] = None,
     method: Annotated[str, typer.Option(help="robust (subject mixture, default) | mean | sureal_mle_co_ap2")]
         = "robust",
-    screen: Annotated[list[str] | None, typer.Option(
-        help="rater screens to apply, repeatable: bt500, lazy (none: --screen none)")] = None,
+    screens: Annotated[str, typer.Option(
+        help="comma-separated rater screens: bt500, lazy (none: --screens none)")] = "bt500,lazy",
     flagged_weight: Annotated[float, typer.Option(help="weight of a flagged rater's ratings (0 drops)")] = 0.7,
     min_mean_confidence: Annotated[float, typer.Option(help="paper's filter: confidence_ok = mean >= this")] = 0.5,
     lazy_max_middle_share: Annotated[float, typer.Option(help="lazy if share of 5-6 answers above")] = 0.6,
@@ -65,8 +65,8 @@ def mos_command(
                                                     "middle-answer probability")] = 1,
 ) -> None:
     """Per-image colour and overall MOS, SDs, 95 % intervals and raters kept, with each rater's verdict."""
-    screens = tuple(s for s in (screen if screen is not None else ["bt500", "lazy"]) if s != "none")
-    summary = run_mos(ratings_parquet, output, raters=raters, metrics=metrics, method=method, screens=screens,
+    chosen = tuple(s.strip() for s in screens.split(",") if s.strip() and s.strip() != "none")
+    summary = run_mos(ratings_parquet, output, raters=raters, metrics=metrics, method=method, screens=chosen,
                       flagged_weight=flagged_weight, min_mean_confidence=min_mean_confidence,
                       lazy_max_middle_share=lazy_max_middle_share, lazy_min_std=lazy_min_std,
                       lazy_min_loo_srcc=lazy_min_loo_srcc, lazy_min_median_lead_time_s=lazy_min_median_lead_time_s,
