@@ -57,7 +57,10 @@ def atomic_write_json(path: Path | str, obj: Any) -> None:
 def write_table(table: pa.Table | pd.DataFrame, path: Path | str, schema: pa.Schema | None = None) -> None:
     """Write a table as Parquet atomically, cast to ``schema`` when one is given."""
     if isinstance(table, pd.DataFrame):
-        table = pa.Table.from_pandas(table, schema=schema, preserve_index=False)
+        if schema is not None and table.empty:
+            table = schema.empty_table()  # an empty frame may not even have the columns
+        else:
+            table = pa.Table.from_pandas(table, schema=schema, preserve_index=False)
     elif schema is not None:
         table = table.select(schema.names).cast(schema)
     _atomic_replace(Path(path), lambda handle: pq.write_table(table, handle))

@@ -219,3 +219,29 @@ SELECTION = pa.schema([
     column("n_classes", pa.int64(), "number of classes the photo qualified for", value_range=">= 1"),
 ])
 SCHEMAS["selection"] = SELECTION
+
+
+#: ``scan``: one row per usable image file.
+_IMAGE_COLUMNS = [
+    column("image_id", pa.string(), "path relative to the image root, POSIX separators; stable across machines",
+           nullable=False),
+    column("path", pa.string(), "absolute path of the file when scanned", nullable=False),
+    column("sha256", pa.string(), "SHA-256 of the file's bytes, hex", nullable=False),
+    column("phash", pa.string(), "perceptual hash (ImageHash phash, 64 bits, hex) of the decoded image"),
+    column("width", pa.int64(), "width of the stored image", unit="px"),
+    column("height", pa.int64(), "height of the stored image", unit="px"),
+    column("format", pa.string(), "container format as Pillow names it (JPEG, PNG, GIF, ...)"),
+    column("mode", pa.string(), "pixel mode as stored (RGB, L, CMYK, P, I;16, RGBA, ...)"),
+    column("frames", pa.int64(), "frames in the file (animated GIF/WebP > 1; the first is used)"),
+    column("bytes", pa.int64(), "file size", unit="bytes"),
+    column("camera_make", pa.string(), "EXIF Make (tag 271), null when absent"),
+    column("camera_model", pa.string(), "EXIF Model (tag 272), null when absent"),
+]
+IMAGES_PARTS = pa.schema(_IMAGE_COLUMNS)
+IMAGES = pa.schema(_IMAGE_COLUMNS + [
+    column("duplicate_of", pa.string(), "image_id of the first member (sorted) of this image's exact or near "
+           "duplicate group; null for that representative and for unique images"),
+    column("duplicate_kind", pa.string(), "exact (same bytes as the representative) or near (perceptual hash "
+           "within near_duplicate_distance bits); null when not a duplicate"),
+])
+SCHEMAS["images"] = IMAGES

@@ -1,0 +1,270 @@
+"""The ``scan`` stage: list a folder or manifest of photos and describe each file.
+
+Per file: a stable ``image_id`` (path relative to the image root, POSIX separators), SHA-256,
+perceptual hash, size, format, mode, EXIF camera, and duplicate groups (exact by SHA-256, near by
+perceptual-hash Hamming distance). Files that cannot be used go to ``rejects`` with a code from
+:mod:`icaa.pipeline.rejects`; the run goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from icaa.pipeline import rejects as codes
+from icaa.pipeline.errors import IcaaError
+from icaa.pipeline.io import read_table, relative_id, write_table
+from icaa.pipeline.partitions import fingerprint, run_partitioned
+from icaa.pipeline.schemas import IMAGES, REJECTS
+
+__all__ = [
+    "DEFAULT_EXTENSIONS", "ScanSummary", "list_images", "list_manifest", "describe_files",
+    "group_duplicates", "scan",
+]
+
+DEFAULT_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff")
+_EXIF_MAKE, _EXIF_MODEL = 271, 272
+_READ_BLOCK = 1 << 20
+
+
+def list_images(images_dir: Path | str, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS) -> pd.DataFrame:
+    """Every image-like file under ``images_dir`` (hidden files and folders skipped), sorted by id.
+
+    Returns a frame of ``image_id``, ``path`` (absolute) and ``reject`` (a reason code or None: a
+    symlink that leaves the root is listed with ``outside_root``).
+    """
+    root = Path(images_dir).resolve()
+    if not root.is_dir():
+        raise IcaaError(f"{images_dir}: not a folder of images")
+    wanted = {ext.lower() for ext in extensions}
+    rows = []
+    for path in root.rglob("*"):
+        relative_parts = path.relative_to(root).parts
+        if any(part.startswith(".") for part in relative_parts) or path.suffix.lower() not in wanted:
+            continue
+        if path.is_dir():
+            continue
+        image_id = "/".join(relative_parts)
+        resolved = path.resolve()
+        inside = resolved == root or root in resolved.parents
+        rows.append({"image_id": image_id, "path": str(resolved if inside else path),
+                     "reject": None if inside else codes.OUTSIDE_ROOT})
+    frame = pd.DataFrame(rows, columns=["image_id", "path", "reject"])
+    return frame.sort_values("image_id", kind="stable").reset_index(drop=True)
+
+
+def list_manifest(manifest: Path | str, images_dir: Path | str) -> pd.DataFrame:
+    """Files named by a CSV/Parquet manifest (column ``path`` or ``image_id``, relative to ``images_dir``).
+
+    Entries escaping the root are kept with reason ``outside_root`` and missing files with ``missing``,
+    so that nothing named in the manifest vanishes.
+    """
+    table = read_table(manifest)
+    column = "path" if "path" in table.columns else "image_id" if "image_id" in table.columns else None
+    if column is None:
+        raise IcaaError(f"{manifest}: a manifest needs a 'path' or 'image_id' column; "
+                        f"found {', '.join(map(str, table.columns))}")
+    root = Path(images_dir).resolve()
+    rows, seen = [], set()
+    for raw in table[column].astype(str):
+        candidate = (root / raw).resolve()
+        inside = candidate == root or root in candidate.parents
+        image_id = relative_id(candidate, root) if inside else raw
+        if image_id in seen:
+            continue
+        seen.add(image_id)
+        reject = None if inside else codes.OUTSIDE_ROOT
+        if reject is None and not candidate.is_file():
+            reject = codes.MISSING
+        rows.append({"image_id": image_id, "path": str(candidate), "reject": reject})
+    frame = pd.DataFrame(rows, columns=["image_id", "path", "reject"])
+    return frame.sort_values("image_id", kind="stable").reset_index(drop=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(_READ_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _describe_one(path: Path, *, min_side_px: int, max_pixels: int) -> tuple[dict | None, str | None, str]:
+    """(description, reject code, detail) of one file."""
+    from PIL import Image, UnidentifiedImageError
+    import imagehash
+
+    try:
+        size_bytes = path.stat().st_size
+    except FileNotFoundError:
+        return None, codes.MISSING, "no such file"
+    except OSError as error:
+        return None, codes.UNREADABLE, str(error)
+    if size_bytes == 0:
+        return None, codes.EMPTY_FILE, "0 bytes"
+    try:
+        sha256 = _sha256(path)
+    except OSError as error:
+        return None, codes.UNREADABLE, str(error)
+    Image.MAX_IMAGE_PIXELS = None  # we check the pixel count ourselves, before decoding
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as image:
+                width, height = image.size
+                image_format, mode = image.format, image.mode
+                frames = getattr(image, "n_frames", 1)
+                if width * height > max_pixels:
+                    return None, codes.DECOMPRESSION_BOMB, f"{width}x{height} > max_pixels {max_pixels}"
+                if min(width, height) < min_side_px:
+                    return None, codes.TOO_SMALL, f"{width}x{height}, shorter side < {min_side_px} px"
+                exif = image.getexif()
+                make = str(exif.get(_EXIF_MAKE, "")).strip("\x00 ") or None
+                model = str(exif.get(_EXIF_MODEL, "")).strip("\x00 ") or None
+                image.draft("RGB", (max(64, width // 8), max(64, height // 8)))  # DCT scaling for JPEG
+                image.load()
+                perceptual = imagehash.phash(image.convert("RGB") if image.mode not in ("L", "RGB") else image)
+    except UnidentifiedImageError:
+        return None, codes.NOT_AN_IMAGE, "no decoder recognises the file"
+    except Image.DecompressionBombError as error:
+        return None, codes.DECOMPRESSION_BOMB, str(error)
+    except (OSError, SyntaxError, EOFError) as error:
+        # Pillow reports cut-off and corrupt streams as OSError ("image file is truncated", "broken data stream").
+        return None, codes.TRUNCATED, str(error)
+    except (ValueError, MemoryError) as error:
+        return None, codes.DECODE_FAILED, str(error)
+    return {
+        "sha256": sha256, "phash": str(perceptual), "width": int(width), "height": int(height),
+        "format": image_format, "mode": mode, "frames": int(frames), "bytes": int(size_bytes),
+        "camera_make": make, "camera_model": model,
+    }, None, ""
+
+
+def describe_files(rows: pd.DataFrame, *, min_side_px: int = 64, max_pixels: int = 100_000_000) -> dict[str, pd.DataFrame]:
+    """Chunk core: describe each listed file, or reject it with a reason.
+
+    Parameters
+    ----------
+    rows
+        ``image_id``, ``path``, ``reject`` (a code decided while listing, or None).
+    min_side_px
+        Shorter sides below this are rejected ``too_small``.
+    max_pixels
+        Images with more pixels are rejected ``decompression_bomb`` without being decoded.
+    """
+    kept, rejected = [], []
+    for image_id, path, listed_reject in zip(rows["image_id"], rows["path"], rows["reject"]):
+        if isinstance(listed_reject, str):
+            rejected.append({"image_id": image_id, "path": path, "stage": "scan", "reason": listed_reject,
+                             "detail": codes.REJECT_REASONS[listed_reject]})
+            continue
+        description, reason, detail = _describe_one(Path(path), min_side_px=min_side_px, max_pixels=max_pixels)
+        if reason:
+            rejected.append({"image_id": image_id, "path": path, "stage": "scan", "reason": reason, "detail": detail})
+        else:
+            kept.append({"image_id": image_id, "path": path, **description})
+    return {"images": pd.DataFrame(kept), "rejects": pd.DataFrame(rejected)}
+
+
+def _hamming_matrix(block: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Pairwise Hamming distances between 64-bit hashes (uint64 arrays)."""
+    xor = block[:, None] ^ others[None, :]
+    return np.unpackbits(xor.view(np.uint8).reshape(*xor.shape, 8), axis=-1).sum(axis=-1)
+
+
+def group_duplicates(images: pd.DataFrame, *, near_duplicate_distance: int = 6) -> pd.DataFrame:
+    """Add ``duplicate_of`` and ``duplicate_kind`` to a table of ``image_id, sha256, phash``.
+
+    Exact duplicates share a SHA-256; near duplicates have perceptual hashes at most
+    ``near_duplicate_distance`` bits apart (negative: no near-duplicate search). Groups are closed
+    transitively; every member points at the group's first ``image_id`` in sorted order, which itself
+    has nulls. ``duplicate_kind`` is ``exact`` when the member's bytes equal the representative's.
+    """
+    frame = images.sort_values("image_id", kind="stable").reset_index(drop=True)
+    count = len(frame)
+    parent = np.arange(count)
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(a: int, b: int) -> None:
+        root_a, root_b = find(a), find(b)
+        if root_a != root_b:
+            parent[max(root_a, root_b)] = min(root_a, root_b)
+
+    for _, positions in frame.groupby("sha256", sort=False).indices.items():
+        for position in positions[1:]:
+            union(positions[0], position)
+    if near_duplicate_distance >= 0 and count > 1:
+        hashes = np.array([int(h, 16) for h in frame["phash"]], dtype=np.uint64)
+        block_size = 512
+        for start in range(0, count, block_size):
+            distances = _hamming_matrix(hashes[start:start + block_size], hashes)
+            for i, j in zip(*np.nonzero(distances <= near_duplicate_distance)):
+                if start + i < j:
+                    union(start + i, j)
+    roots = np.array([find(i) for i in range(count)], dtype=np.int64)
+    is_member = roots != np.arange(count)
+    ids = frame["image_id"].to_numpy()
+    frame["duplicate_of"] = np.where(is_member, ids[roots], None)
+    same_bytes = frame["sha256"].to_numpy() == frame["sha256"].to_numpy()[roots]
+    frame["duplicate_kind"] = np.where(is_member, np.where(same_bytes, "exact", "near"), None)
+    return frame
+
+
+@dataclass
+class ScanSummary:
+    """What a scan did: counts in and out, rejects by reason, duplicates, time, outputs."""
+
+    files_in: int
+    images_out: int
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    exact_duplicates: int = 0
+    near_duplicates: int = 0
+    seconds: float = 0.0
+    outputs: list[str] = field(default_factory=list)
+
+
+def scan(images_dir: Path | str, output: Path | str, *, rejects_output: Path | str | None = None,
+         manifest: Path | str | None = None, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
+         min_side_px: int = 64, max_pixels: int = 100_000_000, near_duplicate_distance: int = 6,
+         chunk_size: int = 64, workers: int = 1, scheduler: str | None = None,
+         work_dir: Path | str | None = None, progress: bool = True) -> ScanSummary:
+    """Scan a folder (or a manifest of files under it) into ``images.parquet`` and ``rejects.parquet``.
+
+    Example
+    -------
+    >>> scan("data/demo", "work/scan/images.parquet")  # doctest: +SKIP
+    """
+    started = time.perf_counter()
+    output = Path(output)
+    rejects_output = Path(rejects_output) if rejects_output else output.with_name("rejects.parquet")
+    listing = list_manifest(manifest, images_dir) if manifest else list_images(images_dir, extensions)
+    options = {"min_side_px": min_side_px, "max_pixels": max_pixels}
+    work_dir = Path(work_dir) if work_dir else output.parent / f".{output.stem}.parts"
+    identity = fingerprint(listing["image_id"].tolist(), listing["path"].tolist(), options, "scan-v1")
+    tables = run_partitioned(listing, describe_files, schemas={"images": _IMAGES_PARTS, "rejects": REJECTS},
+                             work_dir=work_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler,
+                             options=options, run_fingerprint=identity, description="scan", progress=progress)
+    images = group_duplicates(tables["images"], near_duplicate_distance=near_duplicate_distance)
+    write_table(images, output, schema=IMAGES)
+    write_table(tables["rejects"], rejects_output, schema=REJECTS)
+    return ScanSummary(
+        files_in=len(listing), images_out=len(images),
+        rejects_by_reason=tables["rejects"]["reason"].value_counts().sort_index().to_dict(),
+        exact_duplicates=int((images["duplicate_kind"] == "exact").sum()),
+        near_duplicates=int((images["duplicate_kind"] == "near").sum()),
+        seconds=time.perf_counter() - started, outputs=[str(output), str(rejects_output)],
+    )
+
+
+from icaa.pipeline.schemas import IMAGES_PARTS as _IMAGES_PARTS  # noqa: E402  (schema of a chunk, before grouping)
