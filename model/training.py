@@ -1,0 +1,684 @@
+"""Training, evaluation and prediction of DeT colour-aesthetics models (the plain functions of ``icaa-train``).
+
+Unlike the published script, model selection uses a validation split (``val.csv``, or one carved from the
+training rows grouped by photo file name), never the test split; a run checkpoints every epoch with model,
+optimizer, scheduler, grad-scaler and RNG state, written atomically, and ``resume=True`` continues the same
+curve: every epoch reseeds the shuffling, the augmentations and dropout from ``(seed, epoch)``, so a run
+killed after epoch ``k`` and resumed gives the numbers of the uninterrupted run. Under ``torchrun``
+(``WORLD_SIZE`` set) it trains with DistributedDataParallel and a DistributedSampler; only rank 0 evaluates
+and writes.
+
+Files of a run folder: ``checkpoint.pt`` (resume state), ``best.pt`` (weights of the best validation epoch,
+loadable by :func:`load_weights`), ``last.pt``, ``metrics.json``, ``plots/train.csv`` (one row per epoch).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from icaa.model.data import (ScoreDataset, carve_validation, check_images, find_split_file, image_root_of,
+                             read_labels)
+from icaa.model.metrics import score_metrics
+from icaa.pipeline.errors import IcaaError
+from icaa.pipeline.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+__all__ = [
+    "TrainSettings",
+    "TARGETS",
+    "LOSSES",
+    "AMP_MODES",
+    "build_model",
+    "load_split_tables",
+    "fit",
+    "evaluate",
+    "predict",
+    "load_weights",
+    "save_weights",
+    "warmup_cosine",
+]
+
+TARGETS = ("colour", "both")
+LOSSES = ("mse", "smooth_l1")
+AMP_MODES = ("none", "bf16", "fp16")
+PLOT_COLUMNS = ("epoch", "lr", "train_loss", "val_loss", "val_srcc", "val_plcc", "val_accuracy", "val_mse")
+
+
+@dataclass
+class TrainSettings:
+    """Everything that shapes a training curve (stored in the checkpoint; a resume must match it)."""
+
+    config: Any = "dat_tiny"
+    image_size: int = 224
+    epochs: int = 25
+    batch_size: int = 16
+    lr: float = 1e-4
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    min_lr_ratio: float = 0.01
+    clip_grad_norm: float = 5.0
+    amp: str = "none"
+    targets: str = "colour"
+    loss: str = "mse"
+    seed: int = 0
+    val_fraction: float = 0.1
+    reference_mode: str = "per_image"
+    layout: str | None = None
+    attribute: str = "Colorfulness"
+    init: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def check(self) -> None:
+        if self.targets not in TARGETS:
+            raise IcaaError(f"targets must be one of {TARGETS}, got {self.targets!r}")
+        if self.loss not in LOSSES:
+            raise IcaaError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.amp not in AMP_MODES:
+            raise IcaaError(f"amp must be one of {AMP_MODES}, got {self.amp!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise IcaaError(f"epochs and batch size must be at least 1, got {self.epochs} and {self.batch_size}")
+        if self.lr <= 0:
+            raise IcaaError(f"learning rate must be positive, got {self.lr}")
+
+
+# ---------------------------------------------------------------------------------------------- model
+
+
+def _resolve_config(config: Any) -> Any:
+    """A config name, a dict, or a path to a JSON file with the published config keys."""
+    if isinstance(config, (str, Path)) and str(config).endswith(".json"):
+        path = Path(config)
+        if not path.is_file():
+            raise IcaaError(f"config file {path} does not exist")
+        return json.loads(path.read_text())
+    return config
+
+
+def build_model(config: Any = "dat_tiny", image_size: int = 224, reference_mode: str = "per_image"):
+    """A DeT from a config name (``dat_tiny``...), a dict or a JSON path, for ``image_size`` pixel inputs."""
+    from icaa.model import DeT
+
+    config = _resolve_config(config)
+    try:
+        return DeT.from_config(config, reference_mode=reference_mode, img_size=int(image_size))
+    except (ValueError, TypeError) as error:
+        raise IcaaError(f"cannot build DeT from config {config!r} at {image_size} px: {error}") from None
+
+
+def _config_dict(model) -> dict:
+    import dataclasses
+
+    cfg = dataclasses.asdict(model.cfg) if hasattr(model, "cfg") else {}
+    cfg.pop("extra", None)
+    return json.loads(json.dumps(cfg))
+
+
+def save_weights(model, path: str | Path, image_size: int, extra: Mapping[str, Any] | None = None) -> None:
+    """Write ``{"format": "icaa-det-weights", "config", "image_size", "state_dict", ...}`` atomically."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save({"format": "icaa-det-weights", "config": _config_dict(model), "image_size": int(image_size),
+                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                **dict(extra or {})}, buffer)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def load_weights(path: str | Path, config: Any = "dat_base", image_size: int | None = None,
+                 reference_mode: str = "per_image"):
+    """``(model, image_size)`` from an ``icaa-train`` weights file, or from an official DeT state dict
+    (which needs ``config``, the published one being ``dat_base``). The model is in eval mode on CPU."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise IcaaError(f"weights file {path} does not exist")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:
+        raise IcaaError(f"{path}: not a torch checkpoint ({type(error).__name__}: {error})") from None
+    if isinstance(checkpoint, Mapping) and checkpoint.get("format") in ("icaa-det-weights", "icaa-train-checkpoint"):
+        size = int(image_size or checkpoint["image_size"])
+        model = build_model(checkpoint["config"], size, reference_mode)
+        try:
+            model.load_state_dict(checkpoint["state_dict"] if "state_dict" in checkpoint else checkpoint["model"],
+                                  strict=True)
+        except RuntimeError as error:
+            raise IcaaError(f"{path}: the weights do not fit their own config ({error})") from None
+    else:
+        from icaa.model import load_official_checkpoint
+
+        size = int(image_size or 224)
+        model = build_model(config, size, reference_mode)
+        try:
+            load_official_checkpoint(model, checkpoint, strict=True)
+        except Exception as error:
+            raise IcaaError(f"{path}: not an icaa-train weights file nor an official DeT state dict for config "
+                            f"{config!r} ({error})") from None
+    model.eval()
+    return model, size
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+def load_split_tables(data_dir: str | Path, layout: str | None = None, attribute: str = "Colorfulness",
+                      val_fraction: float = 0.1, seed: int = 0) -> dict[str, Any]:
+    """``{"train", "val", "test"}`` label tables (test may be ``None``), the layout and where val came from.
+
+    Validation is ``val.csv`` when present, else carved from train grouped by photo file name.
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise IcaaError(f"data folder {data_dir} does not exist")
+    train_file = find_split_file(data_dir, "train", layout)
+    if train_file is None:
+        raise IcaaError(f"{data_dir}: no training labels (looked for train.csv, 1train.csv, spaqTrain.csv)")
+    train = read_labels(train_file, layout, attribute)
+    detected = layout or _layout_of(train_file)
+    val_file = find_split_file(data_dir, "val", detected)
+    if val_file is not None:
+        val, val_source = read_labels(val_file, detected, attribute), str(val_file.name)
+    else:
+        train, val = carve_validation(train, val_fraction, seed)
+        val_source = f"carved from {train_file.name} ({val_fraction:.0%} of photos, seed {seed})"
+    test_file = find_split_file(data_dir, "test", detected)
+    test = read_labels(test_file, detected, attribute) if test_file is not None else None
+    return {"train": train, "val": val, "test": test, "layout": detected, "val_source": val_source,
+            "root": image_root_of(data_dir)}
+
+
+def _layout_of(path: Path) -> str:
+    from icaa.model.data import detect_layout
+
+    return detect_layout(pd.read_csv(path, nrows=0).columns, str(path))
+
+
+def _report_problems(tables: Mapping[str, pd.DataFrame | None], root: Path, skip_missing: bool,
+                     echo: Callable[[str], None]) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
+    """Check every image of every split before training; refuse or drop the bad ones."""
+    ids = [i for t in tables.values() if t is not None for i in t["image_id"]]
+    problems = check_images(root, ids)
+    counts: dict[str, int] = {}
+    for p in problems:
+        counts[p.reason] = counts.get(p.reason, 0) + 1
+    if problems:
+        listing = "\n".join(f"  {p.reason}: {p.image_id} {p.detail}" for p in problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        summary = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items()))
+        if not skip_missing:
+            raise IcaaError(f"{len(problems)} images cannot be used under {root} ({summary}):\n{listing}{more}\n"
+                            "fix the image root or pass --skip-missing to train without them")
+        echo(f"skipping {len(problems)} images ({summary}):\n{listing}{more}")
+    bad = {p.image_id for p in problems}
+    kept = {name: (t[~t["image_id"].isin(bad)].reset_index(drop=True) if t is not None else None)
+            for name, t in tables.items()}
+    for name, table in kept.items():
+        if table is not None and name in ("train", "val") and table.empty:
+            raise IcaaError(f"the {name} split has no usable images under {root}")
+    return kept, counts
+
+
+# ---------------------------------------------------------------------------------------------- schedule
+
+
+def warmup_cosine(step: int, total_steps: int, warmup_steps: int, min_lr_ratio: float) -> float:
+    """LR multiplier: linear warm-up from ``1/warmup_steps`` to 1, then cosine down to ``min_lr_ratio``."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    span = max(1, total_steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / span)
+    return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _param_groups(model, weight_decay: float) -> list[dict]:
+    skip = model.no_weight_decay_keywords() if hasattr(model, "no_weight_decay_keywords") else set()
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if param.ndim <= 1 or any(k in name for k in skip):
+            no_decay.append(param)
+        else:
+            decay.append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+# ---------------------------------------------------------------------------------------------- distributed
+
+
+@dataclass
+class _Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_distributed() -> _Dist:
+    import torch
+    import torch.distributed as dist
+
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return _Dist()
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+    return _Dist(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local_rank)
+
+
+def _device(dist_info: _Dist, device: str | None):
+    import torch
+
+    if device:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda", dist_info.local_rank)
+    return torch.device("cpu")
+
+
+# ---------------------------------------------------------------------------------------------- loops
+
+
+def _seed_epoch(seed: int, epoch: int) -> None:
+    import torch
+
+    value = seed * 100_003 + epoch
+    torch.manual_seed(value)
+    np.random.seed(value % 2**32)
+    random.seed(value)
+
+
+def _rng_state() -> dict:
+    import torch
+
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Mapping) -> None:
+    import torch
+
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _loss_fn(settings: TrainSettings):
+    import torch
+
+    elementwise = torch.nn.MSELoss(reduction="none") if settings.loss == "mse" else \
+        torch.nn.SmoothL1Loss(reduction="none", beta=0.1)
+
+    def loss(outputs, targets):
+        colour = elementwise(outputs[:, 1].float(), targets[:, 1])
+        if settings.targets == "colour":
+            return colour.mean()
+        valid = ~torch.isnan(targets[:, 0])
+        overall = elementwise(outputs[:, 0].float(), torch.nan_to_num(targets[:, 0])) * valid
+        return colour.mean() + overall.sum() / valid.sum().clamp(min=1)
+
+    return loss
+
+
+def _autocast(device, amp: str):
+    import contextlib
+
+    import torch
+
+    if amp == "none":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _predict_loader(model, loader, device, amp: str = "none", progress: bool = False, desc: str = "eval"
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Model outputs and targets (both ``(N, 2)``, on the 0-1 scale) over a loader, in loader order."""
+    import torch
+    from tqdm import tqdm
+
+    model.eval()
+    outputs, targets = [], []
+    with torch.no_grad():
+        for images, target in tqdm(loader, desc=desc, disable=not progress, leave=False):
+            with _autocast(device, amp):
+                out = model(images.to(device, non_blocking=True))
+            outputs.append(out.float().cpu())
+            targets.append(target)
+    return torch.cat(outputs).numpy(), torch.cat(targets).numpy()
+
+
+def _split_metrics(outputs: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
+    """Colour metrics at top level (0-10 scale), overall ones under ``overall`` where labels exist."""
+    metrics = score_metrics(outputs[:, 1] * 10.0, targets[:, 1] * 10.0)
+    has_overall = ~np.isnan(targets[:, 0])
+    if has_overall.sum() >= 2:
+        metrics["overall"] = score_metrics(outputs[has_overall, 0] * 10.0, targets[has_overall, 0] * 10.0)
+    return metrics
+
+
+def _loader(dataset, batch_size: int, shuffle: bool, workers: int, seed: int, epoch: int, dist_info: _Dist,
+            device, drop_last: bool = False):
+    import torch
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    sampler = None
+    if shuffle and dist_info.world_size > 1:
+        sampler = DistributedSampler(dataset, num_replicas=dist_info.world_size, rank=dist_info.rank,
+                                     shuffle=True, seed=seed, drop_last=drop_last)
+        sampler.set_epoch(epoch)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                      num_workers=workers, generator=generator, drop_last=drop_last,
+                      pin_memory=device.type == "cuda", persistent_workers=False)
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _write_plots(history: Sequence[Mapping[str, Any]], path: Path) -> None:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=PLOT_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: row.get(k, "") for k in PLOT_COLUMNS})
+    atomic_write_text(path, out.getvalue())
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def fit(data_dir: str | Path, run_dir: str | Path, settings: TrainSettings | None = None, *, workers: int = 2,
+        resume: bool = False, skip_missing: bool = False, progress: bool = True, device: str | None = None,
+        metrics_path: str | Path | None = None, plots_path: str | Path | None = None,
+        model_factory: Callable[[TrainSettings], Any] | None = None, transforms: tuple | None = None,
+        echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train on ``data_dir``'s train split, select the epoch with the best validation SRCC, write ``run_dir``.
+
+    ``model_factory(settings)`` replaces :func:`build_model` (any module mapping ``(B, 3, H, W)`` to ``(B, 2)``
+    sigmoid scores); ``transforms=(train, eval)`` replaces DeT's transforms. Returns a summary with the
+    image counts, the best epoch, its validation metrics, the time taken and the files written.
+    """
+    import torch
+    from tqdm import tqdm
+
+    started = time.monotonic()
+    settings = settings or TrainSettings()
+    settings.check()
+    run_dir = Path(run_dir)
+    metrics_path = Path(metrics_path) if metrics_path else run_dir / "metrics.json"
+    plots_path = Path(plots_path) if plots_path else run_dir / "plots" / "train.csv"
+    checkpoint_path = run_dir / "checkpoint.pt"
+    dist_info = _init_distributed()
+    dev = _device(dist_info, device)
+    say = echo if dist_info.main else (lambda _message: None)
+
+    tables = load_split_tables(data_dir, settings.layout, settings.attribute, settings.val_fraction, settings.seed)
+    root = tables["root"]
+    split_tables, problem_counts = _report_problems({k: tables[k] for k in ("train", "val")}, root,
+                                                    skip_missing, say)
+    train_rows, val_rows = split_tables["train"], split_tables["val"]
+    say(f"{tables['layout']} labels: {len(train_rows)} train, {len(val_rows)} val ({tables['val_source']}); "
+        f"images under {root}")
+
+    if transforms is None:
+        from icaa.model.transforms import EvalTransform, TrainTransform
+
+        resize = int(round(settings.image_size * 256 / 224))
+        transforms = (TrainTransform(settings.image_size, resize), EvalTransform(settings.image_size))
+    train_set = ScoreDataset(train_rows, root, transforms[0])
+    val_set = ScoreDataset(val_rows, root, transforms[1])
+
+    torch.manual_seed(settings.seed)
+    model = (model_factory or (lambda s: build_model(s.config, s.image_size, s.reference_mode)))(settings)
+    if settings.init and not resume:
+        from icaa.model import load_official_checkpoint
+
+        report = load_official_checkpoint(model, settings.init)
+        say(f"initialised from {settings.init}: {report.summary()}")
+    model.to(dev)
+    optimizer = torch.optim.AdamW(_param_groups(model, settings.weight_decay), lr=settings.lr)
+    steps_per_epoch = math.ceil(len(train_set) / (settings.batch_size * dist_info.world_size))
+    total_steps = steps_per_epoch * settings.epochs
+    warmup_steps = int(round(settings.warmup_epochs * steps_per_epoch))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: warmup_cosine(step, total_steps, warmup_steps, settings.min_lr_ratio))
+    scaler = torch.amp.GradScaler(dev.type, enabled=settings.amp == "fp16" and dev.type == "cuda")
+    loss_fn = _loss_fn(settings)
+
+    start_epoch, history, best = 0, [], {"epoch": -1, "srcc": -math.inf}
+    if resume:
+        if not checkpoint_path.is_file():
+            raise IcaaError(f"--resume: no checkpoint at {checkpoint_path}; start without --resume")
+        state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        stored = state["settings"]
+        changed = sorted(k for k, v in asdict(settings).items() if k != "init" and json.dumps(stored.get(k), default=str)
+                         != json.dumps(v, default=str))
+        if changed:
+            raise IcaaError(f"--resume: settings differ from the checkpoint's in {changed}; resume with the same "
+                            "options or start a new run folder")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"])
+        start_epoch, history, best = state["epoch"] + 1, state["history"], state["best"]
+        say(f"resuming after epoch {start_epoch} of {settings.epochs} from {checkpoint_path}")
+
+    train_model = model
+    if dist_info.world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_model = DistributedDataParallel(
+            model, device_ids=[dev.index] if dev.type == "cuda" else None,
+            find_unused_parameters=settings.targets == "colour")
+
+    if dist_info.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    for epoch in range(start_epoch, settings.epochs):
+        _seed_epoch(settings.seed, epoch)
+        train_model.train()
+        loader = _loader(train_set, settings.batch_size, True, workers, settings.seed, epoch, dist_info, dev)
+        running, seen = 0.0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{settings.epochs}", disable=not (progress and dist_info.main),
+                   leave=False)
+        for images, targets in bar:
+            images, targets = images.to(dev, non_blocking=True), targets.to(dev, non_blocking=True)
+            with _autocast(dev, settings.amp):
+                outputs = train_model(images)
+            loss = loss_fn(outputs.float(), targets)
+            if not torch.isfinite(loss):
+                raise IcaaError(f"epoch {epoch + 1}: the loss became {loss.item()}; lower --lr or use --amp none")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if settings.clip_grad_norm > 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip_grad_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            running += loss.item() * len(images)
+            seen += len(images)
+            bar.set_postfix(loss=f"{running / seen:.4f}")
+        if dist_info.world_size > 1:
+            import torch.distributed as dist
+
+            totals = torch.tensor([running, seen], dtype=torch.float64, device=dev)
+            dist.all_reduce(totals)
+            running, seen = float(totals[0]), float(totals[1])
+        row: dict[str, Any] = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],
+                               "train_loss": running / max(seen, 1)}
+        if dist_info.main:
+            val_loader = _loader(val_set, settings.batch_size, False, workers, settings.seed, epoch, _Dist(), dev)
+            outputs_np, targets_np = _predict_loader(model, val_loader, dev, settings.amp, progress, "validate")
+            val_metrics = _split_metrics(outputs_np, targets_np)
+            row["val_loss"] = float(loss_fn(torch.from_numpy(outputs_np), torch.from_numpy(targets_np)))
+            row.update({f"val_{k}": val_metrics[k] for k in ("srcc", "plcc", "accuracy", "mse")})
+            history.append(row)
+            srcc_value = val_metrics["srcc"] if math.isfinite(val_metrics["srcc"]) else -1.0
+            if srcc_value > best["srcc"]:
+                best = {"epoch": epoch + 1, "srcc": srcc_value, "val": val_metrics}
+                save_weights(model, run_dir / "best.pt", settings.image_size,
+                             {"epoch": epoch + 1, "val": _json_safe(val_metrics), "targets": settings.targets})
+            _atomic_torch_save({"format": "icaa-train-checkpoint", "epoch": epoch, "settings": asdict(settings),
+                                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                                "rng": _rng_state(), "history": history, "best": best,
+                                "config": _config_dict(model), "image_size": settings.image_size},
+                               checkpoint_path)
+            _write_plots(history, plots_path)
+            say(f"epoch {epoch + 1}/{settings.epochs}: train loss {row['train_loss']:.4f}, val loss "
+                f"{row['val_loss']:.4f}, val SRCC {val_metrics['srcc']:.3f}, PLCC {val_metrics['plcc']:.3f}, "
+                f"acc {val_metrics['accuracy']:.3f}")
+        if dist_info.world_size > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    summary: dict[str, Any] = {}
+    if dist_info.main:
+        save_weights(model, run_dir / "last.pt", settings.image_size, {"epoch": settings.epochs})
+        if not (run_dir / "best.pt").is_file():  # resumed at the end, or every SRCC was NaN
+            save_weights(model, run_dir / "best.pt", settings.image_size, {"epoch": settings.epochs})
+        metrics = {"best_epoch": best["epoch"], "epochs": settings.epochs, "val": best.get("val", {}),
+                   "val_source": tables["val_source"], "train_images": len(train_set), "val_images": len(val_set),
+                   "skipped_images": problem_counts, "final_train_loss": history[-1]["train_loss"] if history else None}
+        atomic_write_json(metrics_path, _json_safe(metrics))
+        _write_plots(history, plots_path)
+        summary = {**metrics, "history": history, "seconds": round(time.monotonic() - started, 1),
+                   "outputs": {"best": str(run_dir / "best.pt"), "last": str(run_dir / "last.pt"),
+                               "checkpoint": str(checkpoint_path), "metrics": str(metrics_path),
+                               "plots": str(plots_path)}}
+    if dist_info.world_size > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+    return summary
+
+
+def evaluate(weights: str | Path, data_dir: str | Path, split: str = "test", *, layout: str | None = None,
+             attribute: str = "Colorfulness", config: Any = "dat_base", batch_size: int = 32, workers: int = 2,
+             skip_missing: bool = False, device: str | None = None, reference_mode: str = "per_image",
+             predictions_path: str | Path | None = None, metrics_path: str | Path | None = None,
+             progress: bool = True, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Metrics of ``weights`` on one split of ``data_dir`` (colour on top, ``overall`` where labelled)."""
+    import torch
+
+    started = time.monotonic()
+    label_file = find_split_file(data_dir, split, layout)
+    if label_file is None:
+        raise IcaaError(f"{data_dir}: no labels for split {split!r} (looked for {split}.csv and the release names)")
+    rows = read_labels(label_file, layout, attribute)
+    root = image_root_of(data_dir)
+    kept, problems = _report_problems({split: rows}, root, skip_missing, echo)
+    rows = kept[split]
+    model, size = load_weights(weights, config, reference_mode=reference_mode)
+    dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(dev)
+    from icaa.model.transforms import EvalTransform
+
+    dataset = ScoreDataset(rows, root, EvalTransform(size))
+    loader = _loader(dataset, batch_size, False, workers, 0, 0, _Dist(), dev)
+    outputs, targets = _predict_loader(model, loader, dev, progress=progress, desc=f"evaluate {split}")
+    metrics = {"split": split, "labels": str(label_file), "weights": str(weights), "skipped_images": problems,
+               **_split_metrics(outputs, targets)}
+    if predictions_path:
+        table = pd.DataFrame({"image_id": rows["image_id"], "colour_score": rows["colour_score"],
+                              "predicted_colour_score": outputs[:, 1] * 10.0,
+                              "overall_score": rows["overall_score"], "predicted_overall_score": outputs[:, 0] * 10.0})
+        atomic_write_text(Path(predictions_path), table.to_csv(index=False))
+    if metrics_path:
+        atomic_write_json(Path(metrics_path), _json_safe(metrics))
+    metrics["seconds"] = round(time.monotonic() - started, 1)
+    return _json_safe(metrics)
+
+
+def predict(images: Sequence[str | Path], weights: str | Path, *, config: Any = "dat_base", batch_size: int = 16,
+            device: str | None = None, explain: bool = False) -> pd.DataFrame:
+    """Scores of image files: ``image, colour_score, overall_score`` (0-10), per-image reference mode so a
+    score never depends on the other images; with ``explain``, the pipeline's colour description too."""
+    import torch
+
+    paths = [Path(p) for p in images]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise IcaaError(f"{len(missing)} images do not exist: {missing[:10]}")
+    explainer = _explainer() if explain else None
+    model, size = load_weights(weights, config, reference_mode="per_image")
+    dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(dev)
+    from icaa.model.transforms import EvalTransform, load_rgb
+
+    transform = EvalTransform(size)
+    rows = []
+    for start in range(0, len(paths), batch_size):
+        chunk = paths[start:start + batch_size]
+        tensors = []
+        for p in chunk:
+            try:
+                tensors.append(transform(load_rgb(p)))
+            except Exception as error:
+                raise IcaaError(f"{p}: cannot read the image ({type(error).__name__}: {error})") from None
+        with torch.no_grad():
+            out = model(torch.stack(tensors).to(dev)).float().cpu().numpy()
+        for p, (overall, colour) in zip(chunk, out):
+            row = {"image": str(p), "colour_score": float(colour) * 10.0, "overall_score": float(overall) * 10.0}
+            if explainer is not None:
+                row.update(explainer(p))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _explainer() -> Callable[[Path], dict]:
+    """The colour description of the pipeline (``icaa.pipeline.colour``): dominant/auxiliary colours, class."""
+    try:
+        from icaa.pipeline import colour  # noqa: F401
+    except ImportError:
+        raise IcaaError("--explain needs the pipeline's colour module (icaa.pipeline.colour: dominant/auxiliary "
+                        "colours and class), which is not in this installation yet") from None
+    describe = getattr(colour, "describe_image", None) or getattr(colour, "explain_image", None)
+    if describe is None:
+        raise IcaaError("--explain: icaa.pipeline.colour has no describe_image(path) function yet")
+
+    def explain(path: Path) -> dict:
+        result = describe(path)
+        return {k: (v if isinstance(v, (str, int, float, bool)) or v is None else json.dumps(v, default=str))
+                for k, v in dict(result).items()}
+
+    return explain
