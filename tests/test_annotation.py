@@ -249,3 +249,10 @@ def test_build_tasks_and_anchors_by_coarse_score():
     assert tasks[1] == {"data": {"image": "/data/local-files/?d=imgs/b", "image_id": "b"},
                         "meta": {"category": "x", "bin": 1, "coarse_score": 5.0}}
     assert "<Rating name=\"overall\"" in label_config()
+
+
+@pytest.mark.parametrize("command", [["annotate", "export"], ["annotate", "import"], ["mos"]])
+def test_every_command_help_shows_an_example(command):
+    result = CliRunner().invoke(app, [*command, "--help"], terminal_width=200)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0 and "Example:" in text and "icaa-data " + " ".join(command) in text
