@@ -179,8 +179,11 @@ class FakeFlickr:
 
 def start_fake_flickr(api_key: str, *, threaded: bool = True, **kwargs) -> FakeFlickr:
     """Start a fake API on 127.0.0.1 (a free port); stop it with ``fake.server.stop()``."""
+    import logging
     import re
 
+    # werkzeug's access log prints every URL, key included: it is the fake server's log, not ours
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     fake = FakeFlickr(api_key, **kwargs)
     server = HTTPServer(host="127.0.0.1", port=0, threaded=threaded)
     server.expect_request(API_PATH).respond_with_handler(fake.handle)

@@ -364,3 +364,13 @@ def test_search_cli_keeps_only_allowed_licences_and_reports(fake, tmp_path, monk
     summary = run_search(tmp_path / "img", tmp_path / "c2.parquet", text="blue sea", colours=["blue"],
                          licences=(4, 9), cache_dir=tmp_path / "cache")
     assert summary["api_calls"] == 0 and summary["statuses"] == {"exists": 3}
+
+
+def test_demo_popularity_csv_lists_every_demo_photo(repo_root):
+    demo = repo_root / "data" / "demo"
+    images = pd.DataFrame({"image_id": sorted(p.name for p in demo.glob("*.jpg"))})
+    assert len(images) > 0
+    table = popularity_from_table(images, demo / "popularity.csv")
+    assert "listed in" not in " ".join(table["detail"])  # every photo has a row in the file
+    assert Counter(table["status"]) == {"ok": len(images) - 1, "not_found": 1}
+    assert (table.loc[table["status"] == "ok", "views"] >= table.loc[table["status"] == "ok", "faves"]).all()
