@@ -167,18 +167,22 @@ def balance_pool(pool: pd.DataFrame, *, images: pd.DataFrame | None = None, per_
     skips["no_score"] = int((~has_score).sum())
 
     # One representative row per photo (duplicate group): the representative itself when present, else the
-    # smallest image id. Its classes are the union of its members' classes.
-    keys = _photo_keys(pool, images)
-    frame = pd.DataFrame({"row": np.arange(n_in), "key": keys.to_numpy(), "image_id": pool["image_id"].astype(str)})
-    frame = frame[has_score]
-    frame["is_rep"] = frame["key"] == frame["image_id"]
-    frame = frame.sort_values(["key", "is_rep", "image_id"], ascending=[True, False, True], kind="mergesort")
-    photo_codes, photo_uniques = pd.factorize(frame["key"], sort=False)
-    first = ~pd.Series(photo_codes).duplicated().to_numpy()
-    member_rows = frame["row"].to_numpy()
-    member_photo = photo_codes
+    # member with the smallest hash of its image id (order-independent). Its classes are the union of its
+    # members' classes. Only hashing and integer sorts here, so the cost stays linear in practice.
+    keys = _photo_keys(pool, images).to_numpy(dtype=object)
+    image_ids = pool["image_id"].astype(str).to_numpy(dtype=object)
+    scored_rows = np.flatnonzero(has_score)
+    key_codes, key_uniques = pd.factorize(keys[scored_rows])
+    is_rep = keys[scored_rows] == image_ids[scored_rows]
+    id_hash = pd.util.hash_array(image_ids[scored_rows])
+    order_members = np.lexsort((id_hash, ~is_rep, key_codes))
+    member_rows = scored_rows[order_members]
+    member_photo = key_codes[order_members]
+    first = np.ones(len(member_photo), dtype=bool)
+    first[1:] = member_photo[1:] != member_photo[:-1]
     rep_rows = member_rows[first]
     n_photos = len(rep_rows)
+    photo_uniques = pd.Index(key_uniques)
 
     # Candidate (photo, class) pairs: primary category, and every class score >= threshold, over all members.
     cat_index = {c: i for i, c in enumerate(ICAA17K_CATEGORIES)}
@@ -205,10 +209,8 @@ def balance_pool(pool: pd.DataFrame, *, images: pd.DataFrame | None = None, per_
     cand_class = pairs["cls"].to_numpy()
     cand_cell = cand_class * bins + photo_bin[cand_photo]
     n_options = np.bincount(cand_photo, minlength=n_photos)
-    rng = np.random.default_rng(seed)
-    # Order photos by id before drawing, so the tie-break does not depend on the pool's row order.
-    tie = np.empty(n_photos)
-    tie[np.argsort(photo_uniques.to_numpy().astype(str), kind="stable")] = rng.random(n_photos)
+    # Seeded hash of the photo key: a tie-break that does not depend on the pool's row order.
+    tie = pd.util.hash_array(np.asarray(key_uniques, dtype=object), hash_key=f"{seed % 2**64:016x}")
     order = np.lexsort((tie[cand_photo], n_options[cand_photo], cand_cell))
     cand_photo, cand_class, cand_cell = cand_photo[order], cand_class[order], cand_cell[order]
     n_cells = n_classes_total * bins

@@ -177,6 +177,7 @@ def render_report(coarse: pd.DataFrame, *, selection: pd.DataFrame | None = None
         sections.append(f"<h2>Lowest and highest {score_column} per class, with palettes</h2>" + "".join(rows))
     style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}img{max-width:100%}"
              ".row{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0;font-size:12px;text-align:center}"
+             "figure img{height:120px;width:auto;image-rendering:auto}"
              ".sw{display:inline-block;width:18px;height:12px;margin:1px;border:1px solid #999}")
     summary = (f"<p>{len(coarse)} pool rows, {0 if selection is None else len(selection)} selected, "
                f"{0 if manifest is None else len(manifest)} dataset rows.</p>")
