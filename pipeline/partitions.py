@@ -102,6 +102,8 @@ def run_partitioned(
     retries: int = 2,
     description: str = "chunks",
     progress: bool = True,
+    connect_timeout_s: float = 20.0,
+    worker_wait_s: float = 60.0,
 ) -> dict[str, pd.DataFrame]:
     """Run ``chunk_function`` over ``rows`` in chunks of ``chunk_size`` and gather its tables.
 
@@ -122,7 +124,13 @@ def run_partitioned(
     run_fingerprint
         Identity of this run's input and options; finished chunks of another fingerprint are discarded.
     retries
-        Dask retries per chunk (a lost worker's chunks are recomputed).
+        Dask retries per chunk when the chunk function raises. A chunk whose worker is lost is
+        recomputed on another worker by the scheduler regardless (up to Dask's
+        ``distributed.scheduler.allowed-failures``, default 3).
+    connect_timeout_s
+        How long to try reaching ``scheduler`` before raising :class:`IcaaError`.
+    worker_wait_s
+        How long to wait for the cluster to have at least one worker before raising.
 
     Returns
     -------
@@ -143,10 +151,14 @@ def run_partitioned(
     pending = [i for i in range(n_chunks) if not _done_path(work_path, i).exists()]
     bar = tqdm(total=n_chunks, initial=n_chunks - len(pending), desc=description, unit="chunk",
                disable=not progress, file=sys.stderr)
-    args = lambda i: (chunk_function, chunks[i], options, str(work_path), i, dict(schemas))  # noqa: E731
+    # Absolute, so that Dask workers started in another directory (or on another machine that
+    # mounts the same shared storage at the same path) write where the driver gathers.
+    work_dir_for_workers = str(work_path.resolve())
+    args = lambda i: (chunk_function, chunks[i], options, work_dir_for_workers, i, dict(schemas))  # noqa: E731
     try:
         if scheduler:
-            _run_on_dask(scheduler, pending, args, retries, run_fingerprint, bar)
+            _run_on_dask(scheduler, pending, args, retries, run_fingerprint, bar,
+                         connect_timeout_s=connect_timeout_s, worker_wait_s=worker_wait_s)
         elif workers == 1 or len(pending) <= 1:
             for i in pending:
                 _run_chunk(*args(i))
@@ -163,20 +175,50 @@ def run_partitioned(
     return _gather(work_path, n_chunks, schemas)
 
 
-def _run_on_dask(scheduler: str, pending: list[int], args, retries: int, run_fingerprint: str, bar) -> None:
+def _run_on_dask(scheduler: str, pending: list[int], args, retries: int, run_fingerprint: str, bar, *,
+                 connect_timeout_s: float, worker_wait_s: float) -> None:
+    """Submit one task per pending chunk to the Dask scheduler and wait for all of them.
+
+    A worker lost mid-chunk costs that chunk only: the scheduler reruns it elsewhere and the
+    chunk's writes are atomic, so a half-written part never counts. Chunks finished before the
+    loss keep their done markers. Every chunk's done marker is checked afterwards, which catches
+    workers that do not share ``work_dir`` with this process.
+    """
     try:
         from distributed import Client, as_completed as dask_as_completed
     except ImportError as error:  # pragma: no cover - dask is a core dependency
         raise IcaaError("running on a Dask cluster needs `pip install 'dask[distributed]'`") from error
+    if not scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")):
+        raise IcaaError(f"the Dask scheduler address must look like tcp://HOST:PORT, got {scheduler!r}")
     try:
-        client = Client(scheduler, timeout="20s")
-    except (OSError, TimeoutError) as error:
-        raise IcaaError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
+        client = Client(scheduler, timeout=f"{connect_timeout_s}s")
+    except (OSError, TimeoutError, ValueError) as error:
+        raise IcaaError(f"cannot reach the Dask scheduler at {scheduler} within {connect_timeout_s:g} s ({error}); "
+                        "start it with `dask scheduler` and check the address and firewall") from None
+    futures = []
     try:
-        futures = [client.submit(_run_chunk, *args(i), key=f"icaa-{run_fingerprint}-{i}", retries=retries, pure=False)
+        if pending:
+            try:
+                client.wait_for_workers(1, timeout=worker_wait_s)
+            except (TimeoutError, OSError) as error:
+                raise IcaaError(f"the Dask scheduler at {scheduler} has no workers after {worker_wait_s:g} s; "
+                                f"start some with `dask worker {scheduler}`") from error
+        futures = [client.submit(_run_chunk, *args(i), key=f"icaa-{run_fingerprint}-{i}", retries=retries,
+                                 pure=False)
                    for i in pending]
         for future in dask_as_completed(futures):
             future.result()
             bar.update(1)
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
     finally:
         client.close()
+    work_dir = Path(args(pending[0])[3]) if pending else None
+    if work_dir is not None:
+        missing = [i for i in pending if not _done_path(work_dir, i).exists()]
+        if missing:
+            raise IcaaError(f"{len(missing)} chunks finished on the Dask workers but their outputs are not in "
+                            f"{work_dir} (e.g. chunk {missing[0]}); workers must see the same work directory "
+                            "and image paths as this machine (shared storage mounted at the same path)")
