@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from icaa.pipeline.categories import ICAA17K_CATEGORIES
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.icaa17k import photo_name, read_icaa17k_csv, write_icaa17k_csv
 from icaa.pipeline.io import atomic_write_json, atomic_write_text, require_columns, resolve_inside, write_table
@@ -129,6 +130,12 @@ def build_dataset(selection: pd.DataFrame, mos: pd.DataFrame, images: pd.DataFra
     output_dir = Path(output_dir)
     if output_dir.exists() and any(output_dir.iterdir()) and not (output_dir / "manifest.parquet").is_file():
         raise IcaaError(f"{output_dir} exists and is not an icaa dataset (no manifest.parquet); choose an empty folder")
+    unknown = ~selection["category"].isin(ICAA17K_CATEGORIES)
+    if unknown.any():
+        rows = np.flatnonzero(unknown.to_numpy())
+        raise IcaaError(f"selection: {len(rows)} row(s) have a category outside the 30 ICAA17K classes, e.g. "
+                        f"{selection['category'].iloc[rows[0]]!r} for {selection['image_id'].iloc[rows[0]]!r} "
+                        f"(rows {rows[:5].tolist()}); the category names the image folder")
     frame = selection.drop_duplicates(["image_id", "category"]).reset_index(drop=True)
     duplicated_mos = mos["image_id"].duplicated(keep=False)
     if duplicated_mos.any():

@@ -375,3 +375,42 @@ def test_report_is_one_self_contained_file_that_renders_in_headless_chromium(tmp
     with Image.open(tmp_path / "report.png") as screenshot:
         # Something was painted: the page is not one flat colour.
         assert len(screenshot.convert("RGB").resize((64, 128)).getcolors(64 * 128)) > 20
+
+
+def test_build_refuses_a_category_that_is_not_an_icaa17k_folder(tmp_path):
+    images = make_images(tmp_path, 2)
+    selection = pd.DataFrame({"image_id": images["image_id"], "category": ["../../etc", RED, RED]})
+    mos = pd.DataFrame({"image_id": images["image_id"], "color": 6.0, "MOS": 5.0, "probability": 0.8})
+    with pytest.raises(IcaaError, match=r"outside the 30 ICAA17K classes, e.g. '../../etc'"):
+        build_dataset(selection, mos, images, tmp_path / "ds")
+
+
+def test_build_on_the_demo_photos_is_read_by_the_training_loader(tmp_path):
+    from conftest import DEMO_DIR
+
+    files = sorted(DEMO_DIR.glob("*.jpg"))
+    if not files:
+        pytest.skip(f"no demo photos in {DEMO_DIR}")
+    images = pd.DataFrame({"image_id": [f.name for f in files], "path": [str(f) for f in files]})
+    images["sha256"] = [hashlib.sha256(f.read_bytes()).hexdigest() for f in files]
+    rng = np.random.default_rng(0)
+    categories = np.array([RED, BLUE, RED_BLUE, "monochromatic/green", "complementary/orange_blue"])
+    selection = pd.DataFrame({"image_id": images["image_id"], "category": categories[np.arange(len(files)) % 5],
+                              "coarse_score": rng.uniform(1, 10, len(files))})
+    mos = pd.DataFrame({"image_id": images["image_id"], "color": rng.uniform(3, 8, len(files)),
+                        "MOS": rng.uniform(2, 8, len(files)), "probability": 0.75})
+    attribution = pd.read_csv(DEMO_DIR / "ATTRIBUTION.csv").rename(columns={"file": "image_id"})
+    summary = build_dataset(selection, mos, images, tmp_path / "dataset", extra_tables=[attribution])
+    assert summary["rows"] == len(files) and summary["rejected"] == {}
+    out = tmp_path / "dataset"
+    assert "CC-BY-4.0" in (out / "DATASHEET.md").read_text()
+    ids = {n: set(read_icaa17k_csv(out / f"{n}.csv")["ID"]) for n in ("train", "val", "test")}
+    assert all(len(v) > 0 for v in ids.values()) and not (ids["train"] & ids["test"])
+    data = pytest.importorskip("icaa.model.data", reason="the training loader (icaa.model.data) is not there yet")
+    if not hasattr(data, "read_labels") or not hasattr(data, "find_split_file"):
+        pytest.skip("icaa.model.data has no read_labels/find_split_file")
+    for split in ("train", "test"):
+        labels = data.read_labels(data.find_split_file(out, split))
+        assert set(labels["image_id"]) == ids[split]
+        root = data.image_root_of(out)
+        assert all((root / i).is_file() for i in labels["image_id"])
