@@ -374,3 +374,17 @@ def test_demo_popularity_csv_lists_every_demo_photo(repo_root):
     assert "listed in" not in " ".join(table["detail"])  # every photo has a row in the file
     assert Counter(table["status"]) == {"ok": len(images) - 1, "not_found": 1}
     assert (table.loc[table["status"] == "ok", "views"] >= table.loc[table["status"] == "ok", "faves"]).all()
+
+
+@pytest.mark.server
+def test_an_ambiguous_name_whose_first_reading_is_not_found_tries_the_next_owner_id_border(fake):
+    fake.add(FakePhoto("2990610207", owner="88@N08", views=900, faves=30))
+    client = make_client(fake, ResponseCache(":memory:"))
+    # massy19702990610207 reads as massy1970 + 2990610207 at once; abc12990610207 first as abc + 12990610207
+    table = crawl_popularity(pd.DataFrame({"image_id": ["massy19702990610207.jpg", "abc12990610207.jpg"]}),
+                             client=client, workers=1)
+    assert table["status"].tolist() == ["ok", "ok"]
+    assert table["photo_id"].tolist() == ["2990610207", "2990610207"]
+    assert "owner abc1 + photo 2990610207" in table["detail"][1]
+    info_calls = [pid for _, method, pid in fake.calls(GET_INFO)]
+    assert info_calls.count("12990610207") == 1 and info_calls.count("2990610207") == 1  # cached, asked once

@@ -25,6 +25,7 @@ __all__ = [
     "PARSE_FAILURES",
     "ParsedName",
     "parse_photo_name",
+    "alternative_splits",
     "photo_ids_for",
 ]
 
@@ -105,6 +106,30 @@ def parse_photo_name(name: str, *, max_photo_id: int = MAX_PHOTO_ID) -> ParsedNa
             return ParsedName(None, None, None, failure="no_owner")
         return ParsedName(owner, candidate, "username", ambiguous=owner[-1].isdigit())
     return ParsedName(None, None, None, failure="no_valid_photo_id")
+
+
+def alternative_splits(name: str, *, max_photo_id: int = MAX_PHOTO_ID, min_digits: int = 8) -> list[tuple[str, str]]:
+    """The other ``(owner, photo_id)`` readings of a username-style name, longest id first.
+
+    A username may end in digits, so every name ``<username><digits>`` has other readings. They
+    are tried, in this order, only when the first reading's photo does not exist: ``massy19702990610207`` reads first as
+    ``massy1970`` + ``2990610207``, then ``massy19702`` + ``990610207``, ...
+
+    >>> parse_photo_name("ab1234567890123.jpg").photo_id
+    '34567890123'
+    >>> alternative_splits("ab1234567890123.jpg")[:2]
+    [('ab123', '4567890123'), ('ab1234', '567890123')]
+    """
+    parsed = parse_photo_name(name, max_photo_id=max_photo_id)
+    if not parsed.ok or parsed.owner_kind != "username":  # an NSID ends unambiguously
+        return []
+    stem = parsed.owner + parsed.photo_id
+    readings = []
+    for length in range(len(parsed.photo_id) - 1, min_digits - 1, -1):
+        owner, photo_id = stem[:-length], stem[-length:]
+        if _valid_photo_id(photo_id, max_photo_id):
+            readings.append((owner, photo_id))
+    return readings
 
 
 def photo_ids_for(images: pd.DataFrame, *, photo_id_column: str = "photo_id",

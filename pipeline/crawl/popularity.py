@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from icaa.pipeline.crawl.client import CallFailed, FlickrClient, answer_status
-from icaa.pipeline.crawl.ids import MAX_PHOTO_ID, PARSE_FAILURES, photo_ids_for
+from icaa.pipeline.crawl.ids import MAX_PHOTO_ID, PARSE_FAILURES, alternative_splits, photo_ids_for
 from icaa.pipeline.crawl.retry import PERMANENT_REASONS, TRANSIENT_REASONS
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import read_table
@@ -132,6 +132,8 @@ def crawl_popularity(images: pd.DataFrame, *, client: FlickrClient, workers: int
         raise IcaaError(f"--workers must be at least 1, got {workers}")
     targets = photo_ids_for(images, photo_id_column=photo_id_column, max_photo_id=max_photo_id)
     photo_ids = list(dict.fromkeys(pid for pid in targets["photo_id"] if pid is not None))
+    alternatives = {target.photo_id: alternative_splits(target.image_id, max_photo_id=max_photo_id)
+                    for target in targets.itertuples(index=False) if target.id_source == "file_name"}
     results: dict[str, PhotoPopularity] = {}
     stop = threading.Event()  # set by an invalid key: queued photos then make no call
 
@@ -139,7 +141,14 @@ def crawl_popularity(images: pd.DataFrame, *, client: FlickrClient, workers: int
         if stop.is_set():
             return None
         try:
-            return fetch_photo_popularity(client, photo_id)
+            first = fetch_photo_popularity(client, photo_id)
+            # an ambiguous file name whose first reading does not exist: try the other owner/id borders
+            for owner, other_id in alternatives.get(photo_id, []) if first.status == "not_found" else []:
+                other = fetch_photo_popularity(client, other_id)
+                if other.status != "not_found":
+                    other.detail = f"file name read as owner {owner} + photo {other_id}; {other.detail or ''}"
+                    return other
+            return first
         except BaseException:
             stop.set()
             raise
@@ -162,7 +171,7 @@ def crawl_popularity(images: pd.DataFrame, *, client: FlickrClient, workers: int
                          "detail": PARSE_FAILURES.get(target.parse_failure, target.parse_failure)})
             continue
         result = results[target.photo_id]
-        rows.append({"image_id": target.image_id, "photo_id": target.photo_id,
+        rows.append({"image_id": target.image_id, "photo_id": result.photo_id,
                      "owner": result.owner or target.owner, "views": result.views, "faves": result.faves,
                      "licence": result.licence, "posted_at": result.posted_at, "fetched_at": result.fetched_at,
                      "status": result.status, "detail": result.detail})
