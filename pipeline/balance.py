@@ -63,8 +63,9 @@ def spread_deficits(targets: np.ndarray, available: np.ndarray) -> tuple[np.ndar
     (numpy.ndarray, int)
         The achievable per-bin targets and the count that no bin could take (the unmet part of the quota).
 
-    >>> spread_deficits(np.array([5, 5, 5]), np.array([0, 20, 2]))
-    (array([0, 13, 2]), 0)
+    >>> placed, unmet = spread_deficits(np.array([5, 5, 5]), np.array([0, 20, 2]))
+    >>> placed.tolist(), unmet
+    ([0, 13, 2], 0)
     """
     targets = np.asarray(targets, dtype=np.int64)
     available = np.asarray(available, dtype=np.int64)

@@ -22,6 +22,7 @@ from icaa.pipeline.categories import ICAA17K_CATEGORIES
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.icaa17k import photo_name, read_icaa17k_csv, write_icaa17k_csv
 from icaa.pipeline.io import atomic_write_json, atomic_write_text, require_columns, resolve_inside, write_table
+from icaa.pipeline.schemas import REJECTS
 from icaa.pipeline.split import SPLITS, assert_no_leak, grouped_split, leaked_rows, photo_groups, score_bins
 
 __all__ = ["BUILD_REJECTS", "file_names", "build_dataset", "resplit_icaa17k", "read_release", "datasheet"]
@@ -61,6 +62,14 @@ def _place(source: Path, target: Path, link: bool = True) -> str:
             pass
     shutil.copy2(source, target)
     return "copy"
+
+
+def _first_column(frame: pd.DataFrame, names: Sequence[str]) -> pd.Series:
+    """The first of ``names`` that ``frame`` has (nulls as ``unknown``), else ``unknown`` everywhere."""
+    for name in names:
+        if name in frame.columns:
+            return frame[name].map(lambda v: "unknown" if pd.isna(v) else str(v).replace("|", "/"))
+    return pd.Series("unknown", index=frame.index)
 
 
 def datasheet(manifest: pd.DataFrame, summary: dict[str, Any]) -> str:
@@ -112,6 +121,10 @@ def datasheet(manifest: pd.DataFrame, summary: dict[str, Any]) -> str:
         "recorded). Redistribute only images whose licence allows it.", "",
         "| licence | rows |", "| --- | --- |",
         *[f"| {k} | {int(v)} |" for k, v in licence_counts.items()], "",
+        "### Licence per image", "",
+        "| ID | licence | author |", "| --- | --- | --- |",
+        *[f"| {i} | {lic} | {author} |" for i, lic, author in zip(
+            manifest["ID"], licences, _first_column(manifest, ("author", "owner_name", "owner")))], "",
         "## Maintenance",
         f"Rebuild with `dvc repro`; split seed {summary['seed']}, fractions train/val/test "
         f"{summary['fractions']}.", "",
@@ -190,7 +203,11 @@ def build_dataset(selection: pd.DataFrame, mos: pd.DataFrame, images: pd.DataFra
                 manifest[column] = manifest[column].map(lambda v: v if v is None or isinstance(v, (str, bytes, int, float, bool, list, dict, np.ndarray)) else str(v))
         write_table(manifest, staging / "manifest.parquet")
         if not rejected.empty:
-            write_table(rejected[["image_id", "category", "reason"]].reset_index(drop=True), staging / "rejects.parquet")
+            write_table(pd.DataFrame({"image_id": rejected["image_id"].astype(str).to_numpy(),
+                                      "path": rejected["path"].to_numpy() if "path" in rejected.columns else None,
+                                      "stage": "build", "reason": rejected["reason"].astype(str).to_numpy(),
+                                      "detail": ("category " + rejected["category"].astype(str)).to_numpy()}),
+                        staging / "rejects.parquet", schema=REJECTS)
         summary = {
             "rows_in": int(len(frame)), "rows": int(len(kept)), "photos": int(kept["photo_group"].nunique()),
             "rejected": {k: int(v) for k, v in rejected["reason"].value_counts().sort_index().items()},

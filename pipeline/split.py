@@ -73,7 +73,7 @@ def score_bins(scores: np.ndarray | pd.Series, n_bins: int = 10, low: float = 1.
 
     Examples
     --------
-    >>> score_bins(np.array([1.0, 1.9, 5.5, 10.0]), 10).tolist()
+    >>> score_bins(np.array([1.0, 1.8, 5.5, 10.0]), 10).tolist()
     [0, 0, 5, 9]
     """
     if n_bins < 1:

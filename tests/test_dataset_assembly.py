@@ -239,6 +239,10 @@ def test_build_writes_icaa17k_layout_with_zero_photo_overlap(tmp_path):
     for heading in ("## Motivation", "## Composition", "## Collection process", "## Uses", "## Distribution and licences"):
         assert heading in datasheet
     assert "| 4 | 59 |" in datasheet
+    assert f"| {RED}/photo0.jpg | 4 | unknown |" in datasheet
+    rejects = pd.read_parquet(out / "rejects.parquet")
+    assert sorted(zip(rejects["image_id"], rejects["reason"])) == [("dir0/photo7.jpg", "no_mos"),
+                                                                   ("dir1/photo5.jpg", "low_confidence")]
 
 
 def test_build_cli_and_bad_inputs(tmp_path):
@@ -403,7 +407,7 @@ def test_build_on_the_demo_photos_is_read_by_the_training_loader(tmp_path):
     summary = build_dataset(selection, mos, images, tmp_path / "dataset", extra_tables=[attribution])
     assert summary["rows"] == len(files) and summary["rejected"] == {}
     out = tmp_path / "dataset"
-    assert "CC-BY-4.0" in (out / "DATASHEET.md").read_text()
+    assert f"| {RED}/{files[0].name} | CC-BY-4.0 |" in (out / "DATASHEET.md").read_text()
     ids = {n: set(read_icaa17k_csv(out / f"{n}.csv")["ID"]) for n in ("train", "val", "test")}
     assert all(len(v) > 0 for v in ids.values()) and not (ids["train"] & ids["test"])
     data = pytest.importorskip("icaa.model.data", reason="the training loader (icaa.model.data) is not there yet")
