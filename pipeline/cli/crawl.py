@@ -65,7 +65,8 @@ def run_popularity(images_parquet: Path | str, output: Path | str, *, source: st
     summary: dict[str, Any] = {"images": len(images), "source": source, "output": str(output)}
     if source == "file":
         if source_path is None:
-            raise IcaaError("--source file needs the table's path: --source file --source-path data.csv")
+            raise IcaaError("--source file needs the table's path after it, "
+                            "e.g. --source file data/demo/popularity.csv")
         frame = popularity_from_table(images, source_path, max_photo_id=max_photo_id)
         summary["source_path"] = str(source_path)
     elif source == "flickr":
