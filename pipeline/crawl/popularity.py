@@ -234,7 +234,8 @@ def popularity_from_table(images: pd.DataFrame, source: Path | str, *, photo_id_
             table[name] = np.nan
             continue
         numeric = pd.to_numeric(table[name], errors="coerce")
-        bad = table[key][(table[name].notna() & numeric.isna()) | (numeric < 0) | (numeric.notna() & (numeric % 1 != 0))]
+        not_whole = numeric.notna() & (numeric % 1 != 0)
+        bad = table[key][(table[name].notna() & numeric.isna()) | (numeric < 0) | not_whole]
         if len(bad):
             raise IcaaError(f"{where}: column {name} must hold whole numbers >= 0; bad in {len(bad)} row(s), "
                             f"e.g. {key} {', '.join(bad.head(3))}")
