@@ -369,9 +369,11 @@ def test_report_is_one_self_contained_file_that_renders_in_headless_chromium(tmp
         pytest.skip("chromium is not installed (apt-get install -y chromium); the render check needs it")
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'chrome'}"]
-    dom = subprocess.run([chromium, *flags, "--dump-dom", report.as_uri()], capture_output=True, text=True,
-                         timeout=120)
+    dom = subprocess.run([chromium, *flags, "--enable-logging=stderr", "--v=0", "--dump-dom", report.as_uri()],
+                         capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
+    # Page errors (script exceptions, console errors) are logged as CONSOLE lines; there must be none.
+    assert ":CONSOLE" not in dom.stderr and "Uncaught" not in dom.stderr, dom.stderr[-2000:]
     assert "<h1>icaa dataset report</h1>" in dom.stdout and dom.stdout.count("<img") >= 8
     shot = subprocess.run([chromium, *flags, f"--screenshot={tmp_path / 'report.png'}", "--window-size=1200,2400",
                            report.as_uri()], capture_output=True, text=True, timeout=120)
