@@ -2,7 +2,8 @@
 
 Both pools are skewed like ICAA17K's coarse scores (most above 5), over the 30 classes, with 10% of the
 photos also qualifying for a second class and 2% in duplicate groups; both runs happen in this process,
-the smaller one first as the baseline. Prints the times, the ratio and the peak memory of each run
+the smaller one first as the baseline. The quota grows with the pool (max(500, rows / 600) per class:
+500 at 100k, 1,666 at 1M), so the larger run also selects more. Prints the times, the ratio and the peak memory of each run
 (tracemalloc, numpy and pandas allocations, in a separate untimed run). Best of --repeats.
 
     python benchmarks/balance.py            # 100k vs 1M
