@@ -114,6 +114,20 @@ def _photo_keys(pool: pd.DataFrame, images: pd.DataFrame | None) -> pd.Series:
     return representative.where(representative.notna() & (representative.astype(str) != ""), keys).astype(str)
 
 
+def _order_candidates(cell: np.ndarray, n_options: np.ndarray, tie: np.ndarray, n_cells: int) -> np.ndarray:
+    """Order by cell, then fewest options, then the 32 high bits of the seeded hash: four stable 16-bit sorts
+    (numpy radix-sorts 16-bit keys, in linear time) where the keys fit, else one lexsort."""
+    if n_cells > 0xFFFF:
+        return np.lexsort((tie, n_options, cell))
+    tie32 = (tie >> np.uint64(32)).astype(np.uint32)
+    keys = [(tie32 & 0xFFFF).astype(np.uint16), (tie32 >> 16).astype(np.uint16),
+            np.minimum(n_options, 0xFFFF).astype(np.uint16), cell.astype(np.uint16)]
+    order = np.arange(len(cell))
+    for key in keys:
+        order = order[np.argsort(key[order], kind="stable")]
+    return order
+
+
 def balance_pool(pool: pd.DataFrame, *, images: pd.DataFrame | None = None, per_class: int = 500,
                  quota_overrides: Mapping[str, int] | None = None, bins: int = 10, score_min: float = 1.0,
                  score_max: float = 10.0, class_score_threshold: float = 0.5, seed: int = 0,
@@ -169,25 +183,37 @@ def balance_pool(pool: pd.DataFrame, *, images: pd.DataFrame | None = None, per_
 
     # One representative row per photo (duplicate group): the representative itself when present, else the
     # member with the smallest hash of its image id (order-independent). Its classes are the union of its
-    # members' classes. Only hashing and integer sorts here, so the cost stays linear in practice.
-    keys = _photo_keys(pool, images).to_numpy(dtype=object)
-    image_ids = pool["image_id"].astype(str).to_numpy(dtype=object)
+    # members' classes. Only hashing, scatter-min and 16-bit radix sorts: linear time.
+    key_series = _photo_keys(pool, images)
+    id_series = pool["image_id"].astype(str)
     scored_rows = np.flatnonzero(has_score)
-    key_codes, key_uniques = pd.factorize(keys[scored_rows])
-    is_rep = keys[scored_rows] == image_ids[scored_rows]
-    id_hash = pd.util.hash_array(image_ids[scored_rows])
-    order_members = np.lexsort((id_hash, ~is_rep, key_codes))
-    member_rows = scored_rows[order_members]
-    member_photo = key_codes[order_members]
-    first = np.ones(len(member_photo), dtype=bool)
-    first[1:] = member_photo[1:] != member_photo[:-1]
-    rep_rows = member_rows[first]
-    n_photos = len(rep_rows)
-    photo_uniques = pd.Index(key_uniques)
+    key_codes, key_uniques = pd.factorize(key_series.iloc[scored_rows])
+    key_codes = key_codes.astype(np.int64)
+    n_photos = len(key_uniques)
+    is_rep = (key_series.iloc[scored_rows] == id_series.iloc[scored_rows]).to_numpy(dtype=bool)
+    # Rank of each member: 0 for the representative, else 1 + hash of its image id (computed only in groups
+    # whose representative is not in the pool, which are rare); the lowest rank represents the photo.
+    rank = np.where(is_rep, np.uint64(0), np.uint64(1))
+    has_rep = np.zeros(n_photos, dtype=bool)
+    has_rep[key_codes[is_rep]] = True
+    orphan = ~has_rep[key_codes]
+    if orphan.any():
+        hashed = pd.util.hash_array(id_series.iloc[scored_rows[orphan]].to_numpy(dtype=object), categorize=False)
+        rank[orphan] = (hashed >> np.uint64(1)) + np.uint64(1)
+    best = np.full(n_photos, np.iinfo(np.uint64).max, dtype=np.uint64)
+    np.minimum.at(best, key_codes, rank)
+    winner = np.flatnonzero(rank == best[key_codes])
+    rep_rows = np.empty(n_photos, dtype=np.int64)
+    rep_rows[key_codes[winner[::-1]]] = scored_rows[winner[::-1]]  # the first winner of each photo is written last
+    member_rows = scored_rows
+    member_photo = key_codes
 
     # Candidate (photo, class) pairs: primary category, and every class score >= threshold, over all members.
     cat_index = {c: i for i, c in enumerate(ICAA17K_CATEGORIES)}
-    primary = categories.map(cat_index).to_numpy(dtype=np.float64, na_value=np.nan)
+    category_codes, category_uniques = pd.factorize(categories)
+    lookup = np.array([cat_index[str(u)] for u in category_uniques] + [-1], dtype=np.int64)
+    primary_codes = lookup[category_codes]  # -1 (null) picks the appended -1
+    primary = np.where(primary_codes >= 0, primary_codes, np.nan)
     pair_photo = [member_photo[np.isfinite(primary[member_rows])]]
     pair_class = [primary[member_rows][np.isfinite(primary[member_rows])].astype(np.int64)]
     for category, index in cat_index.items():
@@ -197,24 +223,25 @@ def balance_pool(pool: pd.DataFrame, *, images: pd.DataFrame | None = None, per_
             hit = values >= class_score_threshold
             pair_photo.append(member_photo[hit])
             pair_class.append(np.full(int(hit.sum()), index, dtype=np.int64))
-    pairs = pd.DataFrame({"photo": np.concatenate(pair_photo), "cls": np.concatenate(pair_class)}).drop_duplicates()
+    n_classes_total = len(ICAA17K_CATEGORIES)
+    pair_codes = pd.unique(np.concatenate(pair_photo) * n_classes_total + np.concatenate(pair_class))
+    cand_photo = pair_codes // n_classes_total
+    cand_class = pair_codes % n_classes_total
     photos_with_class = np.zeros(n_photos, dtype=bool)
-    photos_with_class[pairs["photo"].to_numpy()] = True
+    photos_with_class[cand_photo] = True
     skips["no_category"] = int((~photos_with_class).sum())
     skips["duplicate"] = int(len(member_rows) - n_photos)
 
-    n_classes_total = len(ICAA17K_CATEGORIES)
     photo_score = scores[rep_rows]
     photo_bin = score_bins(photo_score, bins, score_min, score_max)
-    cand_photo = pairs["photo"].to_numpy()
-    cand_class = pairs["cls"].to_numpy()
     cand_cell = cand_class * bins + photo_bin[cand_photo]
     n_options = np.bincount(cand_photo, minlength=n_photos)
     # Seeded hash of the photo key: a tie-break that does not depend on the pool's row order.
-    tie = pd.util.hash_array(np.asarray(key_uniques, dtype=object), hash_key=f"{seed % 2**64:016x}")
-    order = np.lexsort((tie[cand_photo], n_options[cand_photo], cand_cell))
-    cand_photo, cand_class, cand_cell = cand_photo[order], cand_class[order], cand_cell[order]
+    tie = pd.util.hash_array(np.asarray(key_uniques, dtype=object), hash_key=f"{seed % 2**64:016x}",
+                             categorize=False)
     n_cells = n_classes_total * bins
+    order = _order_candidates(cand_cell, n_options[cand_photo], tie[cand_photo], n_cells)
+    cand_photo, cand_class, cand_cell = cand_photo[order], cand_class[order], cand_cell[order]
     cell_start = np.searchsorted(cand_cell, np.arange(n_cells + 1))
 
     quotas = np.array([int(overrides.get(c, per_class)) for c in ICAA17K_CATEGORIES], dtype=np.int64)
@@ -250,15 +277,17 @@ def balance_pool(pool: pd.DataFrame, *, images: pd.DataFrame | None = None, per_
         if not added:
             break
     chosen = np.flatnonzero(used)
-    chosen = chosen[np.lexsort((photo_uniques.to_numpy()[chosen].astype(str), used_class[chosen]))]
+    chosen_keys = np.asarray(key_uniques.take(chosen), dtype=object).astype(str)
+    sort_chosen = np.lexsort((chosen_keys, used_class[chosen]))
+    chosen, chosen_keys = chosen[sort_chosen], chosen_keys[sort_chosen]
     rows = rep_rows[chosen]
     selection = pd.DataFrame({
         "image_id": pool["image_id"].astype(str).to_numpy()[rows],
         "category": np.asarray(ICAA17K_CATEGORIES, dtype=object)[used_class[chosen]],
         "coarse_score": photo_score[chosen],
         "score_bin": photo_bin[chosen],
-        "primary_category": categories.to_numpy(dtype=object, na_value=None)[rows],
-        "photo_key": photo_uniques.to_numpy()[chosen].astype(str),
+        "primary_category": categories.iloc[rows].to_numpy(dtype=object, na_value=None),
+        "photo_key": chosen_keys,
         "n_classes": n_options[chosen],
     })
     available = np.bincount(cand_cell, minlength=n_cells).reshape(n_classes_total, bins)
