@@ -212,7 +212,8 @@ def build_dataset(selection: pd.DataFrame, mos: pd.DataFrame, images: pd.DataFra
             "rows_in": int(len(frame)), "rows": int(len(kept)), "photos": int(kept["photo_group"].nunique()),
             "rejected": {k: int(v) for k, v in rejected["reason"].value_counts().sort_index().items()},
             "splits": {k: int((kept["split"] == k).sum()) for k in SPLITS},
-            "photos_on_both_sides": 0, "placed_by": dict(pd.Series(methods).value_counts()),
+            "photos_on_both_sides": 0,
+            "placed_by": {str(k): int(v) for k, v in pd.Series(methods).value_counts().items()},
             "seed": seed, "fractions": [train_fraction, val_fraction, test_fraction], "min_probability": min_probability,
         }
         atomic_write_text(staging / "DATASHEET.md", datasheet(kept, summary))
