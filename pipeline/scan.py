@@ -112,7 +112,9 @@ def _describe_one(path: Path, *, min_side_px: int, max_pixels: int) -> tuple[dic
         sha256 = _sha256(path)
     except OSError as error:
         return None, codes.UNREADABLE, str(error)
-    Image.MAX_IMAGE_PIXELS = None  # we check the pixel count ourselves, before decoding
+    # We compare the pixel count with max_pixels ourselves before decoding; Pillow's own guard is set to
+    # the same limit (it raises DecompressionBombError only past twice the limit, caught below).
+    Image.MAX_IMAGE_PIXELS = max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

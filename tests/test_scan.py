@@ -165,3 +165,15 @@ def test_the_demo_set_is_what_the_pipeline_promises():
     for name in photos:
         with Image.open(DEMO_DIR / name) as image:
             assert max(image.size) <= 768
+    assert sum((DEMO_DIR / name).stat().st_size for name in photos) < 6_000_000  # small enough to commit
+
+
+def test_extensions_choose_which_files_are_scanned(tmp_path):
+    folder = tmp_path / "mixed"
+    make_robustness_folder(folder, good_photos=2)
+    result = CliRunner().invoke(app, ["scan", str(folder), "-o", str(tmp_path / "images.parquet"), "--no-progress",
+                                      "--extensions", ".png,GIF"])
+    assert result.exit_code == 0, result.output
+    scanned = pd.concat([pd.read_parquet(tmp_path / "images.parquet")["image_id"],
+                         pd.read_parquet(tmp_path / "rejects.parquet")["image_id"]])
+    assert scanned.tolist() and all(name.lower().endswith((".png", ".gif")) for name in scanned)
