@@ -106,7 +106,13 @@ def datasheet(manifest: pd.DataFrame, summary: dict[str, Any]) -> str:
         "Candidate photos are scanned (hashes, near-duplicate groups), scored for colour harmony and class, "
         "scored for popularity (faves / sqrt(views)), fused into a coarse score 1..10 and balanced per class over "
         f"score bins (`icaa-data balance`); the selected photos are rated (colour and overall, 1..10, with a "
-        f"confidence 0..1) and the ratings are reduced to MOS (`icaa-data mos`).", "",
+        f"confidence 0..1) and the ratings are reduced to MOS (`icaa-data mos`).",
+        *([f"- Ratings per image: mean {manifest['n_ratings'].mean():.1f}, min {int(manifest['n_ratings'].min())}, "
+           f"max {int(manifest['n_ratings'].max())}."] if "n_ratings" in manifest.columns
+          and manifest["n_ratings"].notna().any() else ["- Ratings per image: not recorded in the MOS table."]),
+        *([f"- Coarse score of the selected photos: mean {manifest['coarse_score'].mean():.2f}, "
+           f"range {manifest['coarse_score'].min():.2f}..{manifest['coarse_score'].max():.2f}."]
+          if "coarse_score" in manifest.columns and manifest["coarse_score"].notna().any() else []), "",
         "## Preprocessing, cleaning, labelling",
         f"- Rows rejected at build: " + (", ".join(f"{k} {v}" for k, v in summary["rejected"].items()) or "none")
         + f" (codes: {', '.join(BUILD_REJECTS)}).",
