@@ -177,3 +177,18 @@ def test_extensions_choose_which_files_are_scanned(tmp_path):
     scanned = pd.concat([pd.read_parquet(tmp_path / "images.parquet")["image_id"],
                          pd.read_parquet(tmp_path / "rejects.parquet")["image_id"]])
     assert scanned.tolist() and all(name.lower().endswith((".png", ".gif")) for name in scanned)
+
+
+def test_exif_camera_make_and_model_are_read(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo = sorted(DEMO_DIR.glob("*.jpg"))[0]
+    exif = Image.Exif()
+    exif[271], exif[272] = "PENTAX", "PENTAX K-7"
+    with Image.open(photo) as image:
+        image.save(folder / "with_exif.jpg", quality=90, exif=exif.tobytes())
+        image.save(folder / "without_exif.jpg", quality=90)
+    scan(folder, tmp_path / "images.parquet", progress=False)
+    images = pd.read_parquet(tmp_path / "images.parquet").set_index("image_id")
+    assert (images.loc["with_exif.jpg", "camera_make"], images.loc["with_exif.jpg", "camera_model"]) == ("PENTAX", "PENTAX K-7")
+    assert images.loc["without_exif.jpg", ["camera_make", "camera_model"]].isna().all()
