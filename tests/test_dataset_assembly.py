@@ -174,6 +174,8 @@ def test_grouped_split_keeps_groups_whole_and_meets_fractions():
     assert_no_leak(groups, split)
     shares = pd.Series(split).value_counts(normalize=True)
     assert shares["test"] == pytest.approx(0.1, abs=0.02) and shares["val"] == pytest.approx(0.1, abs=0.02)
+    mask = leaked_rows(np.array([0, 0, 1, 2, 2]), np.array(["train", "test", "test", "val", "test"]))
+    assert mask.tolist() == [False, True, False, False, False]
     with pytest.raises(IcaaError, match="more than one split"):
         assert_no_leak(np.array([1, 1]), np.array(["train", "test"]), ["x/a.jpg", "y/a.jpg"])
 
