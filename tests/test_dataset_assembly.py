@@ -422,3 +422,13 @@ def test_build_on_the_demo_photos_is_read_by_the_training_loader(tmp_path):
         assert set(labels["image_id"]) == ids[split]
         root = data.image_root_of(out)
         assert all((root / i).is_file() for i in labels["image_id"])
+
+
+def test_report_cli_with_only_the_coarse_table_notes_the_missing_sections(tmp_path):
+    write_table(pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "category": [RED, BLUE], "coarse_score": [3.0, 8.0]}),
+                tmp_path / "coarse.parquet")
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "coarse.parquet"), "-o", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "r.html").read_text()
+    assert "No dataset manifest given." in text and "has no f_obj/f_subj values" in text
+    assert text.count("data:image/png;base64,") == 2
