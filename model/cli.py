@@ -49,6 +49,8 @@ def fit_command(
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 25,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per step and per process.")] = 16,
     lr: Annotated[float, typer.Option(help="Peak AdamW learning rate.")] = 1e-4,
+    head_lr_scale: Annotated[float, typer.Option(help="Learning-rate multiplier of the two output layers "
+                                                      "(class_head, class_head2).")] = 10.0,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay (not on norms, biases, tables).")] = 0.05,
     warmup_epochs: Annotated[float, typer.Option(help="Linear warm-up length in epochs, then cosine decay.")] = 1.0,
     min_lr_ratio: Annotated[float, typer.Option(help="Final learning rate / peak learning rate.")] = 0.01,
@@ -83,6 +85,7 @@ def fit_command(
     from icaa.model.training import TrainSettings, fit
 
     settings = TrainSettings(config=config, image_size=image_size, epochs=epochs, batch_size=batch_size, lr=lr,
+                             head_lr_scale=head_lr_scale,
                              weight_decay=weight_decay, warmup_epochs=warmup_epochs, min_lr_ratio=min_lr_ratio,
                              clip_grad_norm=clip_grad_norm, amp=amp, targets=targets, loss=loss, seed=seed,
                              val_fraction=val_fraction, layout=layout, attribute=attribute,

@@ -64,6 +64,7 @@ class TrainSettings:
     epochs: int = 25
     batch_size: int = 16
     lr: float = 1e-4
+    head_lr_scale: float = 10.0
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
     min_lr_ratio: float = 0.01
@@ -88,8 +89,8 @@ class TrainSettings:
             raise IcaaError(f"amp must be one of {AMP_MODES}, got {self.amp!r}")
         if self.epochs < 1 or self.batch_size < 1:
             raise IcaaError(f"epochs and batch size must be at least 1, got {self.epochs} and {self.batch_size}")
-        if self.lr <= 0:
-            raise IcaaError(f"learning rate must be positive, got {self.lr}")
+        if self.lr <= 0 or self.head_lr_scale <= 0:
+            raise IcaaError(f"learning rate and head scale must be positive, got {self.lr}, {self.head_lr_scale}")
 
 
 # ---------------------------------------------------------------------------------------------- model
@@ -242,17 +243,24 @@ def warmup_cosine(step: int, total_steps: int, warmup_steps: int, min_lr_ratio: 
     return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _param_groups(model, weight_decay: float) -> list[dict]:
+HEAD_PREFIXES = ("class_head",)
+"""Parameters trained at ``lr * head_lr_scale``: DeT's two output layers. Their published initialisation
+(std 0.02 over a sparse 216-bin histogram) leaves the predicted scores in a band about 0.02 wide, which a
+from-scratch run at a backbone learning rate widens only slowly."""
+
+
+def _param_groups(model, weight_decay: float, lr: float, head_lr_scale: float) -> list[dict]:
     skip = model.no_weight_decay_keywords() if hasattr(model, "no_weight_decay_keywords") else set()
-    decay, no_decay = [], []
+    groups: dict[tuple[bool, bool], list] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        if param.ndim <= 1 or any(k in name for k in skip):
-            no_decay.append(param)
-        else:
-            decay.append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        decays = not (param.ndim <= 1 or any(k in name for k in skip))
+        is_head = name.startswith(HEAD_PREFIXES)
+        groups.setdefault((decays, is_head), []).append(param)
+    return [{"params": params, "weight_decay": weight_decay if decays else 0.0,
+             "lr": lr * (head_lr_scale if is_head else 1.0)}
+            for (decays, is_head), params in sorted(groups.items())]
 
 
 # ---------------------------------------------------------------------------------------------- distributed
@@ -472,7 +480,8 @@ def fit(data_dir: str | Path, run_dir: str | Path, settings: TrainSettings | Non
         report = load_official_checkpoint(model, settings.init)
         say(f"initialised from {settings.init}: {report.summary()}")
     model.to(dev)
-    optimizer = torch.optim.AdamW(_param_groups(model, settings.weight_decay), lr=settings.lr)
+    optimizer = torch.optim.AdamW(_param_groups(model, settings.weight_decay, settings.lr, settings.head_lr_scale),
+                                  lr=settings.lr)
     steps_per_epoch = math.ceil(len(train_set) / (settings.batch_size * dist_info.world_size))
     total_steps = steps_per_epoch * settings.epochs
     warmup_steps = int(round(settings.warmup_epochs * steps_per_epoch))
@@ -541,7 +550,8 @@ def fit(data_dir: str | Path, run_dir: str | Path, settings: TrainSettings | Non
             totals = torch.tensor([running, seen], dtype=torch.float64, device=dev)
             dist.all_reduce(totals)
             running, seen = float(totals[0]), float(totals[1])
-        row: dict[str, Any] = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],
+        row: dict[str, Any] = {"epoch": epoch + 1, "lr": settings.lr * warmup_cosine(
+            scheduler.last_epoch - 1, total_steps, warmup_steps, settings.min_lr_ratio),
                                "train_loss": running / max(seen, 1)}
         if dist_info.main:
             val_loader = _loader(val_set, settings.batch_size, False, workers, settings.seed, epoch, _Dist(), dev)
