@@ -17,6 +17,7 @@ import icaa.pipeline.cli.build  # noqa: E402,F401  (build, resplit)
 import icaa.pipeline.cli.report  # noqa: E402,F401  (report)
 import icaa.pipeline.cli.annotate  # noqa: E402,F401  (annotate export, annotate import)
 import icaa.pipeline.cli.mos  # noqa: E402,F401  (mos)
+import icaa.pipeline.cli.plots  # noqa: E402,F401  (plots)
 
 __all__ = ["app", "main"]
 
