@@ -676,19 +676,20 @@ def predict(images: Sequence[str | Path], weights: str | Path, *, config: Any = 
 
 
 def _explainer() -> Callable[[Path], dict]:
-    """The colour description of the pipeline (``icaa.pipeline.colour``): dominant/auxiliary colours, class."""
+    """The pipeline's colour description (:func:`icaa.pipeline.colour.analyse_colours`, harmony-score's
+    defaults): ICAA17K class, dominant and auxiliary colours with their shares, colourfulness."""
     try:
-        from icaa.pipeline import colour  # noqa: F401
+        from icaa.pipeline.colour import analyse_colours
+        from icaa.pipeline.decode import decode_for_colour
     except ImportError:
         raise IcaaError("--explain needs the pipeline's colour module (icaa.pipeline.colour: dominant/auxiliary "
-                        "colours and class), which is not in this installation yet") from None
-    describe = getattr(colour, "describe_image", None) or getattr(colour, "explain_image", None)
-    if describe is None:
-        raise IcaaError("--explain: icaa.pipeline.colour has no describe_image(path) function yet")
+                        "colours and class), which is not in this installation") from None
 
     def explain(path: Path) -> dict:
-        result = describe(path)
-        return {k: (v if isinstance(v, (str, int, float, bool)) or v is None else json.dumps(v, default=str))
-                for k, v in dict(result).items()}
+        analysis = analyse_colours(decode_for_colour(path))
+        return {"category": analysis.category, "category_confidence": float(analysis.category_confidence),
+                "dominant": analysis.dominant, "auxiliary": analysis.auxiliary,
+                "dominant_share": float(analysis.dominant_share), "auxiliary_share": float(analysis.auxiliary_share),
+                "colourfulness": float(analysis.colourfulness)}
 
     return explain

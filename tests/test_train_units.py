@@ -211,17 +211,22 @@ def test_cli_evaluate_and_predict_write_json_and_csv(tiny_run, tmp_path):
     assert result.stdout.splitlines()[0] == "image,colour_score,overall_score"
 
 
-def test_cli_explain_without_the_colour_module_says_what_it_needs(tiny_run):
-    import importlib.util
-
+def test_predict_explain_adds_the_pipeline_class_and_dominant_colour(tiny_run, tmp_path):
     from icaa.model.cli import app
 
-    if importlib.util.find_spec("icaa.pipeline.colour") is not None:
-        pytest.skip("icaa.pipeline.colour exists; the explain output is tested with it")
     root, _ = tiny_run
-    result = CliRunner().invoke(app, ["predict", str(root / "data/images/warm/test_0000.png"), "--weights",
-                                      str(root / "run/best.pt"), "--explain"])
-    assert result.exit_code == 1 and "colour module" in result.output
+    red_blue = np.zeros((64, 64, 3), np.uint8)
+    red_blue[:, :32, 0] = 255
+    red_blue[:, 32:, 2] = 255
+    Image.fromarray(red_blue).save(tmp_path / "red_blue.png")
+    out = tmp_path / "explained.csv"
+    result = CliRunner().invoke(app, ["predict", str(tmp_path / "red_blue.png"), "--weights",
+                                      str(root / "run/best.pt"), "--explain", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    row = pd.read_csv(out).iloc[0]
+    assert row["category"] == "complementary/red_blue"
+    assert {row["dominant"], row["auxiliary"]} == {"red", "blue"}
+    assert 0 <= row["colour_score"] <= 10
 
 
 def test_cli_fit_without_labels_exits_1_with_a_message(tmp_path):
