@@ -189,8 +189,9 @@ def load_split_tables(data_dir: str | Path, layout: str | None = None, attribute
     train = read_labels(train_file, layout, attribute)
     detected = layout or _layout_of(train_file)
     val_file = find_split_file(data_dir, "val", detected)
-    if val_file is not None:
-        val, val_source = read_labels(val_file, detected, attribute), str(val_file.name)
+    val = read_labels(val_file, detected, attribute) if val_file is not None else None
+    if val is not None and len(val):
+        val_source = str(val_file.name)
     else:
         train, val = carve_validation(train, val_fraction, seed)
         val_source = f"carved from {train_file.name} ({val_fraction:.0%} of photos, seed {seed})"
@@ -615,6 +616,8 @@ def evaluate(weights: str | Path, data_dir: str | Path, split: str = "test", *, 
     if label_file is None:
         raise IcaaError(f"{data_dir}: no labels for split {split!r} (looked for {split}.csv and the release names)")
     rows = read_labels(label_file, layout, attribute)
+    if rows.empty:
+        raise IcaaError(f"{label_file}: the {split} split has no rows to evaluate")
     root = image_root_of(data_dir)
     kept, problems = _report_problems({split: rows}, root, skip_missing, echo)
     rows = kept[split]
