@@ -94,3 +94,22 @@ def test_a_killed_run_resumes_onto_the_uninterrupted_curve(colour_data, uninterr
     final = json.loads((killed_dir / "metrics.json").read_text())
     assert final["best_epoch"] == summary["best_epoch"]
     assert final["val"]["srcc"] == pytest.approx(summary["val"]["srcc"], abs=1e-4)
+
+
+def test_torchrun_with_two_cpu_processes_trains_through_ddp_and_only_rank_0_writes(tmp_path):
+    import json
+
+    make_colour_dataset(tmp_path / "data", {"train": 16, "val": 4}, seed=5, size=64)
+    config_path = tmp_path / "micro.json"
+    config_path.write_text(json.dumps(MICRO_CONFIG_64PX))
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+               "-m", "icaa.model.cli", "fit", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"),
+               "--config", str(config_path), "--image-size", "64", "--epochs", "2", "--batch-size", "4",
+               "--workers", "0", "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("trained 16 images x 2 epochs") == 1   # rank 0 alone reports
+    metrics = json.loads((tmp_path / "run/metrics.json").read_text())
+    assert metrics["train_images"] == 16 and metrics["val"]["n"] == 4
+    assert len(pd.read_csv(tmp_path / "run/plots/train.csv")) == 2
