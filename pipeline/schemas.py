@@ -245,3 +245,50 @@ IMAGES = pa.schema(_IMAGE_COLUMNS + [
            "within near_duplicate_distance bits); null when not a duplicate"),
 ])
 SCHEMAS["images"] = IMAGES
+
+
+def _colour_schema() -> pa.Schema:
+    from icaa.pipeline.categories import ICAA17K_CATEGORIES, class_score_column
+    from icaa.pipeline.colour.templates import TEMPLATES
+
+    fields = [
+        column("image_id", pa.string(), "id from scan (path relative to the image root)", nullable=False),
+        column("category", pa.string(), "ICAA17K class, kind/name as the release's folders (30 values)"),
+        column("category_confidence", pa.float64(), "the class's share of the summed class scores", value_range="0..1",
+               direction="higher_better"),
+        column("dominant", pa.string(), "dominant colour family: red, orange, yellow, green, blue, violet or achromatic"),
+        column("auxiliary", pa.string(), "auxiliary colour family (same set), null when the photo has none"),
+        column("dominant_share", pa.float64(), "share of the figure-weighted colour mass in the dominant family",
+               value_range="0..1"),
+        column("auxiliary_share", pa.float64(), "share of that mass in the auxiliary family (0 when none)",
+               value_range="0..1"),
+        column("chromatic_fraction", pa.float64(), "share of the colour mass that is chromatic", value_range="0..1"),
+        column("background_fraction", pa.float64(), "share of pixels down-weighted as plain backdrop", value_range="0..1"),
+        column("ryb12_dominant", pa.int64(), "index 0..11 of the dominant family's mean hue on Itten's RYB wheel "
+               "(Kuler map; 0 red, 2 orange, 4 yellow, 6 green, 8 blue, 10 violet); null when achromatic"),
+        column("ryb12_auxiliary", pa.int64(), "the same for the auxiliary family"),
+        column("dominant_lab", pa.list_(pa.float64()), "mean CIELAB (D65) of the dominant family's pixels"),
+        column("auxiliary_lab", pa.list_(pa.float64()), "mean CIELAB of the auxiliary family's pixels"),
+        column("harmony_template", pa.string(), "best Matsuda hue template (i, V, L, mirror_L, I, T, Y, X) or N "
+               "for images without saturated hues (Cohen-Or et al. 2006)"),
+        column("harmony_template_rotation_deg", pa.float64(), "rotation alpha of the best template", unit="deg",
+               value_range="0..359"),
+        column("harmony_template_distance_deg", pa.float64(), "saturation-weighted mean arc distance of hues to "
+               "the best template", unit="deg", value_range="0..43.2", direction="lower_better"),
+        column("harmony_template_score", pa.float64(), "1 - distance/43.2; NaN for template N", value_range="0..1",
+               direction="higher_better"),
+        column("harmony_ou_luo", pa.float64(), "Ou & Luo 2006 two-colour harmony of the dominant and auxiliary "
+               "(or next) colours", value_range="about -1.3..1.5", direction="higher_better"),
+        column("colourfulness_m3", pa.float64(), "Hasler & Susstrunk 2003 colourfulness M3", value_range=">= 0 "
+               "(109 extremely colourful)", direction="higher_better"),
+    ]
+    fields += [column(f"template_distance_{name}_deg", pa.float64(), f"mean distance to template {name} at its "
+                      "best rotation", unit="deg", direction="lower_better") for name in TEMPLATES]
+    fields += [column(class_score_column(c), pa.float64(), f"soft score of class {c}", value_range="0..1",
+                      direction="higher_better") for c in ICAA17K_CATEGORIES]
+    return pa.schema(fields)
+
+
+#: ``harmony-score``: one row per scored image.
+COLOUR = _colour_schema()
+SCHEMAS["colour"] = COLOUR

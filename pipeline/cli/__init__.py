@@ -10,6 +10,7 @@ from icaa.pipeline.cli._util import app, run_app
 
 # Each stage module registers its command(s) on `app` when imported: one import line per stage module.
 import icaa.pipeline.cli.scan  # noqa: E402,F401  (scan)
+import icaa.pipeline.cli.harmony  # noqa: E402,F401  (harmony-score)
 import icaa.pipeline.cli.crawl  # noqa: E402,F401  (crawl popularity, crawl search)
 import icaa.pipeline.cli.fuse  # noqa: E402,F401  (fuse)
 import icaa.pipeline.cli.balance  # noqa: E402,F401  (balance)

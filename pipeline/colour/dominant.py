@@ -1,0 +1,333 @@
+"""Dominant and auxiliary colour of a photo, and its ICAA17K class with a score for all 30 classes.
+
+Method (``notes/colour-science.md`` 2.2, every number a keyword argument): each pixel is achromatic or
+one of six hue families; a family's mass is the sum over its pixels of (figure weight x chroma credit
+min(C*/30, 1); the rest of a weakly coloured pixel counts as grey). Plain, near-neutral backgrounds connected to the image border are down-weighted,
+because people judge figure against ground: a red tool on a white table is a red photo. Below
+``min_chromatic_fraction`` of chromatic mass the photo is black/gray/white; otherwise the runner-up
+family becomes the auxiliary colour when its share of the chromatic mass reaches ``auxiliary_min_share``
+(a complementary class), else the dominant family's tone (from weighted-median L*, C*) names a
+monochromatic class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from icaa.pipeline.categories import HUE_FAMILIES, ICAA17K_CATEGORIES, pair_category
+from icaa.pipeline.colour.colourfulness import colourfulness_HaslerSusstrunk2003
+from icaa.pipeline.colour.conversion import as_rgb_float32, lab_to_lch, srgb_to_hsv, srgb_to_lab
+from icaa.pipeline.colour.harmony import harmony_OuLuo2006
+from icaa.pipeline.colour.naming import (
+    ACHROMATIC_INDEX, ACHROMATIC_LEVELS, achromatic_level, pixel_classes, tone_class,
+)
+from icaa.pipeline.colour.templates import TEMPLATES, fit_hue_templates
+from icaa.pipeline.colour.wheel import ryb12_index
+
+__all__ = ["ColourAnalysis", "figure_weights", "analyse_colours"]
+
+_MONO_BY_FAMILY = {
+    "red": ("red", "pink", "lightpink"), "orange": ("darkorange", "orange"), "yellow": ("darkyellow", "yellow"),
+    "green": ("darkgreen", "green"), "blue": ("blue", "lightblue"), "violet": ("violet",),
+}
+
+
+@dataclass
+class ColourAnalysis:
+    """Everything harmony-score records about one image's colours."""
+
+    category: str
+    category_confidence: float
+    dominant: str                      # a hue family or "achromatic"
+    auxiliary: str | None              # a hue family, "achromatic", or None
+    dominant_share: float              # share of the total (figure-weighted, chroma-credited) colour mass
+    auxiliary_share: float
+    chromatic_fraction: float
+    background_fraction: float         # share of pixels treated as plain background
+    ryb12_dominant: int | None
+    ryb12_auxiliary: int | None
+    dominant_lab: tuple[float, float, float]
+    auxiliary_lab: tuple[float, float, float] | None
+    class_scores: dict[str, float] = field(default_factory=dict)
+    family_shares: dict[str, float] = field(default_factory=dict)
+    template: str = "N"
+    template_rotation_deg: float = float("nan")
+    template_distance_deg: float = float("nan")
+    harmony_template_score: float = float("nan")
+    template_distances_deg: dict[str, float] = field(default_factory=dict)
+    harmony_ou_luo: float = float("nan")
+    colourfulness: float = float("nan")
+
+
+def figure_weights(lab: np.ndarray, lch: np.ndarray, *, border_fraction: float = 0.04,
+                   background_delta_e: float = 14.0, background_max_chroma: float = 18.0,
+                   background_weight: float = 0.25, background_min_fraction: float = 0.15,
+                   background_max_fraction: float = 0.92) -> tuple[np.ndarray, float]:
+    """Per-pixel weights that down-weight a plain, near-neutral background touching the border.
+
+    A pixel is background when it is within ``background_delta_e`` (CIE76) of the median colour of one
+    of the four border strips, has C* below ``background_max_chroma``, and belongs to a region of such
+    pixels connected to the border. It is applied only when that region covers between
+    ``background_min_fraction`` and ``background_max_fraction`` of the image (otherwise there is no
+    figure to favour). Returns (weights in (0, 1], background fraction).
+    """
+    height, width = lab.shape[:2]
+    ring = max(1, int(round(border_fraction * min(height, width))))
+    strips = [lab[:ring].reshape(-1, 3), lab[-ring:].reshape(-1, 3), lab[:, :ring].reshape(-1, 3),
+              lab[:, -ring:].reshape(-1, 3)]
+    references = np.stack([np.median(strip, axis=0) for strip in strips])
+    distances = np.linalg.norm(lab[:, :, None, :] - references[None, None, :, :], axis=-1).min(axis=-1)
+    candidate = ((distances < background_delta_e) & (lch[..., 1] < background_max_chroma)).astype(np.uint8)
+    count, labels = cv2.connectedComponents(candidate, connectivity=4)
+    border_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    border_labels = border_labels[border_labels > 0]
+    background = np.isin(labels, border_labels)
+    fraction = float(background.mean())
+    weights = np.ones((height, width), np.float32)
+    if background_min_fraction <= fraction <= background_max_fraction:
+        weights[background] = background_weight
+        return weights, fraction
+    return weights, 0.0
+
+
+def spectral_residual_saliency(lightness: np.ndarray, *, width_px: int = 64, blur_sigma_px: float = 3.0) -> np.ndarray:
+    """Spectral-residual saliency (Hou & Zhang, CVPR 2007) of a lightness image, scaled to 0..1.
+
+    The log-amplitude spectrum minus its 3x3 local mean keeps what is unexpected in the image; its
+    inverse transform, squared and blurred, marks small distinct objects on a uniform surround.
+    """
+    height, width = lightness.shape
+    small_height = max(8, round(height * width_px / width))
+    small = cv2.resize(lightness.astype(np.float32), (width_px, small_height), interpolation=cv2.INTER_AREA)
+    spectrum = np.fft.fft2(small)
+    log_amplitude = np.log(np.abs(spectrum) + 1e-8)
+    residual = log_amplitude - cv2.blur(log_amplitude.astype(np.float32), (3, 3))
+    saliency = np.abs(np.fft.ifft2(np.exp(residual + 1j * np.angle(spectrum)))) ** 2
+    saliency = cv2.GaussianBlur(saliency.astype(np.float32), (0, 0), blur_sigma_px)
+    saliency = cv2.resize(saliency, (width, height), interpolation=cv2.INTER_LINEAR)
+    top = float(saliency.max())
+    return saliency / top if top > 0 else np.zeros_like(saliency)
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2.0)])
+
+
+def _circular_mean_deg(hue_deg: np.ndarray, weights: np.ndarray) -> float:
+    radians = np.radians(hue_deg)
+    return float(np.degrees(np.arctan2((weights * np.sin(radians)).sum(), (weights * np.cos(radians)).sum())) % 360)
+
+
+def analyse_colours(
+    rgb: np.ndarray,
+    *,
+    chroma_full_credit: float = 30.0,
+    achromatic_chroma: float = 10.0,
+    black_lightness_any_chroma: float = 8.0,
+    black_below_lightness: float = 20.0,
+    white_above_lightness: float = 88.0,
+    min_chromatic_fraction: float = 0.2,
+    auxiliary_min_share: float = 0.2,
+    achromatic_auxiliary_min_share: float = 0.25,
+    achromatic_auxiliary_levels: tuple[str, ...] = ("gray", "white"),
+    chromatic_auxiliary_min_fraction: float = 0.2,
+    suppress_background: bool = True,
+    background_delta_e: float = 14.0,
+    background_max_chroma: float = 18.0,
+    background_weight: float = 0.25,
+    figure_min_chroma_credit: float = 0.5,
+    backdrop_min_lightness: float = 80.0,
+    backdrop_max_lightness: float = 20.0,
+    grey_mean_saturation: float = 0.10,
+    saliency_strength: float = 0.0,
+    family_upper_deg: dict[str, float] | None = None,
+    tone_thresholds: dict[str, float] | None = None,
+) -> ColourAnalysis:
+    """Dominant/auxiliary colours, ICAA17K class, class scores and harmony scores of one image.
+
+    Parameters
+    ----------
+    rgb
+        sRGB image ``(H, W, 3)``, float in [0, 1] or uint8 (about 256 px on the long side is plenty).
+    min_chromatic_fraction
+        Below this share of chromatic mass the image is black, gray or white.
+    auxiliary_min_share
+        Share of the chromatic mass the runner-up family needs to be the auxiliary colour (tau_aux).
+    suppress_background, figure_min_chroma_credit, backdrop_min_lightness, backdrop_max_lightness
+        A plain near-neutral ground touching the border (see ``figure_weights``) is down-weighted to
+        ``background_weight`` when it is a white (L* >= backdrop_min_lightness) or black
+        (L* <= backdrop_max_lightness) backdrop and the rest of the image is clearly coloured (mean
+        chroma credit >= figure_min_chroma_credit): a red tool on a white table is a red photo, a grey
+        clock on a grey wall stays grey.
+    achromatic_auxiliary_min_share
+        With a single hue family, the share of (figure-weighted) pixels that are achromatic at one of
+        ``achromatic_auxiliary_levels`` needed to call achromatic the auxiliary colour.
+    chromatic_auxiliary_min_fraction
+        For black/gray/white images, the chromatic share needed to name a hue family auxiliary.
+
+    Example: a half red, half blue image is ``complementary/red_blue``.
+
+    >>> rgb = np.zeros((8, 8, 3), np.float32); rgb[:, :4, 0] = 1; rgb[:, 4:, 2] = 1
+    >>> analyse_colours(rgb).category
+    'complementary/red_blue'
+    """
+    rgb = as_rgb_float32(rgb)
+    if rgb.ndim != 3 or min(rgb.shape[:2]) < 1:
+        raise ValueError(f"expected an image of shape (H, W, 3), got {rgb.shape}")
+    lab = srgb_to_lab(rgb)
+    lch = lab_to_lch(lab)
+    hsv = srgb_to_hsv(rgb)
+    classes = pixel_classes(lch, hsv, achromatic_chroma=achromatic_chroma,
+                            black_lightness_any_chroma=black_lightness_any_chroma, family_upper_deg=family_upper_deg)
+    chromatic = classes != ACHROMATIC_INDEX
+    chroma_credit = np.where(chromatic, np.minimum(lch[..., 1] / chroma_full_credit, 1.0), 0.0)
+    weights, background_fraction = np.ones(rgb.shape[:2], np.float32), 0.0
+    if suppress_background and min(rgb.shape[:2]) >= 8:
+        candidate_weights, candidate_fraction = figure_weights(
+            lab, lch, background_delta_e=background_delta_e, background_max_chroma=background_max_chroma,
+            background_weight=background_weight)
+        figure = candidate_weights == 1.0
+        # Only a clearly coloured figure is favoured over its plain ground; a grey object on a grey
+        # wall stays a grey photo.
+        background_lightness = float(np.median(lch[..., 0][~figure])) if (~figure).any() else 50.0
+        studio_ground = background_lightness >= backdrop_min_lightness or background_lightness <= backdrop_max_lightness
+        if candidate_fraction > 0 and figure.any() and studio_ground and \
+                chroma_credit[figure].mean() >= figure_min_chroma_credit:
+            weights, background_fraction = candidate_weights, candidate_fraction
+    if saliency_strength > 0:
+        weights = weights * ((1.0 - saliency_strength) + saliency_strength * spectral_residual_saliency(lab[..., 0]))
+    # A weakly coloured pixel is partly colour, partly grey: its chroma credit goes to its family and the
+    # rest to the achromatic mass (so a beige floor reads as grey-ish, not as a yellow photo).
+    credit = np.where(chromatic, chroma_credit, 1.0) * weights
+    masses = np.bincount(classes.reshape(-1), weights=credit.reshape(-1), minlength=ACHROMATIC_INDEX + 1)
+    masses[ACHROMATIC_INDEX] += float((weights * (1.0 - chroma_credit))[chromatic].sum())
+    total_mass = masses.sum()
+    chromatic_mass = masses[:ACHROMATIC_INDEX].sum()
+    chromatic_fraction = float(chromatic_mass / total_mass) if total_mass > 0 else 0.0
+    chromatic_shares = masses[:ACHROMATIC_INDEX] / chromatic_mass if chromatic_mass > 0 else np.zeros(ACHROMATIC_INDEX)
+    all_shares = masses / total_mass if total_mass > 0 else np.zeros(ACHROMATIC_INDEX + 1)
+
+    # Tone of every chromatic pixel, as its monochromatic class, and achromatic levels.
+    levels = achromatic_level(lch[..., 0], black_below_lightness=black_below_lightness,
+                              white_above_lightness=white_above_lightness)
+    thresholds = tone_thresholds or {}
+    tone_fractions: dict[str, float] = {}
+    for index, family in enumerate(HUE_FAMILIES):
+        members = classes == index
+        member_credit = credit[members]
+        if member_credit.sum() <= 0:
+            continue
+        lightness, chroma = lch[..., 0][members], lch[..., 1][members]
+        names = _tone_names(family, lightness, chroma, thresholds)
+        for name in _MONO_BY_FAMILY[family]:
+            tone_fractions[name] = float(member_credit[names == name].sum() / member_credit.sum())
+    achromatic_members = classes == ACHROMATIC_INDEX
+    achromatic_weights = weights[achromatic_members]
+    level_fractions = np.bincount(levels[achromatic_members], weights=achromatic_weights, minlength=3)
+    level_fractions = level_fractions / level_fractions.sum() if level_fractions.sum() > 0 else np.zeros(3)
+
+    # Soft scores for all 30 classes.
+    scores = dict.fromkeys(ICAA17K_CATEGORIES, 0.0)
+    for a in range(len(HUE_FAMILIES)):
+        for b in range(a + 1, len(HUE_FAMILIES)):
+            smaller = min(chromatic_shares[a], chromatic_shares[b])
+            scores[pair_category(HUE_FAMILIES[a], HUE_FAMILIES[b])] = chromatic_fraction * min(
+                1.0, smaller / auxiliary_min_share) * float(chromatic_shares[a] + chromatic_shares[b])
+    for index, family in enumerate(HUE_FAMILIES):
+        others = np.delete(chromatic_shares, index)
+        alone = max(0.0, 1.0 - float(others.max()) / auxiliary_min_share)
+        for name in _MONO_BY_FAMILY[family]:
+            scores[f"monochromatic/{name}"] = chromatic_fraction * float(chromatic_shares[index]) * alone * \
+                tone_fractions.get(name, 0.0)
+    for level_index, level in enumerate(ACHROMATIC_LEVELS):
+        scores[f"monochromatic/{level}"] = (1.0 - chromatic_fraction) * float(level_fractions[level_index])
+
+    # The decision rule.
+    order = np.argsort(-chromatic_shares, kind="stable")
+    first, second = int(order[0]), int(order[1])
+    if chromatic_fraction < min_chromatic_fraction:
+        level = ACHROMATIC_LEVELS[int(np.argmax(level_fractions))]
+        category, dominant = f"monochromatic/{level}", "achromatic"
+        auxiliary = HUE_FAMILIES[first] if chromatic_fraction >= chromatic_auxiliary_min_fraction else None
+        dominant_share = float(all_shares[ACHROMATIC_INDEX])
+    else:
+        dominant = HUE_FAMILIES[first]
+        dominant_share = float(all_shares[first])
+        if chromatic_shares[second] >= auxiliary_min_share:
+            auxiliary = HUE_FAMILIES[second]
+            category = pair_category(dominant, auxiliary)
+        else:
+            members = classes == first
+            lightness = _weighted_median(lch[..., 0][members], credit[members])
+            chroma = _weighted_median(lch[..., 1][members], credit[members])
+            category = f"monochromatic/{tone_class(dominant, lightness, chroma, **thresholds)}"
+            visible_grey = np.isin(levels, [ACHROMATIC_LEVELS.index(l) for l in achromatic_auxiliary_levels])
+            grey_fraction = float(weights[achromatic_members & visible_grey].sum() / weights.sum())
+            auxiliary = "achromatic" if grey_fraction >= achromatic_auxiliary_min_share else None
+    auxiliary_index = None if auxiliary is None else (
+        ACHROMATIC_INDEX if auxiliary == "achromatic" else HUE_FAMILIES.index(auxiliary))
+    auxiliary_share = float(all_shares[auxiliary_index]) if auxiliary_index is not None else 0.0
+    score_total = sum(scores.values())
+    confidence = scores[category] / score_total if score_total > 0 else 0.0
+
+    dominant_index = ACHROMATIC_INDEX if dominant == "achromatic" else HUE_FAMILIES.index(dominant)
+
+    def mean_lab(index: int) -> tuple[float, float, float] | None:
+        members = classes == index
+        if not members.any():
+            return None
+        return tuple(float(v) for v in np.average(lab[members], axis=0, weights=credit[members] + 1e-12))
+
+    def family_ryb(index: int | None) -> int | None:
+        if index is None or index == ACHROMATIC_INDEX:
+            return None
+        members = classes == index
+        return int(ryb12_index(_circular_mean_deg(hsv[..., 0][members], credit[members])))
+
+    dominant_lab = mean_lab(dominant_index)
+    # Ou-Luo needs two colours: the auxiliary, else the next-largest colour group present.
+    partner = auxiliary_index
+    if partner is None:
+        ranked = [int(i) for i in np.argsort(-masses, kind="stable")
+                  if i != dominant_index and masses[i] > 0 and (classes == i).any()]
+        partner = ranked[0] if ranked else None
+    partner_lab = mean_lab(partner) if partner is not None else None
+    ou_luo = float(harmony_OuLuo2006(np.array(dominant_lab), np.array(partner_lab))) \
+        if partner_lab and dominant_lab else float("nan")
+    fit = fit_hue_templates(hsv[..., 0], hsv[..., 1], grey_mean_saturation=grey_mean_saturation)
+    return ColourAnalysis(
+        category=category, category_confidence=float(confidence), dominant=dominant, auxiliary=auxiliary,
+        dominant_share=dominant_share, auxiliary_share=auxiliary_share, chromatic_fraction=chromatic_fraction,
+        background_fraction=background_fraction, ryb12_dominant=family_ryb(dominant_index),
+        ryb12_auxiliary=family_ryb(auxiliary_index), dominant_lab=dominant_lab,
+        auxiliary_lab=mean_lab(auxiliary_index) if auxiliary_index is not None else None,
+        class_scores=scores,
+        family_shares={name: float(all_shares[i]) for i, name in enumerate(HUE_FAMILIES + ("achromatic",))},
+        template=fit.template, template_rotation_deg=fit.rotation_deg, template_distance_deg=fit.distance_deg,
+        harmony_template_score=fit.score, template_distances_deg=fit.distances_deg, harmony_ou_luo=ou_luo,
+        colourfulness=colourfulness_HaslerSusstrunk2003(rgb),
+    )
+
+
+def _tone_names(family: str, lightness: np.ndarray, chroma: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
+    """Vectorised ``tone_class`` for the pixels of one family."""
+    t = {"lightpink_min_lightness": 75.0, "lightpink_max_chroma": 40.0, "pink_min_lightness": 57.0,
+         "darkorange_below_lightness": 55.0, "darkyellow_below_lightness": 75.0,
+         "darkgreen_below_lightness": 42.0, "lightblue_min_lightness": 68.0, **thresholds}
+    if family == "red":
+        return np.where((lightness >= t["lightpink_min_lightness"]) & (chroma <= t["lightpink_max_chroma"]),
+                        "lightpink", np.where(lightness >= t["pink_min_lightness"], "pink", "red"))
+    if family == "orange":
+        return np.where(lightness < t["darkorange_below_lightness"], "darkorange", "orange")
+    if family == "yellow":
+        return np.where(lightness < t["darkyellow_below_lightness"], "darkyellow", "yellow")
+    if family == "green":
+        return np.where(lightness < t["darkgreen_below_lightness"], "darkgreen", "green")
+    if family == "blue":
+        return np.where(lightness >= t["lightblue_min_lightness"], "lightblue", "blue")
+    return np.full(lightness.shape, "violet")
