@@ -6,7 +6,8 @@ Layouts
     CSV columns ``ID,color,MOS,probability`` as the ICAA17K release (``1all.csv``, ``1train.csv``,
     ``1test.csv``) and our ``build`` stage (``all.csv``, ``train.csv``, ``val.csv``, ``test.csv``) write them.
     ``ID`` is the image path relative to the image root; ``color`` (colour score, 1-10) is the target,
-    ``MOS`` (overall score, 1-10) the optional second target.
+    ``MOS`` (overall score, 1-10) the optional second target. Checked by
+    :func:`icaa.pipeline.icaa17k.validate_icaa17k_frame` (the ``build`` stage's reader).
 ``spaq``
     CSV columns ``image_id`` + attribute columns (``spaqTrain.csv``, ``spaqTest.csv``); the colour target is
     ``Colorfulness`` by default (0-10 as the authors store it), the overall target ``MOS``.
@@ -87,6 +88,9 @@ def read_labels(path: str | Path, layout: str | None = None, attribute: str = "C
         missing = [c for c in ICAA17K_COLUMNS if c not in frame.columns]
         if missing:
             raise IcaaError(f"{path}: ICAA17K labels need columns ID,color,MOS; missing {missing}")
+        from icaa.pipeline.icaa17k import validate_icaa17k_frame
+
+        frame = validate_icaa17k_frame(frame, str(path))  # the build stage's checks: IDs, numbers, conflicts
         out = pd.DataFrame({"image_id": frame["ID"], "colour_score": frame["color"], "overall_score": frame["MOS"]})
     else:
         missing = [c for c in ("image_id", attribute) if c not in frame.columns]

@@ -82,9 +82,20 @@ def test_layout_is_detected_from_the_header_and_unknown_headers_are_refused():
 
 def test_out_of_range_scores_are_refused_with_their_csv_lines(tmp_path):
     path = tmp_path / "train.csv"
-    pd.DataFrame({"ID": ["a.png", "b.png", "c.png"], "color": [5.0, 11.0, None], "MOS": [5, 5, 5],
+    pd.DataFrame({"ID": ["a.png", "b.png", "c.png"], "color": [5.0, 11.0, -1.0], "MOS": [5, 5, 5],
                   "probability": [1, 1, 1]}).to_csv(path, index=False)
     with pytest.raises(IcaaError, match=r"2 rows .*CSV lines \[3, 4\]"):
+        read_labels(path)
+
+
+def test_icaa17k_labels_with_a_missing_score_or_escaping_id_are_refused(tmp_path):
+    path = tmp_path / "train.csv"
+    pd.DataFrame({"ID": ["a.png", "b.png"], "color": [5.0, None], "MOS": [5, 5],
+                  "probability": [1, 1]}).to_csv(path, index=False)
+    with pytest.raises(IcaaError, match="column color has 1 missing"):
+        read_labels(path)
+    pd.DataFrame({"ID": ["../a.png"], "color": [5.0], "MOS": [5], "probability": [1]}).to_csv(path, index=False)
+    with pytest.raises(IcaaError, match="escape the image root"):
         read_labels(path)
 
 
