@@ -190,24 +190,30 @@ def test_harmony_score_on_demo_through_cluster_with_a_worker_killed_equals_local
     address, workers = dask_cluster
     icaa_data = str(BIN / "icaa-data")
     images = tmp_path / "images.parquet"
-    subprocess.run([icaa_data, "scan", str(demo), "-o", str(images)], check=True, capture_output=True)
-    chunk = ["--chunk-size", "4"] if "--chunk-size" in help_text else []
+    subprocess.run([icaa_data, "scan", str(demo), "-o", str(images), "--no-progress"], check=True,
+                   capture_output=True)
+    common = ["--images-root", str(demo), "--chunk-size", "2", "--no-progress"]
     local_out, cluster_out = tmp_path / "local" / "colour.parquet", tmp_path / "cluster" / "colour.parquet"
     for out in (local_out, cluster_out):
         out.parent.mkdir()
-    subprocess.run([icaa_data, "harmony-score", str(images), "-o", str(local_out), *chunk], check=True,
-                   capture_output=True, cwd=tmp_path / "local")
-    cluster = subprocess.Popen([icaa_data, "harmony-score", str(images), "-o", str(cluster_out), *chunk,
+    subprocess.run([icaa_data, "harmony-score", str(images), "-o", str(local_out), *common, "--workers", "1"],
+                   check=True, capture_output=True, cwd=tmp_path / "local")
+    cluster = subprocess.Popen([icaa_data, "harmony-score", str(images), "-o", str(cluster_out), *common,
                                 "--scheduler", address], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                cwd=tmp_path / "cluster")
-    # Kill one worker (nanny and worker process) once the cluster has been working for a moment.
-    time.sleep(2.0)
+    # Once some chunks are done, kill one worker (nanny and worker process); with one thread each and
+    # chunks still pending, it is in the middle of a chunk.
+    parts = cluster_out.parent / f".{cluster_out.stem}.parts"
+    deadline = time.monotonic() + 120
+    while cluster.poll() is None and time.monotonic() < deadline and len(list(parts.glob("part-*.done"))) < 2:
+        time.sleep(0.05)
     killed_while_running = cluster.poll() is None
+    done_at_kill = len(list(parts.glob("part-*.done")))
     _kill_group(workers[0])
     output, _ = cluster.communicate(timeout=300)
     assert cluster.returncode == 0, output.decode(errors="replace")[-2000:]
     local, remote = pd.read_parquet(local_out), pd.read_parquet(cluster_out)
-    assert len(local) > 0
+    assert len(local) == len(list(demo.glob("*.jpg")))
     pd.testing.assert_frame_equal(remote, local)
-    if not killed_while_running:
-        pytest.xfail("the cluster run finished before the worker was killed; equality still checked")
+    n_chunks = (len(local) + 1) // 2
+    assert killed_while_running and done_at_kill < n_chunks, "the cluster run ended before a worker was killed"
