@@ -1,0 +1,181 @@
+"""Pure colour functions against exact values (notes/colour-science.md section 6) and colour-science."""
+
+from __future__ import annotations
+
+import colour
+import numpy as np
+import pytest
+
+from icaa.pipeline.colour import (
+    analyse_colours, colourfulness_HaslerSusstrunk2003, fit_hue_templates, harmony, harmony_OuLuo2006,
+    hsv_hue_to_ryb, lab_to_lch, ryb12_index, srgb_to_hsv, srgb_to_lab,
+)
+from icaa.pipeline.colour.naming import hue_family, tone_class
+
+
+def solid(rgb, size=(40, 40)) -> np.ndarray:
+    return np.tile(np.array(rgb, np.uint8), (*size, 1))
+
+
+def split(rgb_a, rgb_b, share_a=0.5, size=(40, 40)) -> np.ndarray:
+    image = solid(rgb_b, size)
+    image[:, : int(round(size[1] * share_a))] = rgb_a
+    return image
+
+
+def reference_lab(rgb_uint8) -> np.ndarray:
+    return colour.XYZ_to_Lab(colour.sRGB_to_XYZ(np.asarray(rgb_uint8, np.float64) / 255.0))
+
+
+# -- conversions -------------------------------------------------------------------------------------------
+
+def test_lab_agrees_with_colour_science_within_half_a_delta_e():
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, size=(500, 3)).astype(np.uint8)
+    difference = np.linalg.norm(srgb_to_lab(rgb) - reference_lab(rgb), axis=-1)
+    assert difference.max() < 0.5
+
+
+@pytest.mark.parametrize("shape", [(3,), (5, 3), (2, 4, 3), (2, 2, 2, 3)])
+def test_conversions_keep_any_leading_shape_and_float32(shape):
+    rgb = np.full(shape, 0.5, np.float32)
+    for result in (srgb_to_lab(rgb), srgb_to_hsv(rgb), lab_to_lch(srgb_to_lab(rgb))):
+        assert result.shape == shape and result.dtype == np.float32
+
+
+def test_black_gray_and_nan_pixels_do_not_raise():
+    rgb = np.array([[0, 0, 0], [0.5, 0.5, 0.5], [np.nan, 0.2, 0.1]], np.float32)
+    assert np.isfinite(srgb_to_lab(rgb)).all() and np.isfinite(srgb_to_hsv(rgb)).all()
+    assert analyse_colours(np.zeros((8, 8, 3), np.float32)).category == "monochromatic/black"
+
+
+def test_bad_input_raises_value_error_saying_what_was_expected():
+    with pytest.raises(ValueError, match="3 channels last"):
+        srgb_to_lab(np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="float sRGB"):
+        srgb_to_hsv(np.zeros((2, 3), np.int64))
+
+
+def test_kuler_wheel_maps_primaries_as_published():
+    assert hsv_hue_to_ryb(np.array([0.0, 35.0, 60.0, 120.0, 240.0])).tolist() == [0.0, 60.0, 122.0, 165.0, 275.0]
+    # sRGB blue lands on blue-violet (9), sRGB red on red (0), Kuler's azure on blue (8).
+    assert ryb12_index(np.array([240.0, 0.0, 203.0])).tolist() == [9, 0, 8]
+
+
+def test_hue_families_and_tones_follow_colour_names():
+    assert hue_family(np.array([0, 20, 55, 120, 210, 280, 330])).tolist() == [0, 1, 2, 3, 4, 5, 0]
+    assert tone_class("red", 65.5, 65.1) == "pink"            # hot pink
+    assert tone_class("red", 81.1, 28.4) == "lightpink"       # CSS lightpink
+
+
+# -- classes of synthetic images ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rgb, expected", [
+    ((139, 69, 19), "monochromatic/darkorange"),
+    ((128, 128, 0), "monochromatic/darkyellow"),
+    ((0, 100, 0), "monochromatic/darkgreen"),
+    ((173, 216, 230), "monochromatic/lightblue"),
+    ((255, 182, 193), "monochromatic/lightpink"),
+    ((20, 20, 20), "monochromatic/black"),
+    ((128, 128, 128), "monochromatic/gray"),
+    ((250, 250, 250), "monochromatic/white"),
+    ((255, 0, 0), "monochromatic/red"),
+    ((0, 0, 255), "monochromatic/blue"),
+    ((255, 255, 0), "monochromatic/yellow"),
+])
+def test_single_colour_images_get_their_named_class(rgb, expected):
+    assert analyse_colours(solid(rgb)).category == expected
+
+
+def test_half_red_half_blue_is_red_blue():
+    analysis = analyse_colours(split((255, 0, 0), (0, 0, 255)))
+    assert analysis.category == "complementary/red_blue"
+    assert {analysis.dominant, analysis.auxiliary} == {"red", "blue"}
+
+
+def test_ninety_percent_red_ten_percent_blue_is_monochromatic_red():
+    analysis = analyse_colours(split((255, 0, 0), (0, 0, 255), share_a=0.9))
+    assert analysis.category == "monochromatic/red" and analysis.dominant == "red"
+
+
+def test_every_pair_of_families_gives_its_complementary_class():
+    colours = {"red": (230, 20, 20), "orange": (255, 140, 0), "yellow": (250, 230, 20), "green": (30, 170, 40),
+               "blue": (20, 60, 230), "violet": (150, 40, 200)}
+    names = list(colours)
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            assert analyse_colours(split(colours[first], colours[second])).category == \
+                f"complementary/{first}_{second}"
+
+
+def test_a_red_object_on_a_white_table_is_a_red_photo():
+    image = solid((245, 245, 240), (100, 100))
+    image[40:65, 35:70] = (200, 30, 30)  # 9 % of the pixels
+    analysis = analyse_colours(image)
+    assert analysis.category == "monochromatic/red" and analysis.background_fraction > 0.8
+    assert analyse_colours(image, suppress_background=False).category == "monochromatic/white"
+
+
+def test_class_scores_cover_all_30_classes_and_favour_the_chosen_one():
+    analysis = analyse_colours(split((255, 0, 0), (0, 0, 255)))
+    assert len(analysis.class_scores) == 30
+    assert max(analysis.class_scores, key=analysis.class_scores.get) == "complementary/red_blue"
+    assert 0 < analysis.category_confidence <= 1
+
+
+# -- harmony scores ------------------------------------------------------------------------------------------
+
+def test_two_hues_180_degrees_apart_fit_template_i_with_distance_zero():
+    fit = fit_hue_templates(np.array([0.0, 180.0]), np.ones(2))
+    assert (fit.template, fit.distance_deg, fit.score) == ("I", 0.0, 1.0)
+    assert fit.distances_deg["i"] == pytest.approx(81.0)
+    assert fit.distances_deg["V"] == pytest.approx(43.2)
+    assert fit.distances_deg["L"] == pytest.approx(20.7) and fit.distances_deg["mirror_L"] == pytest.approx(20.7)
+
+
+def test_two_hues_90_degrees_apart_fit_template_v():
+    fit = fit_hue_templates(np.array([0.0, 90.0]), np.ones(2))
+    assert fit.template == "V" and fit.distance_deg == 0.0
+    assert fit.distances_deg["i"] == pytest.approx(36.0) and fit.distances_deg["I"] == pytest.approx(36.0)
+
+
+def test_single_hue_scores_one_and_grey_images_have_no_hue_template():
+    assert fit_hue_templates(np.full(10, 123.0), np.ones(10)).score == 1.0
+    grey = fit_hue_templates(np.full(10, 0.0), np.zeros(10))
+    assert grey.template == "N" and np.isnan(grey.score)
+
+
+def test_template_fit_from_the_histogram_matches_a_per_pixel_sum():
+    rng = np.random.default_rng(1)
+    hues, saturation = rng.uniform(0, 360, 2000), rng.uniform(0, 1, 2000)
+    fit = fit_hue_templates(hues, saturation)
+    alpha = fit.rotation_deg
+    from icaa.pipeline.colour.templates import TEMPLATES
+    distance = np.full(hues.shape, np.inf)
+    for centre, width in TEMPLATES[fit.template]:
+        arc = np.abs((hues - (alpha + centre) + 180) % 360 - 180)
+        distance = np.minimum(distance, np.maximum(0, arc - width / 2))
+    per_pixel = (distance * saturation).sum() / saturation.sum()
+    assert abs(per_pixel - fit.distance_deg) < 0.5
+
+
+def test_hasler_colourfulness_of_half_red_half_blue_is_272_6():
+    assert colourfulness_HaslerSusstrunk2003(split((255, 0, 0), (0, 0, 255))) == pytest.approx(272.6, abs=0.5)
+    assert colourfulness_HaslerSusstrunk2003(solid((128, 128, 128))) == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("rgb_1, rgb_2, expected, tolerance", [
+    ((0, 0, 0), (255, 255, 255), 0.546, 0.001),
+    # The notes' 0.757 came from another sRGB->Lab path; the equations by hand on colour-science Lab give 0.765.
+    ((255, 255, 255), (255, 182, 193), 0.757, 0.01),
+    ((255, 0, 0), (0, 128, 0), -0.861, 0.003),
+])
+def test_ou_luo_harmony_matches_published_implementations(rgb_1, rgb_2, expected, tolerance):
+    value = float(harmony_OuLuo2006(reference_lab(rgb_1), reference_lab(rgb_2)))
+    assert value == pytest.approx(expected, abs=tolerance)
+    assert float(harmony(reference_lab(rgb_2), reference_lab(rgb_1), method="Ou2006")) == pytest.approx(value)
+
+
+def test_unknown_harmony_method_is_refused():
+    with pytest.raises(ValueError, match="Ou2006"):
+        harmony(np.zeros(3), np.zeros(3), method="Moon1944")

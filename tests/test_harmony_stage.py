@@ -1,0 +1,162 @@
+"""icaa-data harmony-score on real and awkward files: agreement with people, invariances, robustness."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from icaa.pipeline.categories import CLASS_SCORE_COLUMNS
+from icaa.pipeline.cli import app
+from icaa.pipeline.colour import analyse_colours
+from icaa.pipeline.decode import decode_for_colour
+from icaa.pipeline.harmony import harmony_score
+from icaa.pipeline.scan import scan
+from image_fixtures import DEMO_DIR, EXPECTED_GOOD, EXPECTED_REJECTS, make_robustness_folder
+
+GREYS = {"monochromatic/black", "monochromatic/gray", "monochromatic/white"}
+
+
+@pytest.fixture(scope="module")
+def demo_colour(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    scan(DEMO_DIR, out / "images.parquet", progress=False)
+    harmony_score(out / "images.parquet", out / "colour.parquet", images_root=DEMO_DIR, progress=False)
+    return out, pd.read_parquet(out / "colour.parquet").set_index("image_id")
+
+
+def test_computed_colours_agree_with_people_on_the_photos_they_are_sure_of(demo_colour):
+    _, colour = demo_colour
+    with open(DEMO_DIR / "labels.csv", newline="") as handle:
+        sure = [row for row in csv.DictReader(handle) if row["sure"] == "yes"]
+    assert len(sure) >= 25
+    dominant = np.mean([colour.loc[row["file"], "dominant"] == row["dominant"] for row in sure])
+    computed_auxiliary = colour["auxiliary"].fillna("")
+    auxiliary = np.mean([computed_auxiliary[row["file"]] == row["auxiliary"] for row in sure])
+    assert dominant >= 0.90, f"dominant family agrees on {dominant:.0%} of {len(sure)} photos"
+    assert auxiliary >= 0.80, f"auxiliary family agrees on {auxiliary:.0%} of {len(sure)} photos"
+
+
+def test_every_demo_photo_gets_one_of_the_30_classes_and_valid_scores(demo_colour):
+    _, colour = demo_colour
+    assert len(colour) == len(list(DEMO_DIR.glob("*.jpg")))
+    assert colour["category"].str.match(r"^(complementary|monochromatic)/[a-z_]+$").all()
+    scores = colour[list(CLASS_SCORE_COLUMNS)].to_numpy()
+    assert np.isfinite(scores).all() and (scores >= 0).all() and (scores <= 1 + 1e-9).all()
+    assert colour["harmony_template_score"].dropna().between(0, 1).all()
+    assert colour["colourfulness_m3"].between(0, 300).all()
+
+
+def test_a_grayscale_copy_of_any_demo_photo_is_black_gray_or_white():
+    for photo in sorted(DEMO_DIR.glob("*.jpg")):
+        rgb = decode_for_colour(photo)
+        grey = cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+        assert analyse_colours(grey).category in GREYS, photo.name
+
+
+@pytest.mark.parametrize("photo, rotation_deg, expected", [
+    ("scratch_brick_wall.jpg", 120, "green"), ("scratch_brick_wall.jpg", 230, "blue"),
+    ("mate_green_leaf.jpg", 120, "blue"), ("mate_green_leaf.jpg", -60, "orange"),
+    ("tuxpaint_jellyfish.jpg", 120, "red"), ("mate_orange_flower.jpg", 200, "blue"),
+])
+def test_rotating_the_hue_of_a_strongly_coloured_photo_moves_its_dominant_family(photo, rotation_deg, expected):
+    rgb = decode_for_colour(DEMO_DIR / photo)
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+    hsv[..., 0] = np.mod(hsv[..., 0] + rotation_deg, 360.0)
+    rotated = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    assert analyse_colours(rotated).dominant == expected
+
+
+def test_results_are_identical_across_runs_worker_counts_and_batch_order(demo_colour, tmp_path):
+    out, _ = demo_colour
+    first = pd.read_parquet(out / "colour.parquet")
+    images = pd.read_parquet(out / "images.parquet")
+    images.sample(frac=1.0, random_state=3).to_parquet(tmp_path / "shuffled.parquet")
+    harmony_score(tmp_path / "shuffled.parquet", tmp_path / "two.parquet", images_root=DEMO_DIR, workers=2,
+                  chunk_size=7, progress=False)
+    pd.testing.assert_frame_equal(first, pd.read_parquet(tmp_path / "two.parquet"))
+
+
+def test_awkward_files_are_scored_or_rejected_with_their_reason(tmp_path):
+    folder = tmp_path / "mixed"
+    good = make_robustness_folder(folder)
+    images = pd.DataFrame({"image_id": sorted(p.name for p in folder.iterdir())})
+    images["path"] = [str(folder / name) for name in images["image_id"]]
+    images.to_parquet(tmp_path / "images.parquet")
+    summary = harmony_score(tmp_path / "images.parquet", tmp_path / "colour.parquet", progress=False)
+    colour = pd.read_parquet(tmp_path / "colour.parquet").set_index("image_id")
+    rejects = pd.read_parquet(tmp_path / "rejects.parquet")
+    expected_rejects = {name: reason for name, reason in EXPECTED_REJECTS.items() if reason != "too_small"}
+    assert dict(zip(rejects["image_id"], rejects["reason"])) == expected_rejects
+    assert set(colour.index) == set(good) | set(EXPECTED_GOOD) | {"tiny.png"}
+    for name in ("cmyk.jpg", "animated.gif"):  # red|blue halves in every format
+        assert colour.loc[name, "category"] == "complementary/red_blue", name
+    # The palette's transparent colour is composited on white: one half becomes a white backdrop.
+    assert colour.loc["palette_alpha.png", "category"] in {"monochromatic/red", "monochromatic/blue"}
+    assert colour.loc["palette_alpha.png", "background_fraction"] > 0.4
+    assert colour.loc["gray.jpg", "category"] in GREYS and colour.loc["deep16.png", "category"] in GREYS
+    assert summary.rejects_by_reason == {"decompression_bomb": 1, "empty_file": 1, "not_an_image": 1, "truncated": 1}
+
+
+def test_transparent_pixels_are_composited_on_white(tmp_path):
+    from PIL import Image
+
+    rgba = np.zeros((40, 40, 4), np.uint8)
+    rgba[..., 0] = 255
+    rgba[:, :20, 3] = 255  # left half opaque red, right half fully transparent
+    Image.fromarray(rgba).save(tmp_path / "half.png")
+    rgb = decode_for_colour(tmp_path / "half.png")
+    assert np.allclose(rgb[:, -5:], 1.0) and np.allclose(rgb[:, :5], [1.0, 0.0, 0.0])
+
+
+def test_paths_outside_the_image_root_are_refused(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(sorted(DEMO_DIR.glob("*.jpg"))[0], root / "a.jpg")
+    pd.DataFrame({"image_id": ["a.jpg", "../../etc/passwd"], "path": ["", ""]}).to_parquet(tmp_path / "i.parquet")
+    harmony_score(tmp_path / "i.parquet", tmp_path / "c.parquet", images_root=root, progress=False)
+    rejects = pd.read_parquet(tmp_path / "rejects.parquet")
+    assert rejects["reason"].tolist() == ["outside_root"]
+    assert pd.read_parquet(tmp_path / "c.parquet")["image_id"].tolist() == ["a.jpg"]
+
+
+def test_a_killed_run_redoes_no_finished_chunk(tmp_path, monkeypatch):
+    import icaa.pipeline.harmony as stage
+
+    photos = sorted(DEMO_DIR.glob("*.jpg"))[:6]
+    pd.DataFrame({"image_id": [p.name for p in photos], "path": [str(p) for p in photos]}).to_parquet(
+        tmp_path / "images.parquet")
+    original, calls = stage.score_image, []
+
+    def dying(rgb, **options):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return original(rgb, **options)
+
+    monkeypatch.setattr(stage, "score_image", dying)
+    with pytest.raises(KeyboardInterrupt):
+        harmony_score(tmp_path / "images.parquet", tmp_path / "out/colour.parquet", chunk_size=2, progress=False)
+    assert not (tmp_path / "out/colour.parquet").exists()
+    counted = []
+    monkeypatch.setattr(stage, "score_image", lambda rgb, **o: counted.append(1) or original(rgb, **o))
+    harmony_score(tmp_path / "images.parquet", tmp_path / "out/colour.parquet", chunk_size=2, progress=False)
+    assert len(counted) == 2
+    assert len(pd.read_parquet(tmp_path / "out/colour.parquet")) == 6
+
+
+def test_cli_scores_and_rejects_unknown_thresholds(demo_colour, tmp_path):
+    out, _ = demo_colour
+    result = CliRunner().invoke(app, ["harmony-score", str(out / "images.parquet"), "-o", str(tmp_path / "c.parquet"),
+                                      "--images-root", str(DEMO_DIR), "--no-progress", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "57 images in, 57 scored" in result.output
+    assert "Example: icaa-data harmony-score" in CliRunner().invoke(app, ["harmony-score", "--help"]).output
+    from icaa.pipeline.errors import IcaaError
+    with pytest.raises(IcaaError, match="unknown harmony-score option"):
+        harmony_score(out / "images.parquet", tmp_path / "d.parquet", not_a_threshold=1)
