@@ -65,7 +65,7 @@ class ColourAnalysis:
 def figure_weights(lab: np.ndarray, lch: np.ndarray, *, border_fraction: float = 0.04,
                    background_delta_e: float = 14.0, background_max_chroma: float = 18.0,
                    background_weight: float = 0.25, background_min_fraction: float = 0.15,
-                   background_max_fraction: float = 0.92) -> tuple[np.ndarray, float]:
+                   background_max_fraction: float = 0.92, mask_long_side_px: int = 96) -> tuple[np.ndarray, float]:
     """Per-pixel weights that down-weight a plain, near-neutral background touching the border.
 
     A pixel is background when it is within ``background_delta_e`` (CIE76) of the median colour of one
@@ -74,19 +74,28 @@ def figure_weights(lab: np.ndarray, lch: np.ndarray, *, border_fraction: float =
     ``background_min_fraction`` and ``background_max_fraction`` of the image (otherwise there is no
     figure to favour). Returns (weights in (0, 1], background fraction).
     """
+    full_height, full_width = lab.shape[:2]
+    scale = min(1.0, mask_long_side_px / max(full_height, full_width))
+    if scale < 1.0:  # the backdrop is a large region: find it at low resolution, then upsample the mask
+        size = (max(8, round(full_width * scale)), max(8, round(full_height * scale)))
+        lab = cv2.resize(lab, size, interpolation=cv2.INTER_AREA)
+        lch = cv2.resize(lch, size, interpolation=cv2.INTER_NEAREST)
     height, width = lab.shape[:2]
     ring = max(1, int(round(border_fraction * min(height, width))))
     strips = [lab[:ring].reshape(-1, 3), lab[-ring:].reshape(-1, 3), lab[:, :ring].reshape(-1, 3),
               lab[:, -ring:].reshape(-1, 3)]
     references = np.stack([np.median(strip, axis=0) for strip in strips])
-    distances = np.linalg.norm(lab[:, :, None, :] - references[None, None, :, :], axis=-1).min(axis=-1)
-    candidate = ((distances < background_delta_e) & (lch[..., 1] < background_max_chroma)).astype(np.uint8)
+    squared = ((lab[:, :, None, :] - references[None, None, :, :]) ** 2).sum(axis=-1).min(axis=-1)
+    candidate = ((squared < background_delta_e ** 2) & (lch[..., 1] < background_max_chroma)).astype(np.uint8)
     count, labels = cv2.connectedComponents(candidate, connectivity=4)
     border_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     border_labels = border_labels[border_labels > 0]
     background = np.isin(labels, border_labels)
+    if scale < 1.0:
+        background = cv2.resize(background.astype(np.uint8), (full_width, full_height),
+                                interpolation=cv2.INTER_NEAREST).astype(bool)
     fraction = float(background.mean())
-    weights = np.ones((height, width), np.float32)
+    weights = np.ones((full_height, full_width), np.float32)
     if background_min_fraction <= fraction <= background_max_fraction:
         weights[background] = background_weight
         return weights, fraction
@@ -277,11 +286,16 @@ def analyse_colours(
 
     dominant_index = ACHROMATIC_INDEX if dominant == "achromatic" else HUE_FAMILIES.index(dominant)
 
+    flat_classes, flat_credit = classes.reshape(-1), credit.reshape(-1) + 1e-12
+    pixel_counts = np.bincount(flat_classes, minlength=ACHROMATIC_INDEX + 1)
+    credit_sums = np.bincount(flat_classes, weights=flat_credit, minlength=ACHROMATIC_INDEX + 1)
+    lab_sums = np.stack([np.bincount(flat_classes, weights=flat_credit * lab[..., c].reshape(-1),
+                                     minlength=ACHROMATIC_INDEX + 1) for c in range(3)], axis=-1)
+
     def mean_lab(index: int) -> tuple[float, float, float] | None:
-        members = classes == index
-        if not members.any():
+        if pixel_counts[index] == 0:
             return None
-        return tuple(float(v) for v in np.average(lab[members], axis=0, weights=credit[members] + 1e-12))
+        return tuple(float(v) for v in lab_sums[index] / credit_sums[index])
 
     def family_ryb(index: int | None) -> int | None:
         if index is None or index == ACHROMATIC_INDEX:
@@ -294,7 +308,7 @@ def analyse_colours(
     partner = auxiliary_index
     if partner is None:
         ranked = [int(i) for i in np.argsort(-masses, kind="stable")
-                  if i != dominant_index and masses[i] > 0 and (classes == i).any()]
+                  if i != dominant_index and masses[i] > 0 and pixel_counts[i] > 0]
         partner = ranked[0] if ranked else None
     partner_lab = mean_lab(partner) if partner is not None else None
     ou_luo = float(harmony_OuLuo2006(np.array(dominant_lab), np.array(partner_lab))) \

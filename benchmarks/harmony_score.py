@@ -1,0 +1,101 @@
+"""harmony-score speed and memory, as ratios measured in one run on the same files.
+
+Makes N JPEGs of about 1.7 MP (demo photos upscaled to 1600 px wide), then times:
+  floor     reduced-size decoding alone (what harmony-score cannot beat),
+  stage     the full per-image work (decode + colour analysis + harmony scores), one process,
+  naive     a straightforward full-resolution decode + scikit-image Lab/HSV conversion (no analysis),
+  workers   the stage with --workers 2 against --workers 1,
+and peak memory of the stage for N and 4N images (child processes, ru_maxrss).
+Targets (issue 2): stage/floor >= 0.6, stage/naive >= 15, 2 workers >= 1.7x one.
+
+    python benchmarks/harmony_score.py [--images 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_jpegs(folder: Path, count: int) -> list[Path]:
+    photos = sorted((REPO / "data/demo").glob("*.jpg"))
+    paths = []
+    for i in range(count):
+        with Image.open(photos[i % len(photos)]) as image:
+            big = image.convert("RGB").resize((1600, round(1600 * image.height / image.width)), Image.LANCZOS)
+        path = folder / f"img{i:04d}.jpg"
+        big.save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def throughput(function, paths) -> float:
+    started = time.perf_counter()
+    for path in paths:
+        function(path)
+    return len(paths) / (time.perf_counter() - started)
+
+
+def naive(path: Path) -> None:
+    from skimage.color import rgb2hsv, rgb2lab
+
+    rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64) / 255.0
+    rgb2lab(rgb)
+    rgb2hsv(rgb)
+
+
+def peak_memory_mb(images_parquet: Path, out: Path) -> float:
+    code = (f"import resource; from icaa.pipeline.harmony import harmony_score; "
+            f"harmony_score({str(images_parquet)!r}, {str(out)!r}, progress=False, chunk_size=16); "
+            f"print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=24)
+    args = parser.parse_args()
+    from icaa.pipeline.decode import decode_for_colour
+    from icaa.pipeline.harmony import harmony_score, score_image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        paths = make_jpegs(folder, args.images * 4)
+        sample = paths[: args.images]
+        decode_for_colour(sample[0]), naive(sample[0])  # warm-up: imports, caches
+        floor = throughput(decode_for_colour, sample)
+        stage = throughput(lambda p: score_image(decode_for_colour(p)), sample)
+        baseline = throughput(naive, sample[: max(4, args.images // 4)])
+        for name, chosen in (("small", sample), ("large", paths)):
+            pd.DataFrame({"image_id": [p.name for p in chosen], "path": [str(p) for p in chosen]}).to_parquet(
+                folder / f"{name}.parquet")
+        timings = {}
+        for workers in (1, 2):
+            started = time.perf_counter()
+            harmony_score(folder / "large.parquet", folder / f"w{workers}/colour.parquet", workers=workers,
+                          chunk_size=8, progress=False)
+            timings[workers] = time.perf_counter() - started
+        memory_small = peak_memory_mb(folder / "small.parquet", folder / "m1/colour.parquet")
+        memory_large = peak_memory_mb(folder / "large.parquet", folder / "m4/colour.parquet")
+    print(f"images: {args.images} JPEGs of 1600 px wide (~1.7 MP); workers run on {len(paths)}")
+    print(f"reduced-size decode alone : {floor:7.1f} images/s")
+    print(f"harmony-score per image   : {stage:7.1f} images/s   ratio to the floor {stage / floor:5.2f}  (target >= 0.6)")
+    print(f"full-res decode + skimage : {baseline:7.1f} images/s   speed-up {stage / baseline:5.1f}x (target >= 15)")
+    print(f"--workers 2 vs 1          : {timings[1] / timings[2]:5.2f}x  (target >= 1.7 on 2 idle cores)")
+    print(f"peak memory, {args.images} vs {len(paths)} images: {memory_small:.0f} MB vs {memory_large:.0f} MB "
+          f"(ratio {memory_large / memory_small:.2f}; flat is ~1)")
+
+
+if __name__ == "__main__":
+    main()
