@@ -7,6 +7,7 @@ committed demo set; the stages call the ``icaa-data``/``icaa-train`` commands of
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -48,7 +49,8 @@ def _git(clone: Path, *args: str) -> None:
 
 
 @pytest.mark.slow
-def test_dvc_repro_on_a_fresh_clone_builds_everything_then_reruns_only_what_a_parameter_touches(repo_root, tmp_path):
+def test_dvc_repro_on_a_fresh_clone_builds_everything_then_reruns_only_what_a_parameter_touches(repo_root, tmp_path,
+                                                                                             monkeypatch):
     missing = _missing_stages(repo_root)
     if missing:
         pytest.skip(f"dvc.yaml lacks the stages {', '.join(missing)}; the end-to-end repro test runs once all "
@@ -71,6 +73,12 @@ def test_dvc_repro_on_a_fresh_clone_builds_everything_then_reruns_only_what_a_pa
     models = [p for p in (clone / "work" / "train").rglob("*") if p.suffix in {".pt", ".pth", ".safetensors", ".ckpt"}]
     assert models, "dvc repro left no trained model under work/train/"
     assert (clone / "metrics" / "evaluate.json").is_file()
+    # The declared plots have data after the run and render offline (vl-convert is in the dev extra).
+    if importlib.util.find_spec("vl_convert") is not None:
+        from icaa.pipeline.plots import render_dvc_plots
+        monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+        plots = render_dvc_plots(clone, tmp_path / "plots")
+        assert set(plots["plots"]) == {"MOS histogram", "Training curves"}, plots
 
     second = _dvc(clone, "repro")
     assert not _stages_run(second), f"a second dvc repro re-ran {_stages_run(second)}"
