@@ -185,7 +185,7 @@ def _run_on_dask(scheduler: str, pending: list[int], args, retries: int, run_fin
     workers that do not share ``work_dir`` with this process.
     """
     try:
-        from distributed import Client, as_completed as dask_as_completed
+        from distributed import Client, KilledWorker, as_completed as dask_as_completed
     except ImportError as error:  # pragma: no cover - dask is a core dependency
         raise IcaaError("running on a Dask cluster needs `pip install 'dask[distributed]'`") from error
     if not scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")):
@@ -207,7 +207,12 @@ def _run_on_dask(scheduler: str, pending: list[int], args, retries: int, run_fin
                                  pure=False)
                    for i in pending]
         for future in dask_as_completed(futures):
-            future.result()
+            try:
+                future.result()
+            except KilledWorker as error:
+                raise IcaaError(f"a chunk ({future.key}) was running on every worker that died while computing it "
+                                f"({error}); check the workers' memory and logs, then rerun: finished chunks "
+                                "are kept") from None
             bar.update(1)
     except BaseException:
         for future in futures:
