@@ -7,12 +7,12 @@ fast.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
 
+from icaa.pipeline.cli._util import fail, run_app
 from icaa.pipeline.errors import IcaaError
 
 __all__ = ["app", "main"]
@@ -25,11 +25,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def _fail(error: IcaaError) -> typer.Exit:
-    typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code=1)
 
 
 def _echo(message: str) -> None:
@@ -93,7 +88,7 @@ def fit_command(
         summary = fit(data, out, settings, workers=workers, resume=resume, skip_missing=skip_missing,
                       progress=progress, device=device, metrics_path=metrics, plots_path=plots, echo=_echo)
     except IcaaError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     if summary:
         val = summary.get("val", {})
         typer.echo(f"trained {summary['train_images']} images x {summary['epochs']} epochs in {summary['seconds']} s; "
@@ -133,7 +128,7 @@ def evaluate_command(
                           reference_mode=reference_mode, predictions_path=predictions, metrics_path=metrics,
                           progress=progress, echo=_echo)
     except IcaaError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     typer.echo(json.dumps(result, indent=2))
 
 
@@ -168,17 +163,13 @@ def predict_command(
         else:
             raise IcaaError(f"--output must end in .csv or .json, got {output.name}")
     except IcaaError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     typer.echo(f"scored {len(table)} images -> {output}", err=True)
 
 
 def main() -> None:
     """Entry point of the ``icaa-train`` console script."""
-    try:
-        app()
-    except IcaaError as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        sys.exit(1)
+    run_app(app)
 
 
 if __name__ == "__main__":

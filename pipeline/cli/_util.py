@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
 from icaa.pipeline.errors import IcaaError
@@ -31,5 +29,4 @@ def run_app(typer_app: typer.Typer) -> None:
     try:
         typer_app()
     except IcaaError as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        sys.exit(1)
+        raise SystemExit(fail(error).exit_code) from None
