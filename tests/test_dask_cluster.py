@@ -217,3 +217,38 @@ def test_harmony_score_on_demo_through_cluster_with_a_worker_killed_equals_local
     pd.testing.assert_frame_equal(remote, local)
     n_chunks = (len(local) + 1) // 2
     assert killed_while_running and done_at_kill < n_chunks, "the cluster run ended before a worker was killed"
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_crawl_search_downloads_through_the_cluster_like_a_local_run(dask_cluster, tmp_path, monkeypatch):
+    from fake_flickr import FakePhoto, start_fake_flickr
+    from icaa.pipeline.cli.crawl import run_search
+
+    key = "k3y-for-the-cluster-test"
+    server = start_fake_flickr(key)
+    try:
+        for n in range(9):
+            server.add(FakePhoto(str(50_000_000_000 + n), owner=f"{n}@N0{n}", title=f"blue boat {n}", licence=4,
+                                 size_bytes=3000 + n, faves=n))
+        monkeypatch.setenv("FLICKR_API_KEY", key)
+        monkeypatch.setenv("ICAA_FLICKR_API_URL", server.url())
+        address, _ = dask_cluster
+        tables = {}
+        for name, scheduler in (("local", None), ("cluster", address)):
+            summary = run_search(tmp_path / name / "images", tmp_path / name / "candidates.parquet", text="blue boat",
+                                 limit=9, cache_dir=tmp_path / name / "cache", scheduler=scheduler)
+            assert summary["downloaded"] == 9
+            tables[name] = pd.read_parquet(tmp_path / name / "candidates.parquet")
+    finally:
+        server.server.clear()
+        server.server.stop()
+    from distributed import Client
+
+    with Client(address, timeout="30s") as client:  # the downloads really ran as cluster tasks
+        prefixes = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
+    assert "icaa" in prefixes
+    columns = ["image_id", "photo_id", "status", "bytes", "sha256"]
+    pd.testing.assert_frame_equal(tables["local"][columns], tables["cluster"][columns])
+    files = sorted(p.name for p in (tmp_path / "cluster" / "images").iterdir())
+    assert files == sorted(tables["cluster"]["image_id"]) and len(files) == 9

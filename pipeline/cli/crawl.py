@@ -105,8 +105,12 @@ def run_search(images_dir: Path | str, output: Path | str, *, text: str | None =
                rate_window_s: float = 60.0,
                timeout_s: float = 10.0, max_attempts: int = 5, backoff_base_s: float = 1.0,
                backoff_max_s: float = 60.0, min_upload_date: str | None = None,
-               max_upload_date: str | None = None) -> dict[str, Any]:
-    """Search, download the allowed photos into ``images_dir`` and write ``candidates.parquet``."""
+               max_upload_date: str | None = None, download_workers: int = 1,
+               scheduler: str | None = None) -> dict[str, Any]:
+    """Search, download the allowed photos into ``images_dir`` and write ``candidates.parquet``.
+
+    Downloads run in ``download_workers`` local processes, or on the Dask cluster at ``scheduler``.
+    """
     started = time.time()
     cache_path = Path(cache_dir or default_cache_dir()) / CACHE_FILE
     with ResponseCache(cache_path) as cache:
@@ -116,7 +120,8 @@ def run_search(images_dir: Path | str, output: Path | str, *, text: str | None =
         try:
             frame = search_candidates(client, images_dir, text=text, tags=tags, colours=colours, licences=licences,
                                       limit=limit, size=size, max_bytes=max_bytes, min_upload_date=min_upload_date,
-                                      max_upload_date=max_upload_date)
+                                      max_upload_date=max_upload_date, download_workers=download_workers,
+                                      scheduler=scheduler or None)
         finally:
             client.close()
     write_table(frame, output, schema=CANDIDATES)
@@ -197,6 +202,9 @@ def search_command(
         = None,
     rate_per_hour: Annotated[float, typer.Option(help="API calls per hour at most")] = 3600,
     timeout_s: Annotated[float, typer.Option(help="timeout of one request, seconds")] = 10.0,
+    download_workers: Annotated[int, typer.Option(help="local processes that download the photo files")] = 1,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler tcp://HOST:PORT for the download step "
+                                                       "(workers must share the image root)")] = None,
     api_key: Annotated[str | None, typer.Option(envvar=API_KEY_ENV, show_default=False, show_envvar=True,
                                                 help="Flickr API key (set the environment variable; never "
                                                      "echoed)")] = None,
@@ -213,5 +221,6 @@ def search_command(
         raise IcaaError(f"--licences must be comma-separated licence ids such as 4,5,9,10; got {licences!r}") from None
     summary = run_search(images_dir, output, text=text, tags=tags, colours=colour, licences=allowed, limit=limit,
                          size=size, max_bytes=max_bytes, cache_dir=cache, rate_per_hour=rate_per_hour,
-                         timeout_s=timeout_s, min_upload_date=min_upload_date, max_upload_date=max_upload_date)
+                         timeout_s=timeout_s, min_upload_date=min_upload_date, max_upload_date=max_upload_date,
+                         download_workers=download_workers, scheduler=scheduler)
     _print_summary("crawl search", summary)

@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import requests
 
 from icaa.pipeline.crawl.client import CallFailed, FlickrClient, answer_status
 from icaa.pipeline.crawl.popularity import ERROR_REASONS
 from icaa.pipeline.errors import IcaaError
+from icaa.pipeline.partitions import run_partitioned
 
 __all__ = [
     "REUSABLE_LICENCES",
@@ -140,12 +143,53 @@ def _download(session: requests.Session, url: str, destination: Path, *, max_byt
     raise AssertionError("unreachable")
 
 
+#: One row per photo file fetched by ``download_chunk``.
+DOWNLOADS = pa.schema([
+    pa.field("image_id", pa.string()), pa.field("status", pa.string()), pa.field("detail", pa.string()),
+    pa.field("bytes", pa.int64()), pa.field("sha256", pa.string()),
+])
+
+
+def download_chunk(rows: pd.DataFrame, *, max_bytes: int, timeout_s: float) -> dict[str, pd.DataFrame]:
+    """Chunk core of the download step: fetch each ``url`` to ``path`` (skipping files already there).
+
+    Runs in any process or Dask worker: it needs only the file URLs (which carry no API key) and storage
+    shared with the caller.
+    """
+    results = []
+    with requests.Session() as session:
+        for image_id, url, path in zip(rows["image_id"], rows["url"], rows["path"]):
+            destination = Path(path)
+            try:
+                if destination.is_file():
+                    size_bytes = destination.stat().st_size
+                    digest = hashlib.sha256(destination.read_bytes()).hexdigest()
+                    status, detail = "exists", "already downloaded; not fetched again"
+                else:
+                    size_bytes, digest = _download(session, url, destination, max_bytes=max_bytes,
+                                                   timeout_s=timeout_s)
+                    status, detail = "ok", None
+                results.append({"image_id": image_id, "status": status, "detail": detail, "bytes": size_bytes,
+                                "sha256": digest})
+            except CallFailed as failure:
+                results.append({"image_id": image_id, "detail": failure.detail, "bytes": None, "sha256": None,
+                                "status": "too_large" if failure.reason == "too_large" else f"error:{failure.reason}"})
+    return {"downloads": pd.DataFrame(results)}
+
+
 def search_candidates(client: FlickrClient, images_dir: Path | str, *, text: str | None = None,
                       tags: list[str] | None = None, colours: list[str] | None = None,
                       licences: tuple[int, ...] = REUSABLE_LICENCES, limit: int = 100, size: str = "url_l",
                       max_bytes: int = 20_000_000, fetch_faves: bool = True, min_upload_date: str | None = None,
-                      max_upload_date: str | None = None, per_page: int = 250) -> pd.DataFrame:
-    """Search, filter by licence, download; one row per result (``CANDIDATES`` schema columns)."""
+                      max_upload_date: str | None = None, per_page: int = 250, download_workers: int = 1,
+                      scheduler: str | None = None, download_chunk_size: int = 16,
+                      work_dir: Path | str | None = None) -> pd.DataFrame:
+    """Search, filter by licence, download; one row per result (``CANDIDATES`` schema columns).
+
+    The API calls (search, favourites) go through ``client`` and its rate limit, in this process. The
+    photo files are then fetched through :func:`icaa.pipeline.partitions.run_partitioned`: local worker
+    processes (``download_workers``) or a Dask cluster (``scheduler``), in resumable chunks.
+    """
     if not size.startswith("url_"):
         raise IcaaError(f"--size must name a Flickr size extra such as url_l, url_c or url_o; got {size!r}")
     images_dir = Path(images_dir)
@@ -174,26 +218,36 @@ def search_candidates(client: FlickrClient, images_dir: Path | str, *, text: str
         suffix = Path(str(row["url"]).split("?", 1)[0]).suffix.lower() or ".jpg"
         image_id = f"{owner}{photo_id}{suffix}"
         destination = images_dir / image_id
-        try:
-            if fetch_faves:
-                favourites = client.call("flickr.photos.getFavorites", photo_id=photo_id, page=1, per_page=1)
-                if not favourites.ok:
-                    row["status"] = answer_status(favourites.payload)
-                    row["detail"] = f"getFavorites: {favourites.payload.get('message', '')}"
-                    continue
-                total = (favourites.payload.get("photo") or {}).get("total")
-                row["faves"] = int(total) if str(total).isdigit() else None
-            if destination.is_file():
-                row["status"], row["detail"] = "exists", "already downloaded; not fetched again"
-                size_bytes = destination.stat().st_size
-                digest = hashlib.sha256(destination.read_bytes()).hexdigest()
+        if fetch_faves:
+            favourites = client.call("flickr.photos.getFavorites", photo_id=photo_id, page=1, per_page=1)
+            if not favourites.ok:
+                row["status"] = answer_status(favourites.payload)
+                row["detail"] = f"getFavorites: {favourites.payload.get('message', '')}"
+                continue
+            total = (favourites.payload.get("photo") or {}).get("total")
+            row["faves"] = int(total) if str(total).isdigit() else None
+        row.update(image_id=image_id, path=str(destination.resolve()))
+    wanted = [row for row in rows if row["status"] == "ok"]
+    if wanted:
+        listing = pd.DataFrame({"image_id": [row["image_id"] for row in wanted],
+                                "url": [str(row["url"]) for row in wanted],
+                                "path": [row["path"] for row in wanted]})
+        # Chunk results live beside the image root while the step runs, so a killed run resumes.
+        parts = Path(work_dir) if work_dir else images_dir.parent / f".{images_dir.name}.downloads"
+        downloads = run_partitioned(
+            listing, download_chunk, schemas={"downloads": DOWNLOADS}, work_dir=parts,
+            chunk_size=download_chunk_size, workers=download_workers, scheduler=scheduler,
+            options={"max_bytes": max_bytes, "timeout_s": client.timeout_s}, description="download",
+            progress=False)["downloads"].set_index("image_id")
+        shutil.rmtree(parts, ignore_errors=True)
+        for row in wanted:
+            result = downloads.loc[row["image_id"]]
+            row["status"], row["detail"] = result["status"], client.redact(result["detail"]) if isinstance(
+                result["detail"], str) else None
+            if result["status"] in ("ok", "exists"):
+                row.update(bytes=int(result["bytes"]), sha256=result["sha256"])
             else:
-                size_bytes, digest = _download(client.session, str(row["url"]), destination, max_bytes=max_bytes,
-                                               timeout_s=client.timeout_s)
-            row.update(image_id=image_id, path=str(destination.resolve()), bytes=size_bytes, sha256=digest)
-        except CallFailed as failure:
-            row["status"] = "too_large" if failure.reason == "too_large" else f"error:{failure.reason}"
-            row["detail"] = client.redact(failure.detail)
+                row.update(image_id=None, path=None)
     frame = pd.DataFrame(rows, columns=["image_id", "photo_id", "owner", "owner_name", "title", "licence", "views",
                                         "faves", "posted_at", "url", "path", "bytes", "sha256", "query",
                                         "fetched_at", "status", "detail"], dtype=object)
