@@ -232,7 +232,7 @@ def analyse_colours(
         if member_credit.sum() <= 0:
             continue
         lightness, chroma = lch[..., 0][members], lch[..., 1][members]
-        names = _tone_names(family, lightness, chroma, thresholds)
+        names = tone_class(family, lightness, chroma, **thresholds)
         for name in _MONO_BY_FAMILY[family]:
             tone_fractions[name] = float(member_credit[names == name].sum() / member_credit.sum())
     achromatic_members = classes == ACHROMATIC_INDEX
@@ -327,21 +327,3 @@ def analyse_colours(
         colourfulness=colourfulness_HaslerSusstrunk2003(rgb),
     )
 
-
-def _tone_names(family: str, lightness: np.ndarray, chroma: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
-    """Vectorised ``tone_class`` for the pixels of one family."""
-    t = {"lightpink_min_lightness": 75.0, "lightpink_max_chroma": 40.0, "pink_min_lightness": 57.0,
-         "darkorange_below_lightness": 55.0, "darkyellow_below_lightness": 75.0,
-         "darkgreen_below_lightness": 42.0, "lightblue_min_lightness": 68.0, **thresholds}
-    if family == "red":
-        return np.where((lightness >= t["lightpink_min_lightness"]) & (chroma <= t["lightpink_max_chroma"]),
-                        "lightpink", np.where(lightness >= t["pink_min_lightness"], "pink", "red"))
-    if family == "orange":
-        return np.where(lightness < t["darkorange_below_lightness"], "darkorange", "orange")
-    if family == "yellow":
-        return np.where(lightness < t["darkyellow_below_lightness"], "darkyellow", "yellow")
-    if family == "green":
-        return np.where(lightness < t["darkgreen_below_lightness"], "darkgreen", "green")
-    if family == "blue":
-        return np.where(lightness >= t["lightblue_min_lightness"], "lightblue", "blue")
-    return np.full(lightness.shape, "violet")

@@ -55,27 +55,31 @@ def achromatic_level(lightness: np.ndarray | float, *, black_below_lightness: fl
     return np.where(lightness < black_below_lightness, 0, np.where(lightness > white_above_lightness, 2, 1))
 
 
-def tone_class(family: str, lightness: float, chroma: float, *, lightpink_min_lightness: float = 75.0,
+def tone_class(family: str, lightness, chroma, *, lightpink_min_lightness: float = 75.0,
                lightpink_max_chroma: float = 40.0, pink_min_lightness: float = 57.0,
                darkorange_below_lightness: float = 55.0, darkyellow_below_lightness: float = 75.0,
-               darkgreen_below_lightness: float = 42.0, lightblue_min_lightness: float = 68.0) -> str:
+               darkgreen_below_lightness: float = 42.0, lightblue_min_lightness: float = 68.0):
     """The ICAA17K monochromatic class name of a hue family at a tone (L*, C*), notes 1.3.
+
+    Scalars give a ``str``; arrays of L* and C* give an array of names, one per pixel.
 
     >>> tone_class("orange", 37.5, 48.7), tone_class("red", 53.2, 104.6), tone_class("blue", 83.8, 15.8)
     ('darkorange', 'red', 'lightblue')
     """
+    lightness, chroma = np.asarray(lightness, dtype=np.float64), np.asarray(chroma, dtype=np.float64)
     if family == "red":
-        if lightness >= lightpink_min_lightness and chroma <= lightpink_max_chroma:
-            return "lightpink"
-        return "pink" if lightness >= pink_min_lightness else "red"
-    if family == "orange":
-        return "darkorange" if lightness < darkorange_below_lightness else "orange"
-    if family == "yellow":
-        return "darkyellow" if lightness < darkyellow_below_lightness else "yellow"
-    if family == "green":
-        return "darkgreen" if lightness < darkgreen_below_lightness else "green"
-    if family == "blue":
-        return "lightblue" if lightness >= lightblue_min_lightness else "blue"
-    if family == "violet":
-        return "violet"
-    raise ValueError(f"expected one of {HUE_FAMILIES}, got {family!r}")
+        names = np.where((lightness >= lightpink_min_lightness) & (chroma <= lightpink_max_chroma), "lightpink",
+                         np.where(lightness >= pink_min_lightness, "pink", "red"))
+    elif family == "orange":
+        names = np.where(lightness < darkorange_below_lightness, "darkorange", "orange")
+    elif family == "yellow":
+        names = np.where(lightness < darkyellow_below_lightness, "darkyellow", "yellow")
+    elif family == "green":
+        names = np.where(lightness < darkgreen_below_lightness, "darkgreen", "green")
+    elif family == "blue":
+        names = np.where(lightness >= lightblue_min_lightness, "lightblue", "blue")
+    elif family == "violet":
+        names = np.full(lightness.shape, "violet")
+    else:
+        raise ValueError(f"expected one of {HUE_FAMILIES}, got {family!r}")
+    return str(names) if names.ndim == 0 else names
