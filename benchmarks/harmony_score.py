@@ -65,7 +65,7 @@ def peak_memory_mb(images_parquet: Path, out: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=24)
-    parser.add_argument("--worker-images", type=int, default=240,
+    parser.add_argument("--worker-images", type=int, default=600,
                         help="images for the workers comparison (pool start-up is a fixed cost)")
     args = parser.parse_args()
     from icaa.pipeline.decode import decode_for_colour
