@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from icaa.pipeline.errors import IcaaError
+from icaa.pipeline.io import is_inside
 
 __all__ = [
     "LAYOUTS",
@@ -149,9 +150,7 @@ def _check_one(root: Path, image_id: str, decode: bool) -> ImageProblem | None:
     from PIL import Image
 
     path = (root / image_id)
-    try:
-        path.resolve().relative_to(root.resolve())
-    except ValueError:
+    if not is_inside(root.resolve(), path.resolve()):
         return ImageProblem(image_id, "escapes_root", str(path))
     if not path.is_file():
         return ImageProblem(image_id, "missing", str(path))

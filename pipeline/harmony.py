@@ -20,7 +20,7 @@ from icaa.pipeline.colour import analyse_colours
 from icaa.pipeline.colour.templates import TEMPLATES
 from icaa.pipeline.decode import DecodeError, decode_for_colour
 from icaa.pipeline.errors import IcaaError
-from icaa.pipeline.io import read_table, require_columns, write_table
+from icaa.pipeline.io import is_inside, read_table, require_columns, write_table
 from icaa.pipeline.partitions import fingerprint, run_partitioned
 from icaa.pipeline.schemas import COLOUR, REJECTS
 
@@ -83,7 +83,7 @@ def score_chunk(rows: pd.DataFrame, *, images_root: str | None = None, long_side
     for image_id, listed_path in zip(rows["image_id"], rows["path"]):
         if root is not None:
             path = (root / image_id).resolve()
-            if path != root and root not in path.parents:
+            if not is_inside(root, path):
                 rejected.append({"image_id": image_id, "path": str(path), "stage": "harmony-score",
                                  "reason": codes.OUTSIDE_ROOT, "detail": f"outside {root}"})
                 continue

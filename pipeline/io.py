@@ -21,6 +21,7 @@ __all__ = [
     "write_table",
     "read_table",
     "require_columns",
+    "is_inside",
     "resolve_inside",
     "relative_id",
 ]
@@ -89,6 +90,11 @@ def require_columns(frame: pd.DataFrame, columns: list[str] | tuple[str, ...], w
         raise IcaaError(f"{where}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, frame.columns))}")
 
 
+def is_inside(root: Path, path: Path) -> bool:
+    """Whether resolved ``path`` is ``root`` or lies below it (both already resolved)."""
+    return path == root or root in path.parents
+
+
 def resolve_inside(root: Path | str, relative: str) -> Path:
     """The absolute path of ``relative`` under ``root``; IcaaError if it escapes the root.
 
@@ -96,7 +102,7 @@ def resolve_inside(root: Path | str, relative: str) -> Path:
     """
     root_path = Path(root).resolve()
     candidate = (root_path / relative).resolve()
-    if candidate != root_path and root_path not in candidate.parents:
+    if not is_inside(root_path, candidate):
         raise IcaaError(f"{relative!r} escapes the image root {root_path}")
     return candidate
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from icaa.pipeline import rejects as codes
 from icaa.pipeline.errors import IcaaError
-from icaa.pipeline.io import read_table, relative_id, write_table
+from icaa.pipeline.io import is_inside, read_table, relative_id, write_table
 from icaa.pipeline.partitions import fingerprint, run_partitioned
 from icaa.pipeline.schemas import IMAGES, REJECTS
 
@@ -52,7 +52,7 @@ def list_images(images_dir: Path | str, extensions: tuple[str, ...] = DEFAULT_EX
             continue
         image_id = "/".join(relative_parts)
         resolved = path.resolve()
-        inside = resolved == root or root in resolved.parents
+        inside = is_inside(root, resolved)
         rows.append({"image_id": image_id, "path": str(resolved if inside else path),
                      "reject": None if inside else codes.OUTSIDE_ROOT})
     frame = pd.DataFrame(rows, columns=["image_id", "path", "reject"])
@@ -74,7 +74,7 @@ def list_manifest(manifest: Path | str, images_dir: Path | str) -> pd.DataFrame:
     rows, seen = [], set()
     for raw in table[column].astype(str):
         candidate = (root / raw).resolve()
-        inside = candidate == root or root in candidate.parents
+        inside = is_inside(root, candidate)
         image_id = relative_id(candidate, root) if inside else raw
         if image_id in seen:
             continue
