@@ -7,6 +7,7 @@ Shell around the pure functions of :mod:`icaa.pipeline.colour`: reads ``images.p
 
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,20 +27,14 @@ from icaa.pipeline.schemas import COLOUR, REJECTS
 
 __all__ = ["ANALYSIS_DEFAULTS", "HarmonySummary", "score_chunk", "score_image", "harmony_score"]
 
-#: The analysis thresholds exposed as parameters (``params.yaml`` section ``harmony-score``).
+_ANALYSIS_PARAMETERS = ("chroma_full_credit", "achromatic_chroma", "black_below_lightness", "white_above_lightness",
+                        "min_chromatic_fraction", "auxiliary_min_share", "achromatic_auxiliary_min_share",
+                        "chromatic_auxiliary_min_fraction", "suppress_background", "background_weight",
+                        "grey_mean_saturation")
+#: The analysis thresholds exposed as parameters (``params.yaml`` section ``harmony-score``), with the
+#: defaults of ``analyse_colours`` itself, so the two cannot drift apart.
 ANALYSIS_DEFAULTS: dict[str, float | bool] = {
-    "chroma_full_credit": 30.0,
-    "achromatic_chroma": 10.0,
-    "black_below_lightness": 20.0,
-    "white_above_lightness": 88.0,
-    "min_chromatic_fraction": 0.2,
-    "auxiliary_min_share": 0.2,
-    "achromatic_auxiliary_min_share": 0.25,
-    "chromatic_auxiliary_min_fraction": 0.2,
-    "suppress_background": True,
-    "background_weight": 0.25,
-    "grey_mean_saturation": 0.10,
-}
+    name: inspect.signature(analyse_colours).parameters[name].default for name in _ANALYSIS_PARAMETERS}
 
 
 def score_image(rgb: np.ndarray, **analysis_options) -> dict:
