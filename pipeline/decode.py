@@ -9,6 +9,8 @@ it does not change an image's colours.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -17,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from icaa.pipeline import rejects as codes
 
-__all__ = ["DecodeError", "decode_for_colour", "to_rgb_float32"]
+__all__ = ["DecodeError", "open_image", "decode_for_colour", "to_rgb_float32"]
 
 
 class DecodeError(Exception):
@@ -50,21 +52,27 @@ def to_rgb_float32(image: Image.Image) -> np.ndarray:
     return np.asarray(image, dtype=np.float32) / 255.0
 
 
-def decode_for_colour(path: Path | str, *, long_side_px: int = 256, max_pixels: int = 100_000_000) -> np.ndarray:
-    """Decode ``path`` to float32 sRGB with its long side at most ``long_side_px`` (area resampling).
+@contextmanager
+def open_image(path: Path | str, *, max_pixels: int) -> Iterator[Image.Image]:
+    """Open an image file, turning every way it can fail (also inside the ``with`` block) into DecodeError.
 
-    Raises
-    ------
-    DecodeError
-        With reason ``empty_file``, ``not_an_image``, ``decompression_bomb``, ``truncated`` or ``unreadable``.
+    Shared by ``scan`` and ``harmony-score`` so that both give a file the same reject reason: a missing,
+    unreadable or empty file; no decoder (``not_an_image``); more than ``max_pixels`` (checked before
+    any decoding: ``decompression_bomb``); cut-off or corrupt data on load (``truncated``); anything else
+    the decoder refuses (``decode_failed``).
     """
     path = Path(path)
     try:
-        if path.stat().st_size == 0:
-            raise DecodeError(codes.EMPTY_FILE, "0 bytes")
+        size_bytes = path.stat().st_size
     except FileNotFoundError:
         raise DecodeError(codes.MISSING, "no such file") from None
-    Image.MAX_IMAGE_PIXELS = None  # checked below, before decoding
+    except OSError as error:
+        raise DecodeError(codes.UNREADABLE, str(error)) from None
+    if size_bytes == 0:
+        raise DecodeError(codes.EMPTY_FILE, "0 bytes")
+    # We compare the pixel count with max_pixels ourselves; Pillow's own guard (which fires only past
+    # twice its limit) is set to the same limit as a second line.
+    Image.MAX_IMAGE_PIXELS = max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -72,21 +80,39 @@ def decode_for_colour(path: Path | str, *, long_side_px: int = 256, max_pixels: 
                 width, height = image.size
                 if width * height > max_pixels:
                     raise DecodeError(codes.DECOMPRESSION_BOMB, f"{width}x{height} > max_pixels {max_pixels}")
-                scale = max(width, height) / long_side_px
-                if image.format == "JPEG" and scale >= 2:
-                    image.draft(image.mode if image.mode in ("RGB", "L", "CMYK") else "RGB",
-                                (max(1, int(width / scale)), max(1, int(height / scale))))
-                image.seek(0)
-                image.load()
-                rgb = to_rgb_float32(image)
+                yield image
     except DecodeError:
         raise
     except UnidentifiedImageError:
         raise DecodeError(codes.NOT_AN_IMAGE, "no decoder recognises the file") from None
+    except Image.DecompressionBombError as error:
+        raise DecodeError(codes.DECOMPRESSION_BOMB, str(error)) from None
     except PermissionError as error:
         raise DecodeError(codes.UNREADABLE, str(error)) from None
-    except (OSError, SyntaxError, EOFError, ValueError) as error:
+    except (OSError, SyntaxError, EOFError) as error:
+        # Pillow reports cut-off and corrupt streams as OSError ("image file is truncated", "broken data stream").
         raise DecodeError(codes.TRUNCATED, str(error)) from None
+    except (ValueError, MemoryError) as error:
+        raise DecodeError(codes.DECODE_FAILED, str(error)) from None
+
+
+def decode_for_colour(path: Path | str, *, long_side_px: int = 256, max_pixels: int = 100_000_000) -> np.ndarray:
+    """Decode ``path`` to float32 sRGB with its long side at most ``long_side_px`` (area resampling).
+
+    Raises
+    ------
+    DecodeError
+        With a reason code of :mod:`icaa.pipeline.rejects`, as :func:`open_image` gives it.
+    """
+    with open_image(path, max_pixels=max_pixels) as image:
+        width, height = image.size
+        scale = max(width, height) / long_side_px
+        if image.format == "JPEG" and scale >= 2:
+            image.draft(image.mode if image.mode in ("RGB", "L", "CMYK") else "RGB",
+                        (max(1, int(width / scale)), max(1, int(height / scale))))
+        image.seek(0)
+        image.load()
+        rgb = to_rgb_float32(image)
     long_side = max(rgb.shape[:2])
     if long_side > long_side_px:
         factor = long_side_px / long_side

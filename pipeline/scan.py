@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from icaa.pipeline import rejects as codes
+from icaa.pipeline.decode import DecodeError, open_image
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import is_inside, read_table, relative_id, write_table
 from icaa.pipeline.partitions import fingerprint, run_partitioned
@@ -97,50 +97,30 @@ def _sha256(path: Path) -> str:
 
 def _describe_one(path: Path, *, min_side_px: int, max_pixels: int) -> tuple[dict | None, str | None, str]:
     """(description, reject code, detail) of one file."""
-    from PIL import Image, UnidentifiedImageError
     import imagehash
 
     try:
-        size_bytes = path.stat().st_size
+        sha256 = _sha256(path)
     except FileNotFoundError:
         return None, codes.MISSING, "no such file"
     except OSError as error:
         return None, codes.UNREADABLE, str(error)
-    if size_bytes == 0:
-        return None, codes.EMPTY_FILE, "0 bytes"
     try:
-        sha256 = _sha256(path)
-    except OSError as error:
-        return None, codes.UNREADABLE, str(error)
-    # We compare the pixel count with max_pixels ourselves before decoding; Pillow's own guard is set to
-    # the same limit (it raises DecompressionBombError only past twice the limit, caught below).
-    Image.MAX_IMAGE_PIXELS = max_pixels
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(path) as image:
-                width, height = image.size
-                image_format, mode = image.format, image.mode
-                frames = getattr(image, "n_frames", 1)
-                if width * height > max_pixels:
-                    return None, codes.DECOMPRESSION_BOMB, f"{width}x{height} > max_pixels {max_pixels}"
-                if min(width, height) < min_side_px:
-                    return None, codes.TOO_SMALL, f"{width}x{height}, shorter side < {min_side_px} px"
-                exif = image.getexif()
-                make = str(exif.get(_EXIF_MAKE, "")).strip("\x00 ") or None
-                model = str(exif.get(_EXIF_MODEL, "")).strip("\x00 ") or None
-                image.draft("RGB", (max(64, width // 8), max(64, height // 8)))  # DCT scaling for JPEG
-                image.load()
-                perceptual = imagehash.phash(image.convert("RGB") if image.mode not in ("L", "RGB") else image)
-    except UnidentifiedImageError:
-        return None, codes.NOT_AN_IMAGE, "no decoder recognises the file"
-    except Image.DecompressionBombError as error:
-        return None, codes.DECOMPRESSION_BOMB, str(error)
-    except (OSError, SyntaxError, EOFError) as error:
-        # Pillow reports cut-off and corrupt streams as OSError ("image file is truncated", "broken data stream").
-        return None, codes.TRUNCATED, str(error)
-    except (ValueError, MemoryError) as error:
-        return None, codes.DECODE_FAILED, str(error)
+        with open_image(path, max_pixels=max_pixels) as image:
+            size_bytes = path.stat().st_size
+            width, height = image.size
+            image_format, mode = image.format, image.mode
+            frames = getattr(image, "n_frames", 1)
+            if min(width, height) < min_side_px:
+                return None, codes.TOO_SMALL, f"{width}x{height}, shorter side < {min_side_px} px"
+            exif = image.getexif()
+            make = str(exif.get(_EXIF_MAKE, "")).strip("\x00 ") or None
+            model = str(exif.get(_EXIF_MODEL, "")).strip("\x00 ") or None
+            image.draft("RGB", (max(64, width // 8), max(64, height // 8)))  # DCT scaling for JPEG
+            image.load()
+            perceptual = imagehash.phash(image.convert("RGB") if image.mode not in ("L", "RGB") else image)
+    except DecodeError as error:
+        return None, error.reason, error.detail
     return {
         "sha256": sha256, "phash": str(perceptual), "width": int(width), "height": int(height),
         "format": image_format, "mode": mode, "frames": int(frames), "bytes": int(size_bytes),
