@@ -6,7 +6,7 @@ import typer
 
 from icaa.pipeline.errors import IcaaError
 
-__all__ = ["app", "run_app", "fail"]
+__all__ = ["app", "run_app", "fail", "echo_summary"]
 
 app = typer.Typer(
     name="icaa-data",
@@ -16,6 +16,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def echo_summary(title: str, summary: dict) -> None:
+    """Print a stage's summary: its title, then one indented ``key: value`` line per entry."""
+    typer.echo(f"{title}:")
+    for key, value in summary.items():
+        typer.echo(f"  {key}: {value}")
 
 
 def fail(error: IcaaError) -> typer.Exit:

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Callable
 import pandas as pd
 import typer
 
-from icaa.pipeline.cli._util import app
+from icaa.pipeline.cli._util import app, echo_summary
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import atomic_write_json, atomic_write_text, read_table, require_columns, write_table
 from icaa.pipeline.schemas import ANNOTATION_REJECTS, RATINGS
@@ -133,11 +133,6 @@ def run_import(output: Path | str, *, from_export: Path | str | None = None, rej
             "seconds": round(time.time() - started, 2)}
 
 
-def _echo_summary(name: str, summary: dict[str, Any]) -> None:
-    typer.echo(f"{name}:")
-    for key, value in summary.items():
-        typer.echo(f"  {key}: {value}")
-
 
 UrlOption = Annotated[str | None, typer.Option("--url", envvar="LABEL_STUDIO_URL",
                                                help="Label Studio server URL (env LABEL_STUDIO_URL)")]
@@ -180,7 +175,7 @@ def export_command(
                          document_root=document_root, anchors=anchors, anchors_per_level=anchors_per_level,
                          overlap=overlap, project_title=project_title, offline=offline, url=url, api_key=api_key,
                          log=typer.echo)
-    _echo_summary("annotate export", summary)
+    echo_summary("annotate export", summary)
 
 
 @annotate_app.command("import", epilog=(
@@ -208,4 +203,4 @@ def import_command(
 
     summary = run_import(output, from_export=from_export, rejects=rejects, project_title=project_title, url=url,
                          api_key=api_key, page_size=page_size, on_page=progress)
-    _echo_summary("annotate import", summary)
+    echo_summary("annotate import", summary)

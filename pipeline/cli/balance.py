@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from icaa.pipeline.balance import balance_pool
-from icaa.pipeline.cli._util import app
+from icaa.pipeline.cli._util import app, echo_summary
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import atomic_write_json, read_table, write_table
 from icaa.pipeline.schemas import SELECTION
@@ -71,6 +71,4 @@ def balance_command(
     summary = run_balance(coarse_parquet, output, images=images, metrics=metrics, per_class=per_class,
                           quota_overrides=parse_quota_overrides(quota), bins=bins, score_min=score_min,
                           score_max=score_max, class_score_threshold=class_score_threshold, seed=seed)
-    typer.echo("balance:")
-    for key, value in summary.items():
-        typer.echo(f"  {key}: {value}")
+    echo_summary("balance", summary)

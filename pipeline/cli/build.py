@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from icaa.pipeline.build import build_dataset, resplit_icaa17k
-from icaa.pipeline.cli._util import app
+from icaa.pipeline.cli._util import app, echo_summary
 from icaa.pipeline.io import read_table
 
 __all__ = ["run_build", "run_resplit"]
@@ -34,11 +34,6 @@ def run_resplit(csv_dir: Path | str, output_dir: Path | str, **options: Any) -> 
     return resplit_icaa17k(csv_dir, output_dir, **options)
 
 
-def _echo(title: str, summary: dict[str, Any]) -> None:
-    typer.echo(f"{title}:")
-    for key, value in summary.items():
-        typer.echo(f"  {key}: {value}")
-
 
 @app.command("build", epilog="Example: icaa-data build --selection work/balance/selection.parquet "
              "--mos work/mos/mos.parquet --images work/scan/images.parquet --extra work/crawl/popularity.parquet "
@@ -60,7 +55,7 @@ def build_command(
     link: Annotated[bool, typer.Option(help="hard-link images (else copy)")] = True,
 ) -> None:
     """Write the dataset in ICAA17K's layout with a photo-grouped split, manifest.parquet and DATASHEET.md."""
-    _echo("build", run_build(selection, mos, images, output_dir, extra=extra, train_fraction=train_fraction,
+    echo_summary("build", run_build(selection, mos, images, output_dir, extra=extra, train_fraction=train_fraction,
                              val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, bins=bins,
                              min_probability=min_probability, link=link))
 
@@ -79,5 +74,5 @@ def resplit_command(
     seed: Annotated[int, typer.Option(help="split seed")] = 0,
 ) -> None:
     """Re-split ICAA17K by photo: report the input split's leaks and write a leak-free split."""
-    _echo("resplit", run_resplit(csv_dir, output_dir, images_root=images_root, train_fraction=train_fraction,
+    echo_summary("resplit", run_resplit(csv_dir, output_dir, images_root=images_root, train_fraction=train_fraction,
                                  val_fraction=val_fraction, test_fraction=test_fraction, seed=seed))

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from tqdm import tqdm
 
-from icaa.pipeline.cli._util import app
+from icaa.pipeline.cli._util import app, echo_summary
 from icaa.pipeline.crawl.cache import ResponseCache
 from icaa.pipeline.crawl.client import API_KEY_ENV, DEFAULT_ENDPOINT, ENDPOINT_ENV, FlickrClient
 from icaa.pipeline.crawl.ids import MAX_PHOTO_ID
@@ -131,11 +131,6 @@ def run_search(images_dir: Path | str, output: Path | str, *, text: str | None =
             "seconds": round(time.time() - started, 2)}
 
 
-def _print_summary(title: str, summary: dict[str, Any]) -> None:
-    typer.echo(f"{title}:")
-    for key, value in summary.items():
-        typer.echo(f"  {key}: {value}")
-
 
 @crawl_app.command("popularity", epilog="Example: icaa-data crawl popularity work/scan/images.parquet "
                    "-o work/crawl/popularity.parquet --source file data/demo/popularity.csv\n\n"
@@ -178,7 +173,7 @@ def popularity_command(
                              timeout_s=timeout_s,
                              max_attempts=max_attempts, backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s,
                              show_progress=True)
-    _print_summary("crawl popularity", summary)
+    echo_summary("crawl popularity", summary)
 
 
 @crawl_app.command("search", epilog="Example: FLICKR_API_KEY=... icaa-data crawl search --text 'red door' "
@@ -223,4 +218,4 @@ def search_command(
                          size=size, max_bytes=max_bytes, cache_dir=cache, rate_per_hour=rate_per_hour,
                          timeout_s=timeout_s, min_upload_date=min_upload_date, max_upload_date=max_upload_date,
                          download_workers=download_workers, scheduler=scheduler)
-    _print_summary("crawl search", summary)
+    echo_summary("crawl search", summary)

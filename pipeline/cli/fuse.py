@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
-from icaa.pipeline.cli._util import app
+from icaa.pipeline.cli._util import app, echo_summary
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.fuse import NORMALISATIONS, fuse_scores
 from icaa.pipeline.io import read_table, write_table
@@ -59,6 +59,4 @@ def fuse_command(
     """Fuse harmony (f_obj) and popularity faves/sqrt(views) (f_subj, ICAA17K Eq. 7) into coarse scores 1..10."""
     summary = run_fuse(colour_parquet, popularity_parquet, output, rejects=rejects, normalisation=normalisation,
                        weight_obj=weight_obj, weight_subj=weight_subj, on_missing_popularity=on_missing_popularity)
-    typer.echo("fuse:")
-    for key, value in summary.items():
-        typer.echo(f"  {key}: {value}")
+    echo_summary("fuse", summary)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from icaa.pipeline.cli._util import app
+from icaa.pipeline.cli._util import app, echo_summary
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import atomic_write_json, read_table, require_columns, write_table
 from icaa.pipeline.schemas import MOS, RATERS
@@ -71,6 +71,4 @@ def mos_command(
                       lazy_max_middle_share=lazy_max_middle_share, lazy_min_std=lazy_min_std,
                       lazy_min_loo_srcc=lazy_min_loo_srcc, lazy_min_median_lead_time_s=lazy_min_median_lead_time_s,
                       min_ratings_per_rater=min_ratings_per_rater, fit_scale=fit_scale, lazy_segments=lazy_segments)
-    typer.echo("mos:")
-    for key, value in summary.items():
-        typer.echo(f"  {key}: {value}")
+    echo_summary("mos", summary)
