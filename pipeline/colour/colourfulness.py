@@ -23,13 +23,18 @@ def colourfulness_HaslerSusstrunk2003(rgb: np.ndarray, weights: np.ndarray | Non
     >>> round(colourfulness_HaslerSusstrunk2003(rgb), 1)
     272.6
     """
-    pixels = as_rgb_float32(rgb).reshape(-1, 3).astype(np.float64) * 255.0
+    pixels = as_rgb_float32(rgb).reshape(-1, 3)
     if len(pixels) == 0:
         return float("nan")
-    rg = pixels[:, 0] - pixels[:, 1]
-    yb = 0.5 * (pixels[:, 0] + pixels[:, 1]) - pixels[:, 2]
-    w = None if weights is None else np.asarray(weights, np.float64).reshape(-1)
-    mean_rg, mean_yb = np.average(rg, weights=w), np.average(yb, weights=w)
-    std_rg = np.sqrt(np.average((rg - mean_rg) ** 2, weights=w))
-    std_yb = np.sqrt(np.average((yb - mean_yb) ** 2, weights=w))
+    red, green, blue = pixels[:, 0], pixels[:, 1], pixels[:, 2]
+    rg = (red - green) * 255.0
+    yb = ((red + green) * 0.5 - blue) * 255.0
+    if weights is None:
+        mean_rg, mean_yb = rg.mean(dtype=np.float64), yb.mean(dtype=np.float64)
+        std_rg, std_yb = rg.std(dtype=np.float64), yb.std(dtype=np.float64)
+    else:
+        w = np.asarray(weights, np.float64).reshape(-1)
+        mean_rg, mean_yb = np.average(rg, weights=w), np.average(yb, weights=w)
+        std_rg = np.sqrt(np.average((rg - mean_rg) ** 2, weights=w))
+        std_yb = np.sqrt(np.average((yb - mean_yb) ** 2, weights=w))
     return float(np.hypot(std_rg, std_yb) + 0.3 * np.hypot(mean_rg, mean_yb))

@@ -17,7 +17,8 @@ def as_rgb_float32(rgb: np.ndarray) -> np.ndarray:
         return rgb.astype(np.float32) / 255.0
     if not np.issubdtype(rgb.dtype, np.floating):
         raise ValueError(f"expected float sRGB in 0..1 or uint8, got dtype {rgb.dtype}")
-    return np.clip(np.nan_to_num(rgb.astype(np.float32, copy=False), nan=0.0), 0.0, 1.0)
+    # fmax/fmin map NaN to the other operand: NaN -> 0, +inf -> 1, -inf -> 0, in two passes.
+    return np.fmin(np.fmax(rgb.astype(np.float32, copy=False), 0.0, dtype=np.float32), 1.0, dtype=np.float32)
 
 
 def _convert(rgb: np.ndarray, code: int) -> np.ndarray:
@@ -60,8 +61,8 @@ def srgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
 def lab_to_lch(lab: np.ndarray) -> np.ndarray:
     """CIE LCh_ab from CIELAB: L*, C*ab = sqrt(a*^2 + b*^2), h_ab = atan2(b*, a*) in [0, 360) degrees.
 
-    >>> lab_to_lch(np.array([50.0, 0.0, 10.0], np.float32))
-    array([50., 10., 90.], dtype=float32)
+    >>> lab_to_lch(np.array([50.0, 0.0, 10.0], np.float32)).tolist()
+    [50.0, 10.0, 90.0]
     """
     lab = np.asarray(lab, dtype=np.float32)
     if lab.shape[-1] != 3:

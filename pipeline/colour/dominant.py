@@ -19,20 +19,16 @@ import numpy as np
 
 from icaa.pipeline.categories import HUE_FAMILIES, ICAA17K_CATEGORIES, pair_category
 from icaa.pipeline.colour.colourfulness import colourfulness_HaslerSusstrunk2003
-from icaa.pipeline.colour.conversion import as_rgb_float32, lab_to_lch, srgb_to_hsv, srgb_to_lab
+from icaa.pipeline.colour.conversion import as_rgb_float32
 from icaa.pipeline.colour.harmony import harmony_OuLuo2006
 from icaa.pipeline.colour.naming import (
-    ACHROMATIC_INDEX, ACHROMATIC_LEVELS, achromatic_level, pixel_classes, tone_class,
+    ACHROMATIC_INDEX, ACHROMATIC_LEVELS, FAMILY_TONES, TONE_NAMES, achromatic_level, pixel_classes, tone_class,
+    tone_index,
 )
 from icaa.pipeline.colour.templates import TEMPLATES, fit_hue_templates
 from icaa.pipeline.colour.wheel import ryb12_index
 
 __all__ = ["ColourAnalysis", "figure_weights", "analyse_colours"]
-
-_MONO_BY_FAMILY = {
-    "red": ("red", "pink", "lightpink"), "orange": ("darkorange", "orange"), "yellow": ("darkyellow", "yellow"),
-    "green": ("darkgreen", "green"), "blue": ("blue", "lightblue"), "violet": ("violet",),
-}
 
 
 @dataclass
@@ -62,39 +58,46 @@ class ColourAnalysis:
     colourfulness: float = float("nan")
 
 
-def figure_weights(lab: np.ndarray, lch: np.ndarray, *, border_fraction: float = 0.04,
+def figure_weights(lab: np.ndarray, chroma: np.ndarray, *, border_fraction: float = 0.04,
                    background_delta_e: float = 14.0, background_max_chroma: float = 18.0,
                    background_weight: float = 0.25, background_min_fraction: float = 0.15,
                    background_max_fraction: float = 0.92, mask_long_side_px: int = 96) -> tuple[np.ndarray, float]:
     """Per-pixel weights that down-weight a plain, near-neutral background touching the border.
 
-    A pixel is background when it is within ``background_delta_e`` (CIE76) of the median colour of one
-    of the four border strips, has C* below ``background_max_chroma``, and belongs to a region of such
-    pixels connected to the border. It is applied only when that region covers between
-    ``background_min_fraction`` and ``background_max_fraction`` of the image (otherwise there is no
-    figure to favour). Returns (weights in (0, 1], background fraction).
+    ``lab`` is a CIELAB image ``(H, W, 3)`` and ``chroma`` its C*ab ``(H, W)``. A pixel is background
+    when it is within ``background_delta_e`` (CIE76) of the median colour of one of the four border
+    strips, has C* below ``background_max_chroma``, and belongs to a region of such pixels connected to
+    the border. It is applied only when that region covers between ``background_min_fraction`` and
+    ``background_max_fraction`` of the image (otherwise there is no figure to favour). Returns
+    (weights in (0, 1], background fraction).
     """
     full_height, full_width = lab.shape[:2]
     scale = min(1.0, mask_long_side_px / max(full_height, full_width))
     if scale < 1.0:  # the backdrop is a large region: find it at low resolution, then upsample the mask
         size = (max(8, round(full_width * scale)), max(8, round(full_height * scale)))
         lab = cv2.resize(lab, size, interpolation=cv2.INTER_AREA)
-        lch = cv2.resize(lch, size, interpolation=cv2.INTER_NEAREST)
+        chroma = cv2.resize(np.ascontiguousarray(chroma, np.float32), size, interpolation=cv2.INTER_NEAREST)
     height, width = lab.shape[:2]
     ring = max(1, int(round(border_fraction * min(height, width))))
-    strips = [lab[:ring].reshape(-1, 3), lab[-ring:].reshape(-1, 3), lab[:, :ring].reshape(-1, 3),
-              lab[:, -ring:].reshape(-1, 3)]
-    references = np.stack([np.median(strip, axis=0) for strip in strips])
-    squared = ((lab[:, :, None, :] - references[None, None, :, :]) ** 2).sum(axis=-1).min(axis=-1)
-    candidate = ((squared < background_delta_e ** 2) & (lch[..., 1] < background_max_chroma)).astype(np.uint8)
+    rows = np.stack([lab[:ring].reshape(-1, 3), lab[-ring:].reshape(-1, 3)])
+    columns = np.stack([lab[:, :ring].reshape(-1, 3), lab[:, -ring:].reshape(-1, 3)])
+    references = np.concatenate([np.median(rows, axis=1), np.median(columns, axis=1)])  # top, bottom, left, right
+    pixels = lab.reshape(-1, 3)
+    # |x - r|^2 = |x|^2 - 2 x.r + |r|^2, nearest of the four references for every pixel at once.
+    references = references.astype(np.float32)
+    nearest = (np.einsum("ij,ij->i", references, references)[:, None] - 2.0 * (references @ pixels.T)).min(axis=0)
+    squared = (nearest + np.einsum("ij,ij->i", pixels, pixels)).reshape(height, width)
+    candidate = ((squared < background_delta_e ** 2) & (chroma < background_max_chroma)).astype(np.uint8)
     count, labels = cv2.connectedComponents(candidate, connectivity=4)
-    border_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    border_labels = border_labels[border_labels > 0]
-    background = np.isin(labels, border_labels)
+    touches_border = np.zeros(count, bool)
+    for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+        touches_border[edge] = True
+    touches_border[0] = False  # label 0 is the non-candidate pixels
+    background = touches_border[labels]
     if scale < 1.0:
-        background = cv2.resize(background.astype(np.uint8), (full_width, full_height),
-                                interpolation=cv2.INTER_NEAREST).astype(bool)
-    fraction = float(background.mean())
+        background = cv2.resize(background.view(np.uint8), (full_width, full_height),
+                                interpolation=cv2.INTER_NEAREST).view(bool)
+    fraction = float(np.count_nonzero(background)) / background.size
     weights = np.ones((full_height, full_width), np.float32)
     if background_min_fraction <= fraction <= background_max_fraction:
         weights[background] = background_weight
@@ -132,9 +135,19 @@ def _circular_mean_deg(hue_deg: np.ndarray, weights: np.ndarray) -> float:
     return float(np.degrees(np.arctan2((weights * np.sin(radians)).sum(), (weights * np.cos(radians)).sum())) % 360)
 
 
+def _area_downscale(rgb: np.ndarray, long_side_px: int) -> np.ndarray:
+    long_side = max(rgb.shape[:2])
+    if long_side <= long_side_px:
+        return np.ascontiguousarray(rgb)
+    factor = long_side_px / long_side
+    size = (max(1, round(rgb.shape[1] * factor)), max(1, round(rgb.shape[0] * factor)))
+    return cv2.resize(np.ascontiguousarray(rgb), size, interpolation=cv2.INTER_AREA)
+
+
 def analyse_colours(
     rgb: np.ndarray,
     *,
+    analysis_long_side_px: int = 128,
     chroma_full_credit: float = 30.0,
     achromatic_chroma: float = 10.0,
     black_lightness_any_chroma: float = 8.0,
@@ -162,7 +175,10 @@ def analyse_colours(
     Parameters
     ----------
     rgb
-        sRGB image ``(H, W, 3)``, float in [0, 1] or uint8 (about 256 px on the long side is plenty).
+        sRGB image ``(H, W, 3)``, float in [0, 1] or uint8.
+    analysis_long_side_px
+        Larger images are first area-averaged to this long side: colour shares, tones and hue
+        histograms of a photo are stable well below it, and every later step is per pixel.
     min_chromatic_fraction
         Below this share of chromatic mass the image is black, gray or white.
     auxiliary_min_share
@@ -188,56 +204,61 @@ def analyse_colours(
     rgb = as_rgb_float32(rgb)
     if rgb.ndim != 3 or min(rgb.shape[:2]) < 1:
         raise ValueError(f"expected an image of shape (H, W, 3), got {rgb.shape}")
-    lab = srgb_to_lab(rgb)
-    lch = lab_to_lch(lab)
-    hsv = srgb_to_hsv(rgb)
-    classes = pixel_classes(lch, hsv, achromatic_chroma=achromatic_chroma,
+    rgb = _area_downscale(rgb, analysis_long_side_px)
+    lab_image = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).reshape(-1, 3)
+    chroma_image = np.hypot(lab_image[..., 1], lab_image[..., 2])
+    lab, chroma = lab_image.reshape(-1, 3), chroma_image.reshape(-1)
+    lightness, hue, saturation = lab[:, 0], hsv[:, 0], hsv[:, 1]
+    classes = pixel_classes(lightness, chroma, hue, achromatic_chroma=achromatic_chroma,
                             black_lightness_any_chroma=black_lightness_any_chroma, family_upper_deg=family_upper_deg)
     chromatic = classes != ACHROMATIC_INDEX
-    chroma_credit = np.where(chromatic, np.minimum(lch[..., 1] / chroma_full_credit, 1.0), 0.0)
-    weights, background_fraction = np.ones(rgb.shape[:2], np.float32), 0.0
+    chroma_credit = np.minimum(chroma * (1.0 / chroma_full_credit), 1.0)
+    chroma_credit[~chromatic] = 0.0
+
+    weights, background_fraction = np.ones(len(classes), np.float32), 0.0
     if suppress_background and min(rgb.shape[:2]) >= 8:
         candidate_weights, candidate_fraction = figure_weights(
-            lab, lch, background_delta_e=background_delta_e, background_max_chroma=background_max_chroma,
-            background_weight=background_weight)
-        figure = candidate_weights == 1.0
-        # Only a clearly coloured figure is favoured over its plain ground; a grey object on a grey
-        # wall stays a grey photo.
-        background_lightness = float(np.median(lch[..., 0][~figure])) if (~figure).any() else 50.0
-        studio_ground = background_lightness >= backdrop_min_lightness or background_lightness <= backdrop_max_lightness
-        if candidate_fraction > 0 and figure.any() and studio_ground and \
-                chroma_credit[figure].mean() >= figure_min_chroma_credit:
-            weights, background_fraction = candidate_weights, candidate_fraction
+            lab_image, chroma_image, background_delta_e=background_delta_e,
+            background_max_chroma=background_max_chroma, background_weight=background_weight)
+        candidate_weights = candidate_weights.reshape(-1)
+        if candidate_fraction > 0:
+            figure = candidate_weights == 1.0
+            # Only a clearly coloured figure is favoured over its plain ground; a grey object on a grey
+            # wall stays a grey photo.
+            background_lightness = float(np.median(lightness[~figure])) if not figure.all() else 50.0
+            studio_ground = background_lightness >= backdrop_min_lightness or \
+                background_lightness <= backdrop_max_lightness
+            if studio_ground and figure.any() and chroma_credit[figure].mean() >= figure_min_chroma_credit:
+                weights, background_fraction = candidate_weights, candidate_fraction
     if saliency_strength > 0:
-        weights = weights * ((1.0 - saliency_strength) + saliency_strength * spectral_residual_saliency(lab[..., 0]))
+        saliency = spectral_residual_saliency(lab_image[..., 0]).reshape(-1)
+        weights = weights * ((1.0 - saliency_strength) + saliency_strength * saliency)
+
     # A weakly coloured pixel is partly colour, partly grey: its chroma credit goes to its family and the
     # rest to the achromatic mass (so a beige floor reads as grey-ish, not as a yellow photo).
     credit = np.where(chromatic, chroma_credit, 1.0) * weights
-    masses = np.bincount(classes.reshape(-1), weights=credit.reshape(-1), minlength=ACHROMATIC_INDEX + 1)
-    masses[ACHROMATIC_INDEX] += float((weights * (1.0 - chroma_credit))[chromatic].sum())
+    family_count = ACHROMATIC_INDEX + 1
+    masses = np.bincount(classes, weights=credit, minlength=family_count)
+    masses[ACHROMATIC_INDEX] += float(np.dot(weights, np.where(chromatic, 1.0 - chroma_credit, 0.0)))
     total_mass = masses.sum()
     chromatic_mass = masses[:ACHROMATIC_INDEX].sum()
     chromatic_fraction = float(chromatic_mass / total_mass) if total_mass > 0 else 0.0
     chromatic_shares = masses[:ACHROMATIC_INDEX] / chromatic_mass if chromatic_mass > 0 else np.zeros(ACHROMATIC_INDEX)
-    all_shares = masses / total_mass if total_mass > 0 else np.zeros(ACHROMATIC_INDEX + 1)
+    all_shares = masses / total_mass if total_mass > 0 else np.zeros(family_count)
 
-    # Tone of every chromatic pixel, as its monochromatic class, and achromatic levels.
-    levels = achromatic_level(lch[..., 0], black_below_lightness=black_below_lightness,
-                              white_above_lightness=white_above_lightness)
+    # Tone of every chromatic pixel (its monochromatic class) and the achromatic levels, as credit shares.
     thresholds = tone_thresholds or {}
-    tone_fractions: dict[str, float] = {}
-    for index, family in enumerate(HUE_FAMILIES):
-        members = classes == index
-        member_credit = credit[members]
-        if member_credit.sum() <= 0:
-            continue
-        lightness, chroma = lch[..., 0][members], lch[..., 1][members]
-        names = tone_class(family, lightness, chroma, **thresholds)
-        for name in _MONO_BY_FAMILY[family]:
-            tone_fractions[name] = float(member_credit[names == name].sum() / member_credit.sum())
-    achromatic_members = classes == ACHROMATIC_INDEX
-    achromatic_weights = weights[achromatic_members]
-    level_fractions = np.bincount(levels[achromatic_members], weights=achromatic_weights, minlength=3)
+    tones = tone_index(np.where(chromatic, classes, 0), lightness, chroma, **thresholds)
+    tone_mass = np.bincount(tones[chromatic], weights=credit[chromatic], minlength=len(TONE_NAMES))
+    family_of_tone = np.array([HUE_FAMILIES.index(family) for family in HUE_FAMILIES
+                               for _ in FAMILY_TONES[family]])
+    family_credit = np.bincount(family_of_tone, weights=tone_mass, minlength=ACHROMATIC_INDEX)
+    tone_fractions = np.divide(tone_mass, family_credit[family_of_tone], out=np.zeros(len(TONE_NAMES)),
+                               where=family_credit[family_of_tone] > 0)
+    levels = achromatic_level(lightness, black_below_lightness=black_below_lightness,
+                              white_above_lightness=white_above_lightness)
+    level_fractions = np.bincount(levels[~chromatic], weights=weights[~chromatic], minlength=3)
     level_fractions = level_fractions / level_fractions.sum() if level_fractions.sum() > 0 else np.zeros(3)
 
     # Soft scores for all 30 classes.
@@ -247,12 +268,13 @@ def analyse_colours(
             smaller = min(chromatic_shares[a], chromatic_shares[b])
             scores[pair_category(HUE_FAMILIES[a], HUE_FAMILIES[b])] = chromatic_fraction * min(
                 1.0, smaller / auxiliary_min_share) * float(chromatic_shares[a] + chromatic_shares[b])
-    for index, family in enumerate(HUE_FAMILIES):
-        others = np.delete(chromatic_shares, index)
-        alone = max(0.0, 1.0 - float(others.max()) / auxiliary_min_share)
-        for name in _MONO_BY_FAMILY[family]:
-            scores[f"monochromatic/{name}"] = chromatic_fraction * float(chromatic_shares[index]) * alone * \
-                tone_fractions.get(name, 0.0)
+    ranked_shares = np.sort(chromatic_shares)
+    for tone, name in enumerate(TONE_NAMES):
+        family = family_of_tone[tone]
+        largest_other = ranked_shares[-2] if chromatic_shares[family] == ranked_shares[-1] else ranked_shares[-1]
+        alone = max(0.0, 1.0 - float(largest_other) / auxiliary_min_share)
+        scores[f"monochromatic/{name}"] = chromatic_fraction * float(chromatic_shares[family]) * alone * \
+            float(tone_fractions[tone])
     for level_index, level in enumerate(ACHROMATIC_LEVELS):
         scores[f"monochromatic/{level}"] = (1.0 - chromatic_fraction) * float(level_fractions[level_index])
 
@@ -272,11 +294,12 @@ def analyse_colours(
             category = pair_category(dominant, auxiliary)
         else:
             members = classes == first
-            lightness = _weighted_median(lch[..., 0][members], credit[members])
-            chroma = _weighted_median(lch[..., 1][members], credit[members])
-            category = f"monochromatic/{tone_class(dominant, lightness, chroma, **thresholds)}"
-            visible_grey = np.isin(levels, [ACHROMATIC_LEVELS.index(l) for l in achromatic_auxiliary_levels])
-            grey_fraction = float(weights[achromatic_members & visible_grey].sum() / weights.sum())
+            median_lightness = _weighted_median(lightness[members], credit[members])
+            median_chroma = _weighted_median(chroma[members], credit[members])
+            category = f"monochromatic/{tone_class(dominant, median_lightness, median_chroma, **thresholds)}"
+            visible_levels = [ACHROMATIC_LEVELS.index(name) for name in achromatic_auxiliary_levels]
+            visible_grey = ~chromatic & np.isin(levels, visible_levels)
+            grey_fraction = float(weights[visible_grey].sum() / weights.sum())
             auxiliary = "achromatic" if grey_fraction >= achromatic_auxiliary_min_share else None
     auxiliary_index = None if auxiliary is None else (
         ACHROMATIC_INDEX if auxiliary == "achromatic" else HUE_FAMILIES.index(auxiliary))
@@ -286,11 +309,12 @@ def analyse_colours(
 
     dominant_index = ACHROMATIC_INDEX if dominant == "achromatic" else HUE_FAMILIES.index(dominant)
 
-    flat_classes, flat_credit = classes.reshape(-1), credit.reshape(-1) + 1e-12
-    pixel_counts = np.bincount(flat_classes, minlength=ACHROMATIC_INDEX + 1)
-    credit_sums = np.bincount(flat_classes, weights=flat_credit, minlength=ACHROMATIC_INDEX + 1)
-    lab_sums = np.stack([np.bincount(flat_classes, weights=flat_credit * lab[..., c].reshape(-1),
-                                     minlength=ACHROMATIC_INDEX + 1) for c in range(3)], axis=-1)
+    # Representative colour of each group: its credit-weighted mean CIELAB colour.
+    group_credit = credit + 1e-12
+    pixel_counts = np.bincount(classes, minlength=family_count)
+    credit_sums = np.bincount(classes, weights=group_credit, minlength=family_count)
+    lab_sums = np.stack([np.bincount(classes, weights=group_credit * lab[:, channel], minlength=family_count)
+                         for channel in range(3)], axis=-1)
 
     def mean_lab(index: int) -> tuple[float, float, float] | None:
         if pixel_counts[index] == 0:
@@ -301,7 +325,7 @@ def analyse_colours(
         if index is None or index == ACHROMATIC_INDEX:
             return None
         members = classes == index
-        return int(ryb12_index(_circular_mean_deg(hsv[..., 0][members], credit[members])))
+        return int(ryb12_index(_circular_mean_deg(hue[members], credit[members])))
 
     dominant_lab = mean_lab(dominant_index)
     # Ou-Luo needs two colours: the auxiliary, else the next-largest colour group present.
@@ -313,7 +337,7 @@ def analyse_colours(
     partner_lab = mean_lab(partner) if partner is not None else None
     ou_luo = float(harmony_OuLuo2006(np.array(dominant_lab), np.array(partner_lab))) \
         if partner_lab and dominant_lab else float("nan")
-    fit = fit_hue_templates(hsv[..., 0], hsv[..., 1], grey_mean_saturation=grey_mean_saturation)
+    fit = fit_hue_templates(hue, saturation, grey_mean_saturation=grey_mean_saturation)
     return ColourAnalysis(
         category=category, category_confidence=float(confidence), dominant=dominant, auxiliary=auxiliary,
         dominant_share=dominant_share, auxiliary_share=auxiliary_share, chromatic_fraction=chromatic_fraction,
@@ -326,4 +350,3 @@ def analyse_colours(
         harmony_template_score=fit.score, template_distances_deg=fit.distances_deg, harmony_ou_luo=ou_luo,
         colourfulness=colourfulness_HaslerSusstrunk2003(rgb),
     )
-

@@ -10,8 +10,8 @@ import numpy as np
 
 from icaa.pipeline.categories import HUE_FAMILIES
 
-__all__ = ["HUE_FAMILY_UPPER_DEG", "ACHROMATIC_LEVELS", "hue_family", "pixel_classes", "tone_class",
-           "achromatic_level"]
+__all__ = ["HUE_FAMILY_UPPER_DEG", "ACHROMATIC_LEVELS", "FAMILY_TONES", "TONE_NAMES", "hue_family",
+           "pixel_classes", "tone_index", "tone_class", "achromatic_level"]
 
 #: Upper HSV-hue bound of each family; red wraps around [320, 13). The notes' yellow/green border at
 #: 70 deg is moved to 65: sunlit and olive foliage (HSV 65-70) reads as green to people (demo labels).
@@ -33,53 +33,71 @@ def hue_family(hue_deg: np.ndarray | float, upper_deg: dict[str, float] | None =
     return np.where(index >= len(HUE_FAMILIES), 0, index).astype(np.int64)
 
 
-def pixel_classes(lch: np.ndarray, hsv: np.ndarray, *, achromatic_chroma: float = 10.0,
+def pixel_classes(lightness: np.ndarray, chroma: np.ndarray, hue_deg: np.ndarray, *, achromatic_chroma: float = 10.0,
                   black_lightness_any_chroma: float = 8.0,
                   family_upper_deg: dict[str, float] | None = None) -> np.ndarray:
     """Family index per pixel: 0..5 for the hue families, 6 (``ACHROMATIC_INDEX``) for achromatic.
 
     A pixel is achromatic when C*ab < ``achromatic_chroma`` or L* < ``black_lightness_any_chroma``
     (its hue is unreliable there); otherwise its family comes from its HSV hue.
+
+    >>> pixel_classes(np.array([53.0, 53.0]), np.array([104.0, 3.0]), np.array([0.0, 0.0])).tolist()
+    [0, 6]
     """
-    lch, hsv = np.asarray(lch), np.asarray(hsv)
-    if lch.shape != hsv.shape or lch.shape[-1] != 3:
-        raise ValueError(f"expected LCh and HSV arrays of one shape (..., 3), got {lch.shape} and {hsv.shape}")
-    achromatic = (lch[..., 1] < achromatic_chroma) | (lch[..., 0] < black_lightness_any_chroma) | ~np.isfinite(lch[..., 0])
-    return np.where(achromatic, ACHROMATIC_INDEX, hue_family(hsv[..., 0], family_upper_deg))
+    lightness, chroma = np.asarray(lightness), np.asarray(chroma)
+    if lightness.shape != chroma.shape or np.shape(hue_deg) != lightness.shape:
+        raise ValueError(f"expected L*, C* and hue arrays of one shape, got {lightness.shape}, {chroma.shape}, "
+                         f"{np.shape(hue_deg)}")
+    achromatic = (chroma < achromatic_chroma) | (lightness < black_lightness_any_chroma) | ~np.isfinite(lightness)
+    return np.where(achromatic, ACHROMATIC_INDEX, hue_family(hue_deg, family_upper_deg))
 
 
 def achromatic_level(lightness: np.ndarray | float, *, black_below_lightness: float = 20.0,
                      white_above_lightness: float = 88.0) -> np.ndarray:
     """0 black, 1 gray, 2 white (``ACHROMATIC_LEVELS``) by L*."""
     lightness = np.asarray(lightness, dtype=np.float32)
-    return np.where(lightness < black_below_lightness, 0, np.where(lightness > white_above_lightness, 2, 1))
+    return (lightness >= black_below_lightness).astype(np.int64) + (lightness > white_above_lightness)
 
 
-def tone_class(family: str, lightness, chroma, *, lightpink_min_lightness: float = 75.0,
-               lightpink_max_chroma: float = 40.0, pink_min_lightness: float = 57.0,
-               darkorange_below_lightness: float = 55.0, darkyellow_below_lightness: float = 75.0,
-               darkgreen_below_lightness: float = 42.0, lightblue_min_lightness: float = 68.0):
+#: The monochromatic tone names of each hue family, darkest first; ``tone_index`` numbers them in this order.
+FAMILY_TONES: dict[str, tuple[str, ...]] = {
+    "red": ("red", "pink", "lightpink"), "orange": ("darkorange", "orange"), "yellow": ("darkyellow", "yellow"),
+    "green": ("darkgreen", "green"), "blue": ("blue", "lightblue"), "violet": ("violet",),
+}
+TONE_NAMES: tuple[str, ...] = tuple(name for family in HUE_FAMILIES for name in FAMILY_TONES[family])
+_FIRST_TONE = np.cumsum([0] + [len(FAMILY_TONES[family]) for family in HUE_FAMILIES[:-1]])
+
+
+def tone_index(family_index: np.ndarray, lightness: np.ndarray, chroma: np.ndarray, *,
+               lightpink_min_lightness: float = 75.0, lightpink_max_chroma: float = 40.0,
+               pink_min_lightness: float = 57.0, darkorange_below_lightness: float = 55.0,
+               darkyellow_below_lightness: float = 75.0, darkgreen_below_lightness: float = 42.0,
+               lightblue_min_lightness: float = 68.0) -> np.ndarray:
+    """Index into ``TONE_NAMES`` of pixels of hue families 0..5 at tones (L*, C*), notes 1.3.
+
+    Each family's tones split at one L* border (red has a second one for light pink at low chroma).
+    """
+    family_index = np.asarray(family_index, dtype=np.int64)
+    lightness, chroma = np.asarray(lightness, dtype=np.float64), np.asarray(chroma, dtype=np.float64)
+    border = np.array([pink_min_lightness, darkorange_below_lightness, darkyellow_below_lightness,
+                       darkgreen_below_lightness, lightblue_min_lightness, np.inf])
+    index = _FIRST_TONE[family_index] + (lightness >= border[family_index])
+    lightpink = (family_index == 0) & (lightness >= lightpink_min_lightness) & (chroma <= lightpink_max_chroma)
+    return index + lightpink
+
+
+def tone_class(family: str, lightness, chroma, **thresholds):
     """The ICAA17K monochromatic class name of a hue family at a tone (L*, C*), notes 1.3.
 
-    Scalars give a ``str``; arrays of L* and C* give an array of names, one per pixel.
+    Scalars give a ``str``; arrays of L* and C* give an array of names, one per pixel. ``thresholds``
+    are those of ``tone_index``.
 
     >>> tone_class("orange", 37.5, 48.7), tone_class("red", 53.2, 104.6), tone_class("blue", 83.8, 15.8)
     ('darkorange', 'red', 'lightblue')
     """
-    lightness, chroma = np.asarray(lightness, dtype=np.float64), np.asarray(chroma, dtype=np.float64)
-    if family == "red":
-        names = np.where((lightness >= lightpink_min_lightness) & (chroma <= lightpink_max_chroma), "lightpink",
-                         np.where(lightness >= pink_min_lightness, "pink", "red"))
-    elif family == "orange":
-        names = np.where(lightness < darkorange_below_lightness, "darkorange", "orange")
-    elif family == "yellow":
-        names = np.where(lightness < darkyellow_below_lightness, "darkyellow", "yellow")
-    elif family == "green":
-        names = np.where(lightness < darkgreen_below_lightness, "darkgreen", "green")
-    elif family == "blue":
-        names = np.where(lightness >= lightblue_min_lightness, "lightblue", "blue")
-    elif family == "violet":
-        names = np.full(lightness.shape, "violet")
-    else:
+    if family not in HUE_FAMILIES:
         raise ValueError(f"expected one of {HUE_FAMILIES}, got {family!r}")
+    lightness = np.asarray(lightness, dtype=np.float64)
+    family_index = np.full(lightness.shape, HUE_FAMILIES.index(family))
+    names = np.asarray(TONE_NAMES)[tone_index(family_index, lightness, chroma, **thresholds)]
     return str(names) if names.ndim == 0 else names
