@@ -50,8 +50,8 @@ def srgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
     Domain: sRGB in [0, 1] (float) or uint8, shape ``(..., 3)``.
     Range: H in [0, 360) degrees, S and V in [0, 1], float32.
 
-    >>> srgb_to_hsv(np.array([0.0, 0.0, 1.0]))
-    array([240.,   1.,   1.], dtype=float32)
+    >>> srgb_to_hsv(np.array([0.0, 0.0, 1.0])).tolist()
+    [240.0, 1.0, 1.0]
     """
     hsv = _convert(rgb, cv2.COLOR_RGB2HSV)
     hsv[..., 0] = np.mod(hsv[..., 0], 360.0)
