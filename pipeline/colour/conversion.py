@@ -50,7 +50,7 @@ def srgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
     Domain: sRGB in [0, 1] (float) or uint8, shape ``(..., 3)``.
     Range: H in [0, 360) degrees, S and V in [0, 1], float32.
 
-    >>> srgb_to_hsv(np.array([0.0, 0.0, 1.0])).tolist()
+    >>> srgb_to_hsv(np.array([0.0, 0.0, 1.0])).round(4).tolist()
     [240.0, 1.0, 1.0]
     """
     hsv = _convert(rgb, cv2.COLOR_RGB2HSV)
