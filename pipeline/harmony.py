@@ -17,7 +17,9 @@ import pandas as pd
 
 from icaa.pipeline import rejects as codes
 from icaa.pipeline.categories import ICAA17K_CATEGORIES, class_score_column
+from icaa.pipeline.categories import HUE_FAMILIES
 from icaa.pipeline.colour import analyse_colours
+from icaa.pipeline.colour.naming import ACHROMATIC_LEVELS, FAMILY_UPPER_DEG, tone_index
 from icaa.pipeline.colour.templates import TEMPLATES
 from icaa.pipeline.decode import DecodeError, decode_for_colour
 from icaa.pipeline.errors import IcaaError
@@ -25,16 +27,72 @@ from icaa.pipeline.io import is_inside, read_table, require_columns, write_table
 from icaa.pipeline.partitions import fingerprint, run_partitioned
 from icaa.pipeline.schemas import COLOUR, REJECTS
 
-__all__ = ["ANALYSIS_DEFAULTS", "HarmonySummary", "score_chunk", "score_image", "harmony_score"]
+__all__ = ["ANALYSIS_DEFAULTS", "check_analysis_options", "load_analysis_options", "HarmonySummary", "score_chunk",
+           "score_image", "harmony_score"]
 
-_ANALYSIS_PARAMETERS = ("chroma_full_credit", "achromatic_chroma", "black_below_lightness", "white_above_lightness",
-                        "min_chromatic_fraction", "auxiliary_min_share", "achromatic_auxiliary_min_share",
-                        "chromatic_auxiliary_min_fraction", "suppress_background", "background_weight",
-                        "grey_mean_saturation")
-#: The analysis thresholds exposed as parameters (``params.yaml`` section ``harmony-score``), with the
-#: defaults of ``analyse_colours`` itself, so the two cannot drift apart.
-ANALYSIS_DEFAULTS: dict[str, float | bool] = {
-    name: inspect.signature(analyse_colours).parameters[name].default for name in _ANALYSIS_PARAMETERS}
+#: Every threshold of the analysis: the keyword arguments of ``analyse_colours`` with its own defaults
+#: (``params.yaml`` section ``harmony-score.analysis``), so the two cannot drift apart.
+ANALYSIS_DEFAULTS: dict[str, object] = {
+    name: parameter.default for name, parameter in inspect.signature(analyse_colours).parameters.items()
+    if parameter.kind is inspect.Parameter.KEYWORD_ONLY}
+_TONE_THRESHOLDS = {name for name, parameter in inspect.signature(tone_index).parameters.items()
+                    if parameter.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_analysis_options(options: dict) -> dict:
+    """Validate analysis thresholds (names and types) and return them; raise IcaaError naming every problem."""
+    problems = []
+    for name, value in options.items():
+        if name not in ANALYSIS_DEFAULTS:
+            problems.append(f"unknown option {name!r}")
+            continue
+        default = ANALYSIS_DEFAULTS[name]
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif _is_number(default):
+            ok = _is_number(value)
+        elif name == "family_hue":
+            ok = value in FAMILY_UPPER_DEG
+        elif name == "achromatic_auxiliary_levels":
+            ok = isinstance(value, (list, tuple)) and all(level in ACHROMATIC_LEVELS for level in value)
+        elif name == "family_upper_deg":
+            ok = value is None or (isinstance(value, dict) and set(value) <= set(HUE_FAMILIES)
+                                   and all(_is_number(v) for v in value.values()))
+        elif name == "tone_thresholds":
+            ok = value is None or (isinstance(value, dict) and set(value) <= _TONE_THRESHOLDS
+                                   and all(_is_number(v) for v in value.values()))
+        else:
+            ok = True
+        if not ok:
+            problems.append(f"{name}={value!r} (default {default!r})")
+    if problems:
+        raise IcaaError(f"bad harmony-score analysis option(s): {'; '.join(problems)}. Known options: "
+                        f"{', '.join(ANALYSIS_DEFAULTS)}; tone_thresholds keys: {', '.join(sorted(_TONE_THRESHOLDS))}; "
+                        f"family_upper_deg keys: {', '.join(HUE_FAMILIES)}; family_hue: {', '.join(FAMILY_UPPER_DEG)}")
+    return dict(options)
+
+
+def load_analysis_options(path: Path | str, key: str = "harmony-score.analysis") -> dict:
+    """The analysis thresholds stored under the dotted ``key`` of a YAML file (such as ``params.yaml``)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise IcaaError(f"cannot read analysis options from {path}: {error}") from None
+    node = document
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise IcaaError(f"{path} has no mapping at {key!r} (missing {part!r})")
+        node = node[part]
+    if not isinstance(node, dict):
+        raise IcaaError(f"{path}: {key!r} must be a mapping of option: value, got {type(node).__name__}")
+    return check_analysis_options(node)
 
 
 def score_image(rgb: np.ndarray, **analysis_options) -> dict:
@@ -112,15 +170,14 @@ def harmony_score(images: Path | str, output: Path | str, *, rejects_output: Pat
                   work_dir: Path | str | None = None, progress: bool = True, **analysis_options) -> HarmonySummary:
     """Score every image of ``images`` (scan's table) into ``colour.parquet`` and ``rejects.parquet``.
 
-    ``analysis_options`` are the thresholds of ``ANALYSIS_DEFAULTS``; unknown names raise IcaaError.
+    ``analysis_options`` are the thresholds of ``ANALYSIS_DEFAULTS`` (see ``load_analysis_options`` to read
+    them from ``params.yaml``); unknown names or wrong types raise IcaaError.
 
     Example
     -------
     >>> harmony_score("work/scan/images.parquet", "work/harmony/colour.parquet", workers=2)  # doctest: +SKIP
     """
-    unknown = sorted(set(analysis_options) - set(ANALYSIS_DEFAULTS))
-    if unknown:
-        raise IcaaError(f"unknown harmony-score option(s) {', '.join(unknown)}; expected {', '.join(ANALYSIS_DEFAULTS)}")
+    check_analysis_options(analysis_options)
     started = time.perf_counter()
     output = Path(output)
     rejects_output = Path(rejects_output) if rejects_output else output.with_name("rejects.parquet")
@@ -134,7 +191,7 @@ def harmony_score(images: Path | str, output: Path | str, *, rejects_output: Pat
     options = {"images_root": str(images_root) if images_root else None, "long_side_px": long_side_px,
                "max_pixels": max_pixels, "analysis": analysis}
     work_dir = Path(work_dir) if work_dir else output.parent / f".{output.stem}.parts"
-    identity = fingerprint(listing["image_id"].tolist(), listing["path"].astype(str).tolist(), options, "harmony-v1")
+    identity = fingerprint(listing["image_id"].tolist(), listing["path"].astype(str).tolist(), options, "harmony-v2")
     tables = run_partitioned(listing, score_chunk, schemas={"colour": COLOUR, "rejects": REJECTS},
                              work_dir=work_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler,
                              options=options, run_fingerprint=identity, description="harmony-score",

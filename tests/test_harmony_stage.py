@@ -158,5 +158,49 @@ def test_cli_scores_and_rejects_unknown_thresholds(demo_colour, tmp_path):
     assert "57 images in, 57 scored" in result.output
     assert "Example: icaa-data harmony-score" in CliRunner().invoke(app, ["harmony-score", "--help"]).output
     from icaa.pipeline.errors import IcaaError
-    with pytest.raises(IcaaError, match="unknown harmony-score option"):
+    with pytest.raises(IcaaError, match="unknown option 'not_a_threshold'"):
         harmony_score(out / "images.parquet", tmp_path / "d.parquet", not_a_threshold=1)
+    with pytest.raises(IcaaError, match="achromatic_chroma='ten'"):
+        harmony_score(out / "images.parquet", tmp_path / "d.parquet", achromatic_chroma="ten")
+
+
+def test_params_yaml_names_every_analysis_threshold_at_its_default():
+    import yaml
+
+    from icaa.pipeline.harmony import ANALYSIS_DEFAULTS, load_analysis_options
+    from icaa.pipeline.colour.naming import FAMILY_UPPER_DEG
+
+    options = load_analysis_options(DEMO_DIR.parents[1] / "params.yaml")
+    assert set(options) == set(ANALYSIS_DEFAULTS)
+    assert options["family_upper_deg"] == FAMILY_UPPER_DEG[options["family_hue"]]
+    scalars = {name: value for name, value in options.items() if not isinstance(value, (dict, list))}
+    assert scalars == {name: ANALYSIS_DEFAULTS[name] for name in scalars}
+    assert options["achromatic_auxiliary_levels"] == list(ANALYSIS_DEFAULTS["achromatic_auxiliary_levels"])
+    # the file's thresholds give the same classes as the defaults on real photos
+    for photo in sorted(DEMO_DIR.glob("*.jpg"))[::6]:
+        rgb = decode_for_colour(photo)
+        assert analyse_colours(rgb, **options).category == analyse_colours(rgb).category, photo.name
+    assert yaml.safe_load((DEMO_DIR.parents[1] / "params.yaml").read_text())["harmony-score"]["long_side_px"] == 256
+
+
+def test_cli_reads_thresholds_from_a_params_file_and_flags_override_it(demo_colour, tmp_path):
+    out, colour = demo_colour
+    params = tmp_path / "params.yaml"
+    params.write_text("harmony-score:\n  analysis:\n    min_chromatic_fraction: 1.01\n")
+    arguments = ["harmony-score", str(out / "images.parquet"), "--images-root", str(DEMO_DIR), "--no-progress",
+                 "--analysis-params", str(params)]
+    result = CliRunner().invoke(app, arguments + ["-o", str(tmp_path / "grey.parquet")])
+    assert result.exit_code == 0, result.output
+    # a chromatic share above 1 can never be reached: every photo is black, gray or white
+    assert set(pd.read_parquet(tmp_path / "grey.parquet")["category"]) <= GREYS
+    result = CliRunner().invoke(app, arguments + ["-o", str(tmp_path / "flag.parquet"), "--min-chromatic-fraction", "0.2"])
+    assert result.exit_code == 0, result.output
+    flagged = pd.read_parquet(tmp_path / "flag.parquet").set_index("image_id")["category"]
+    assert flagged.sort_index().tolist() == colour["category"].sort_index().tolist()
+    params.write_text("harmony-score:\n  analysis:\n    tone_thresholds: {not_a_tone: 3}\n")
+    result = CliRunner().invoke(app, arguments + ["-o", str(tmp_path / "bad.parquet")])
+    assert result.exit_code != 0 and "tone_thresholds" in str(result.exception)
+    assert not (tmp_path / "bad.parquet").exists()
+    params.write_text("other: 1\n")
+    result = CliRunner().invoke(app, arguments + ["-o", str(tmp_path / "bad.parquet")])
+    assert result.exit_code != 0 and "no mapping at 'harmony-score.analysis'" in str(result.exception)

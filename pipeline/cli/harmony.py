@@ -8,14 +8,14 @@ from typing import Annotated, Optional
 import typer
 
 from icaa.pipeline.cli._util import app
-from icaa.pipeline.harmony import harmony_score
+from icaa.pipeline.harmony import harmony_score, load_analysis_options
 
 __all__ = ["harmony_score_command"]
 
 
 @app.command("harmony-score",
              epilog="Example: icaa-data harmony-score work/scan/images.parquet -o work/harmony/colour.parquet "
-                    "--images-root data/demo --workers 2")
+                    "--images-root data/demo --workers 2 --analysis-params params.yaml")
 def harmony_score_command(
     images: Annotated[Path, typer.Argument(help="images.parquet from scan.", exists=True, dir_okay=False)],
     output: Annotated[Path, typer.Option("-o", "--output", help="colour.parquet to write.")],
@@ -25,27 +25,37 @@ def harmony_score_command(
                                                         exists=True, file_okay=False)] = None,
     long_side_px: Annotated[int, typer.Option(help="Analyse at this long side (reduced-size decode).")] = 256,
     max_pixels: Annotated[int, typer.Option(help="Reject larger images undecoded.")] = 100_000_000,
-    chroma_full_credit: Annotated[float, typer.Option(help="C*ab at which a pixel counts fully as colour.")] = 30.0,
-    achromatic_chroma: Annotated[float, typer.Option(help="C*ab below which a pixel is black/gray/white.")] = 10.0,
-    min_chromatic_fraction: Annotated[float, typer.Option(help="Below this chromatic share: black/gray/white.")] = 0.2,
-    auxiliary_min_share: Annotated[float, typer.Option(help="Chromatic share the runner-up needs (tau_aux).")] = 0.2,
-    achromatic_auxiliary_min_share: Annotated[float, typer.Option(help="Gray/white pixel share that makes "
-                                                                  "achromatic the auxiliary.")] = 0.25,
-    suppress_background: Annotated[bool, typer.Option(help="Down-weight plain white/black backdrops.")] = True,
-    background_weight: Annotated[float, typer.Option(help="Weight of backdrop pixels.")] = 0.25,
+    analysis_params: Annotated[Optional[Path], typer.Option(
+        help="YAML file with analysis thresholds (any keyword of analyse_colours) under --analysis-key, "
+             "e.g. params.yaml.", exists=True, dir_okay=False)] = None,
+    analysis_key: Annotated[str, typer.Option(help="Dotted key of the thresholds in --analysis-params.")]
+        = "harmony-score.analysis",
+    chroma_full_credit: Annotated[Optional[float], typer.Option(
+        help="C*ab at which a pixel counts fully as colour [default 30; overrides the file].")] = None,
+    achromatic_chroma: Annotated[Optional[float], typer.Option(
+        help="C*ab below which a pixel is black/gray/white [default 10].")] = None,
+    min_chromatic_fraction: Annotated[Optional[float], typer.Option(
+        help="Below this chromatic share: black/gray/white [default 0.2].")] = None,
+    auxiliary_min_share: Annotated[Optional[float], typer.Option(
+        help="Chromatic share the runner-up needs (tau_aux) [default 0.2].")] = None,
+    suppress_background: Annotated[Optional[bool], typer.Option(
+        "--suppress-background/--no-suppress-background",
+        help="Down-weight plain white/black backdrops [default on].", show_default=False)] = None,
     chunk_size: Annotated[int, typer.Option(help="Images per resumable chunk.")] = 32,
     workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address, tcp://HOST:PORT.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Dominant and auxiliary colour, ICAA17K class (30 scores), hue-template, Ou-Luo and colourfulness scores."""
+    analysis = load_analysis_options(analysis_params, analysis_key) if analysis_params else {}
+    overrides = {"chroma_full_credit": chroma_full_credit, "achromatic_chroma": achromatic_chroma,
+                 "min_chromatic_fraction": min_chromatic_fraction, "auxiliary_min_share": auxiliary_min_share,
+                 "suppress_background": suppress_background}
+    analysis.update({name: value for name, value in overrides.items() if value is not None})
     summary = harmony_score(
         images, output, rejects_output=rejects, images_root=images_root, long_side_px=long_side_px,
         max_pixels=max_pixels, chunk_size=chunk_size, workers=workers, scheduler=scheduler or None, progress=progress,
-        chroma_full_credit=chroma_full_credit, achromatic_chroma=achromatic_chroma,
-        min_chromatic_fraction=min_chromatic_fraction, auxiliary_min_share=auxiliary_min_share,
-        achromatic_auxiliary_min_share=achromatic_auxiliary_min_share, suppress_background=suppress_background,
-        background_weight=background_weight)
+        **analysis)
     rejected = ", ".join(f"{reason} {count}" for reason, count in summary.rejects_by_reason.items()) or "none"
     top = ", ".join(f"{name} {count}" for name, count in sorted(summary.categories.items(), key=lambda kv: -kv[1])[:5])
     typer.echo(f"harmony-score: {summary.images_in} images in, {summary.scored} scored; rejects: {rejected}; "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["as_rgb_float32", "srgb_to_lab", "srgb_to_hsv", "lab_to_lch"]
+__all__ = ["as_rgb_float32", "srgb_to_lab", "srgb_to_hsv", "lab_to_lch", "srgb_to_oklab", "oklab_hue_deg"]
 
 
 def as_rgb_float32(rgb: np.ndarray) -> np.ndarray:
@@ -70,3 +70,38 @@ def lab_to_lch(lab: np.ndarray) -> np.ndarray:
     chroma = np.hypot(lab[..., 1], lab[..., 2])
     hue = np.mod(np.degrees(np.arctan2(lab[..., 2], lab[..., 1])), 360.0)
     return np.stack([lab[..., 0], chroma, hue], axis=-1).astype(np.float32)
+
+
+_LINEARISE_STEPS = 4096
+# sRGB transfer curve (IEC 61966-2-1) sampled on 4096 steps: a table lookup instead of a power per channel.
+_LINEAR_TABLE = np.where(np.linspace(0, 1, _LINEARISE_STEPS) <= 0.04045, np.linspace(0, 1, _LINEARISE_STEPS) / 12.92,
+                         ((np.linspace(0, 1, _LINEARISE_STEPS) + 0.055) / 1.055) ** 2.4).astype(np.float32)
+# Ottosson (2020), "A perceptual color space for image processing": linear sRGB -> LMS -> Oklab.
+_OKLAB_M1 = np.array([[0.4122214708, 0.5363325363, 0.0514459929], [0.2119034982, 0.6806995451, 0.1073969566],
+                      [0.0883024619, 0.2817188376, 0.6299787005]], np.float32)
+_OKLAB_M2 = np.array([[0.2104542553, 0.7936177850, -0.0040720468], [1.9779984951, -2.4285922050, 0.4505937099],
+                      [0.0259040371, 0.7827717662, -0.8086757660]], np.float32)
+
+
+def srgb_to_oklab(rgb: np.ndarray) -> np.ndarray:
+    """Oklab (Ottosson 2020) of gamma-encoded sRGB; L in 0..1, a and b about -0.4..0.4, float32.
+
+    The sRGB curve is read from a 4096-step table (error below 3e-4 in linear light).
+
+    >>> srgb_to_oklab(np.array([1.0, 1.0, 1.0])).round(3).tolist()
+    [1.0, 0.0, 0.0]
+    """
+    rgb = as_rgb_float32(rgb)
+    linear = _LINEAR_TABLE[(rgb * (_LINEARISE_STEPS - 1) + 0.5).astype(np.int32)]
+    lms = np.cbrt(linear.reshape(-1, 3) @ _OKLAB_M1.T)
+    return (lms @ _OKLAB_M2.T).reshape(rgb.shape)
+
+
+def oklab_hue_deg(rgb: np.ndarray) -> np.ndarray:
+    """OkLCh hue angle in [0, 360) degrees of gamma-encoded sRGB (undefined, 0, for greys).
+
+    >>> [round(float(hue), 1) for hue in oklab_hue_deg(np.array([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]]))]
+    [29.2, 109.8]
+    """
+    oklab = srgb_to_oklab(rgb)
+    return np.mod(np.degrees(np.arctan2(oklab[..., 2], oklab[..., 1])), 360.0).astype(np.float32)

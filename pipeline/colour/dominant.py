@@ -19,7 +19,7 @@ import numpy as np
 
 from icaa.pipeline.categories import HUE_FAMILIES, ICAA17K_CATEGORIES, pair_category
 from icaa.pipeline.colour.colourfulness import colourfulness_HaslerSusstrunk2003
-from icaa.pipeline.colour.conversion import as_rgb_float32
+from icaa.pipeline.colour.conversion import as_rgb_float32, oklab_hue_deg
 from icaa.pipeline.colour.harmony import harmony_OuLuo2006
 from icaa.pipeline.colour.naming import (
     ACHROMATIC_INDEX, ACHROMATIC_LEVELS, FAMILY_TONES, TONE_NAMES, achromatic_level, pixel_classes, tone_class,
@@ -162,12 +162,16 @@ def analyse_colours(
     background_delta_e: float = 14.0,
     background_max_chroma: float = 18.0,
     background_weight: float = 0.25,
+    background_border_fraction: float = 0.04,
+    background_min_fraction: float = 0.15,
+    background_max_fraction: float = 0.92,
     figure_min_chroma_credit: float = 0.5,
     backdrop_min_lightness: float = 80.0,
     backdrop_max_lightness: float = 20.0,
     grey_mean_saturation: float = 0.10,
     saliency_strength: float = 0.0,
     family_upper_deg: dict[str, float] | None = None,
+    family_hue: str = "oklch",
     tone_thresholds: dict[str, float] | None = None,
 ) -> ColourAnalysis:
     """Dominant/auxiliary colours, ICAA17K class, class scores and harmony scores of one image.
@@ -184,7 +188,8 @@ def analyse_colours(
     auxiliary_min_share
         Share of the chromatic mass the runner-up family needs to be the auxiliary colour (tau_aux).
     suppress_background, figure_min_chroma_credit, backdrop_min_lightness, backdrop_max_lightness
-        A plain near-neutral ground touching the border (see ``figure_weights``) is down-weighted to
+        A plain near-neutral ground touching the border (see ``figure_weights``, whose thresholds the
+        ``background_*`` arguments are) is down-weighted to
         ``background_weight`` when it is a white (L* >= backdrop_min_lightness) or black
         (L* <= backdrop_max_lightness) backdrop and the rest of the image is clearly coloured (mean
         chroma credit >= figure_min_chroma_credit): a red tool on a white table is a red photo, a grey
@@ -194,6 +199,9 @@ def analyse_colours(
         ``achromatic_auxiliary_levels`` needed to call achromatic the auxiliary colour.
     chromatic_auxiliary_min_fraction
         For black/gray/white images, the chromatic share needed to name a hue family auxiliary.
+    family_hue, family_upper_deg
+        The hue angle that names a pixel's family, "oklch" (default: Oklab is built to be hue-linear, and
+        its borders name the XKCD colours best) or "hsv"; and borders replacing those of ``FAMILY_UPPER_DEG``.
 
     Example: a half red, half blue image is ``complementary/red_blue``.
 
@@ -210,8 +218,10 @@ def analyse_colours(
     chroma_image = np.hypot(lab_image[..., 1], lab_image[..., 2])
     lab, chroma = lab_image.reshape(-1, 3), chroma_image.reshape(-1)
     lightness, hue, saturation = lab[:, 0], hsv[:, 0], hsv[:, 1]
-    classes = pixel_classes(lightness, chroma, hue, achromatic_chroma=achromatic_chroma,
-                            black_lightness_any_chroma=black_lightness_any_chroma, family_upper_deg=family_upper_deg)
+    family_hue_deg = hue if family_hue == "hsv" else oklab_hue_deg(rgb).reshape(-1)
+    classes = pixel_classes(lightness, chroma, family_hue_deg, achromatic_chroma=achromatic_chroma,
+                            black_lightness_any_chroma=black_lightness_any_chroma, family_upper_deg=family_upper_deg,
+                            hue_space=family_hue)
     chromatic = classes != ACHROMATIC_INDEX
     chroma_credit = np.minimum(chroma * (1.0 / chroma_full_credit), 1.0)
     chroma_credit[~chromatic] = 0.0
@@ -219,8 +229,10 @@ def analyse_colours(
     weights, background_fraction = np.ones(len(classes), np.float32), 0.0
     if suppress_background and min(rgb.shape[:2]) >= 8:
         candidate_weights, candidate_fraction = figure_weights(
-            lab_image, chroma_image, background_delta_e=background_delta_e,
-            background_max_chroma=background_max_chroma, background_weight=background_weight)
+            lab_image, chroma_image, border_fraction=background_border_fraction,
+            background_delta_e=background_delta_e, background_max_chroma=background_max_chroma,
+            background_weight=background_weight, background_min_fraction=background_min_fraction,
+            background_max_fraction=background_max_fraction)
         candidate_weights = candidate_weights.reshape(-1)
         if candidate_fraction > 0:
             figure = candidate_weights == 1.0
