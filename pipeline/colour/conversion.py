@@ -17,6 +17,8 @@ def as_rgb_float32(rgb: np.ndarray) -> np.ndarray:
         return rgb.astype(np.float32) / 255.0
     if not np.issubdtype(rgb.dtype, np.floating):
         raise ValueError(f"expected float sRGB in 0..1 or uint8, got dtype {rgb.dtype}")
+    if rgb.dtype == np.float32 and rgb.size and 0.0 <= rgb.min() and rgb.max() <= 1.0:  # NaN fails both tests
+        return rgb  # already clean: no copy (callers never write into it)
     # fmax/fmin map NaN to the other operand: NaN -> 0, +inf -> 1, -inf -> 0, in two passes.
     return np.fmin(np.fmax(rgb.astype(np.float32, copy=False), 0.0, dtype=np.float32), 1.0, dtype=np.float32)
 
@@ -103,5 +105,9 @@ def oklab_hue_deg(rgb: np.ndarray) -> np.ndarray:
     >>> [round(float(hue), 1) for hue in oklab_hue_deg(np.array([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]]))]
     [29.2, 109.8]
     """
-    oklab = srgb_to_oklab(rgb)
-    return np.mod(np.degrees(np.arctan2(oklab[..., 2], oklab[..., 1])), 360.0).astype(np.float32)
+    rgb = as_rgb_float32(rgb)
+    linear = np.take(_LINEAR_TABLE, (rgb * (_LINEARISE_STEPS - 1) + 0.5).astype(np.int32))
+    a_b = np.cbrt(linear.reshape(-1, 3) @ _OKLAB_M1.T) @ _OKLAB_M2[1:].T
+    hue = np.degrees(np.arctan2(a_b[:, 1], a_b[:, 0]))
+    hue[hue < 0] += 360.0
+    return hue.reshape(rgb.shape[:-1])
