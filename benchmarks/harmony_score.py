@@ -68,8 +68,12 @@ def main() -> None:
     parser.add_argument("--worker-images", type=int, default=600,
                         help="images for the workers comparison (pool start-up is a fixed cost)")
     args = parser.parse_args()
+    import cv2
+
     from icaa.pipeline.decode import decode_for_colour
     from icaa.pipeline.harmony import harmony_score, score_image
+
+    cv2.setNumThreads(1)  # as in harmony-score's workers: one thread per process, for floor and stage alike
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -127,7 +127,7 @@ def spectral_residual_saliency(lightness: np.ndarray, *, width_px: int = 64, blu
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     order = np.argsort(values)
     cumulative = np.cumsum(weights[order])
-    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2.0)])
+    return float(values[order[np.searchsorted(cumulative, cumulative[-1] / 2.0)]])
 
 
 def _circular_mean_deg(hue_deg: np.ndarray, weights: np.ndarray) -> float:
@@ -147,7 +147,7 @@ def _area_downscale(rgb: np.ndarray, long_side_px: int) -> np.ndarray:
 def analyse_colours(
     rgb: np.ndarray,
     *,
-    analysis_long_side_px: int = 128,
+    analysis_long_side_px: int = 96,
     chroma_full_credit: float = 30.0,
     achromatic_chroma: float = 10.0,
     black_lightness_any_chroma: float = 8.0,

@@ -73,8 +73,9 @@ def _distance_spectra() -> np.ndarray:
 
 def hue_histogram(hue_deg: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """360 one-degree bins of ``hue_deg`` weighted by ``weights`` (saturation for Cohen-Or)."""
-    bins = np.floor(np.asarray(hue_deg, np.float64).reshape(-1)).astype(np.int64) % 360
-    return np.bincount(bins, weights=np.asarray(weights, np.float64).reshape(-1), minlength=360)[:360]
+    hue_deg = np.asarray(hue_deg).reshape(-1)
+    bins = np.floor(hue_deg).astype(np.int64) % 360
+    return np.bincount(bins, weights=np.asarray(weights).reshape(-1), minlength=360)[:360]
 
 
 def hue_template_distances(histogram: np.ndarray) -> dict[str, tuple[float, float]]:
@@ -114,8 +115,8 @@ def fit_hue_templates(hue_deg: np.ndarray, saturation: np.ndarray, *, grey_mean_
     saturation, hue_deg = np.asarray(saturation).reshape(-1), np.asarray(hue_deg).reshape(-1)
     if saturation.shape != hue_deg.shape:
         raise ValueError(f"hue and saturation must have the same size, got {hue_deg.shape} and {saturation.shape}")
-    usable = np.isfinite(saturation) & np.isfinite(hue_deg)
-    if not usable.all():
+    if not np.isfinite(saturation.sum() + hue_deg.sum()):  # one pass each when clean (the usual case)
+        usable = np.isfinite(saturation) & np.isfinite(hue_deg)
         saturation, hue_deg = np.where(usable, saturation, 0.0), np.where(usable, hue_deg, 0.0)
     if saturation.size == 0 or saturation.mean() < grey_mean_saturation:
         return TemplateFit("N", float("nan"), float("nan"), float("nan"), {name: float("nan") for name in TEMPLATES})
