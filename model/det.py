@@ -63,6 +63,35 @@ def conformance_tolerance(dtype: str | torch.dtype = "float32", reference_mode: 
                          f"{sorted(CONFORMANCE_TOLERANCES)}") from None
 
 
+def _patch_linear(x: torch.Tensor, conv: nn.Conv2d, channels_first: bool = False) -> torch.Tensor:
+    """``conv`` (kernel = stride, no padding: the stem and the down projections) as one matmul over the
+    non-overlapping patches of ``x`` -> ``(B, H/k, W/k, C_out)``, channels last.
+
+    ``x`` is ``(B, H, W, C)``, or ``(B, C, H, W)`` with ``channels_first``. A convolution on the channels-last
+    map converts its weight to channels-last on every call (and again in the backward pass) and returns a map
+    that needs a copy back; here one copy makes the patches, in the order that makes the smaller copy: (kh, kw,
+    C) with a reordered weight when the weight is smaller than the map, (C, kh, kw), the weight's own order,
+    when it is not (the late, wide stages); (kh, kw, C) always for a channels-last weight, whose reorder is
+    then a view.
+    """
+    kh, kw = conv.kernel_size
+    if channels_first:
+        b, c, h, w = x.shape
+        ho, wo = h // kh, w // kw
+        x = x[:, :, :ho * kh, :wo * kw]  # what the strided conv reads (no-op for the usual sizes)
+        patches = x.reshape(b, c, ho, kh, wo, kw).permute(0, 2, 4, 1, 3, 5).reshape(b, ho, wo, c * kh * kw)
+        return F.linear(patches, conv.weight.reshape(conv.out_channels, -1), conv.bias)
+    b, h, w, c = x.shape
+    ho, wo = h // kh, w // kw
+    x = x[:, :ho * kh, :wo * kw]
+    weight_cl = conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+    if not weight_cl and conv.weight.numel() > 2 * x.numel():
+        patches = x.reshape(b, ho, kh, wo, kw, c).permute(0, 1, 3, 5, 2, 4).reshape(b, ho, wo, c * kh * kw)
+        return F.linear(patches, conv.weight.view(conv.out_channels, -1), conv.bias)
+    patches = x.reshape(b, ho, kh, wo, kw, c).transpose(2, 3).reshape(b, ho, wo, kh * kw * c)
+    return F.linear(patches, conv.weight.permute(0, 2, 3, 1).reshape(conv.out_channels, -1), conv.bias)
+
+
 class TransformerStage(nn.Module):
     """One DAT stage: ``depth`` blocks of (norm, attention, residual, norm, MLP, residual).
 
@@ -195,8 +224,7 @@ class DeT(nn.Module):
         ``(B, G, h, w, 2)`` for delegate blocks and ``None`` for window blocks."""
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(x.shape)}")
-        x = self.patch_proj[0](x).permute(0, 2, 3, 1)
-        x = self.patch_proj[1](x.contiguous())
+        x = self.patch_proj[1](_patch_linear(x, self.patch_proj[0], channels_first=True))
         positions, references = [], []
         for i, stage in enumerate(self.stages):
             x, pos, ref = stage(x)
@@ -204,8 +232,7 @@ class DeT(nn.Module):
             references.append(ref)
             if i < 3:
                 down = self.down_projs[i]
-                x = down[0](x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-                x = down[1](x.contiguous())
+                x = down[1](_patch_linear(x, down[0]))
         x = self.cls_norm(x)
         if return_points:
             return x, positions, references

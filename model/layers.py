@@ -44,18 +44,51 @@ def _dropout(rate: float) -> nn.Module:
     return nn.Dropout(rate) if rate > 0 else nn.Identity()
 
 
+class _SoftmaxFlushSubnormal(torch.autograd.Function):
+    """Softmax over the last dim with weights below the smallest normal float (``finfo.tiny``, 1.2e-38 in
+    float32) set to 0, and its exact backward for those weights.
+
+    The shifted-window mask adds -100 to cross-region pairs, so about half of those blocks' weights come out
+    near exp(-100) ~ 4e-44: subnormal numbers, on which x86 matrix multiplies run many times slower (with them,
+    forward+backward of a dat_base stage-I shifted block took 54 ms on a 2-core Xeon, 23 ms without; the
+    published code pays this). Flushed, they change a weight by less than 1.2e-38; the gradient uses the
+    flushed weights too, so the backward matmuls see no subnormals either. (CPU SDPA, the inference path, is
+    not slowed by them.)
+    """
+
+    @staticmethod
+    def forward(scores: torch.Tensor) -> torch.Tensor:
+        weights = torch.softmax(scores, dim=-1)
+        return F.threshold(weights, torch.finfo(weights.dtype).tiny, 0.0, inplace=True)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.save_for_backward(output)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (weights,) = ctx.saved_tensors
+        return torch._softmax_backward_data(grad, weights, -1, weights.dtype)
+
+
+def _fused_attention(bias: torch.Tensor | None, q: torch.Tensor) -> bool:
+    """Whether :func:`attention` runs ``scaled_dot_product_attention`` (else batched matmuls and a softmax)."""
+    return bias is None or not (bias.requires_grad and torch.is_grad_enabled()) or q.device.type != "cpu"
+
+
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None,
               dropout_p: float = 0.0) -> torch.Tensor:
     """``softmax(q k^T / sqrt(d) + bias) v`` for ``(N, heads, L, d)`` tensors and a 4-D additive ``bias``.
 
     ``scaled_dot_product_attention`` does it, except when the bias needs a gradient on CPU: there its
     fused kernel does not apply and its generic fallback adds passes (a fully-masked-row check) that this
-    plain sequence of batched matmuls and one softmax avoids.
+    plain sequence of batched matmuls and one softmax avoids. That softmax flushes subnormal weights to 0
+    (:class:`_SoftmaxFlushSubnormal`).
     """
-    if bias is None or not (bias.requires_grad and torch.is_grad_enabled()) or q.device.type != "cpu":
+    if _fused_attention(bias, q):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
     scores = torch.matmul(q * (q.shape[-1] ** -0.5), k.transpose(-2, -1))
-    weights = torch.softmax(scores + bias, dim=-1)
+    weights = _SoftmaxFlushSubnormal.apply(scores + bias)
     if dropout_p > 0:
         weights = F.dropout(weights, dropout_p)
     return torch.matmul(weights, v)
@@ -149,44 +182,92 @@ class LocalAttention(nn.Module):
         _trunc_normal_(self.relative_position_bias_table, std=0.01)
         self.register_buffer("relative_position_index", _relative_position_index(n))
 
-    def _bias(self) -> torch.Tensor:
+    def _bias(self, like: torch.Tensor) -> torch.Tensor:
+        """``(heads, N, N)`` relative position bias in the compute dtype of ``like`` (autocast's if on)."""
         n2 = self.window_size ** 2
         table = self.relative_position_bias_table
-        return table[self.relative_position_index.view(-1)].view(n2, n2, -1).permute(2, 0, 1)  # heads, N, N
+        bias = table[self.relative_position_index.view(-1)].view(n2, n2, -1).permute(2, 0, 1)
+        device = like.device.type
+        return bias.to(torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else like.dtype)
 
-    def _attend(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def _check(self, x: torch.Tensor) -> tuple[int, int]:
         b, h, w, c = x.shape
         n = self.window_size
         if h % n or w % n:
             raise ValueError(f"feature map {h}x{w} is not a multiple of the {n}x{n} window; use an input size "
                              f"divisible by {n * 32} pixels (224 for the published configs)")
-        r1, r2 = h // n, w // n
-        hd = c // self.heads
-        # qkv is token-wise, so it runs on the whole map; one copy then cuts it into windows, heads first.
-        qkv = self.proj_qkv(x).view(b, r1, n, r2, n, 3, self.heads, hd)
-        bias = self._bias().to(x.dtype if not torch.is_autocast_enabled(x.device.type) else
-                               torch.get_autocast_dtype(x.device.type))
+        return h // n, w // n
+
+    def _attend(self, windows: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """``windows``: ``(B, nW * N, C)`` tokens in window order -> attention output, same shape and order."""
+        b, _, c = windows.shape
+        n2 = self.window_size ** 2
+        heads, hd = self.heads, c // self.heads
+        # qkv on the windowed tokens; q, k, v are strided views of it (no copy): CPU SDPA reads any strides
+        # with a unit last one, and returns its output token-major, so the way back is a view too.
+        qkv = self.proj_qkv(windows).view(-1, n2, 3, heads, hd).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # (B*nW, heads, N, hd)
+        bias = self._bias(windows)
         if mask is None:
-            # (B*nW, heads, N, hd): the (heads, N, N) bias broadcasts over windows
-            q, k, v = qkv.permute(5, 0, 1, 3, 6, 2, 4, 7).reshape(3, b * r1 * r2, self.heads, n * n, hd).unbind(0)
+            bias = bias.unsqueeze(0)  # (1, heads, N, N), broadcast over windows
         else:
-            # (B, nW*heads, N, hd): the (nW*heads, N, N) bias + shift mask broadcasts over the batch
-            q, k, v = qkv.permute(5, 0, 1, 3, 6, 2, 4, 7).reshape(3, b, r1 * r2 * self.heads, n * n, hd).unbind(0)
-            bias = (bias.unsqueeze(0) + mask.to(bias.dtype).unsqueeze(1)).reshape(-1, n * n, n * n)
-        # a 4-D mask keeps CPU SDPA on its fused kernel (a 3-D one falls back to the math path)
-        out = attention(q, k, v, bias.unsqueeze(0), self.attn_drop if self.training else 0.0)
-        # back to the map in one copy; proj_out is token-wise too
-        out = out.reshape(b, r1, r2, self.heads, n, n, hd).permute(0, 1, 4, 2, 5, 3, 6).reshape(b, h, w, c)
+            # (B*nW, heads, N, N) formed in one broadcast add (a 5-D call would leave the fused kernel)
+            nw = mask.shape[0]
+            bias = (mask.to(bias.dtype).view(1, nw, 1, n2, n2) + bias.unsqueeze(0)).expand(b, -1, -1, -1, -1)
+            bias = bias.reshape(b * nw, heads, n2, n2)
+        if not _fused_attention(bias, q):
+            # the matmul path needs each of q, k, v in one piece: one copy of qkv rather than three
+            q, k, v = qkv.contiguous().unbind(0)
+        out = attention(q, k, v, bias, self.attn_drop if self.training else 0.0)
+        out = out.transpose(1, 2).reshape(b, -1, c)
         return self.proj_drop(self.proj_out(out))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         """``x``: ``(B, H, W, C)``. Returns ``(out (B, H, W, C), None, None)`` like the other attentions."""
-        return self._attend(x, None), None, None
+        b, h, w, c = x.shape
+        r1, r2 = self._check(x)
+        n = self.window_size
+        if _fused_attention(self.relative_position_bias_table, x):
+            # SDPA reads strided q, k, v: cut the C-wide map into windows (one copy; the 3C-wide qkv is never
+            # reordered), and back in one copy.
+            windows = x.view(b, r1, n, r2, n, c).transpose(2, 3).reshape(b, h * w, c)
+            out = self._attend(windows, None)
+            return out.view(b, r1, r2, n, n, c).transpose(2, 3).reshape(b, h, w, c), None, None
+        # The matmul path needs q, k, v in one piece each: qkv on the map, then one copy cuts it into windows,
+        # heads first, and one copy brings the heads and windows back to the map.
+        heads, hd = self.heads, c // self.heads
+        qkv = self.proj_qkv(x).view(b, r1, n, r2, n, 3, heads, hd)
+        q, k, v = qkv.permute(5, 0, 1, 3, 6, 2, 4, 7).reshape(3, b * r1 * r2, heads, n * n, hd).unbind(0)
+        out = attention(q, k, v, self._bias(x).unsqueeze(0), self.attn_drop if self.training else 0.0)
+        out = out.view(b, r1, r2, heads, n, n, hd).permute(0, 1, 4, 2, 5, 3, 6).reshape(b, h, w, c)
+        return self.proj_drop(self.proj_out(out)), None, None
+
+
+class _PermuteTokens(torch.autograd.Function):
+    """``out[:, i] = x[:, index[i]]`` for a permutation ``index``; its gradient is the gather by the inverse
+    permutation (``index_select``'s own backward would zero-fill and scatter-add)."""
+
+    @staticmethod
+    def forward(x: torch.Tensor, index: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
+        return x.index_select(1, index)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.save_for_backward(inputs[2])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (inverse,) = ctx.saved_tensors
+        return grad.index_select(1, inverse), None, None
 
 
 class ShiftWindowAttention(LocalAttention):
     """Window attention on the map rolled by ``shift_size`` (Swin); cross-region pairs get -100 added, as in
-    the published code (a finite value, not -inf: kept for conformance)."""
+    the published code (a finite value, not -inf: kept for conformance).
+
+    The roll and the cut into windows are one gather of the tokens by a precomputed permutation (and the way
+    back one gather by its inverse) instead of four roll copies and two window copies.
+    """
 
     def __init__(self, dim: int, heads: int, window_size: int, attn_drop: float, proj_drop: float,
                  shift_size: int, fmap_size: int) -> None:
@@ -194,6 +275,7 @@ class ShiftWindowAttention(LocalAttention):
         if not 0 < shift_size < self.window_size:
             raise ValueError(f"shift size {shift_size} must be in 1..{self.window_size - 1}")
         self.shift_size = int(shift_size)
+        self.fmap_size = int(fmap_size)
         n, s = self.window_size, self.shift_size
         region = torch.zeros(fmap_size, fmap_size)
         slices = (slice(0, -n), slice(-n, -s), slice(-s, None))
@@ -204,12 +286,22 @@ class ShiftWindowAttention(LocalAttention):
         region = region.view(r, n, r, n).permute(0, 2, 1, 3).reshape(r * r, n * n)
         diff = region.unsqueeze(1) - region.unsqueeze(2)
         self.register_buffer("attn_mask", torch.where(diff != 0, -100.0, 0.0))
+        # token t of the window order (of the map rolled by -s) is raster token index[t] of the input map;
+        # not saved in state dicts (derived from the config)
+        raster = torch.arange(fmap_size * fmap_size).view(fmap_size, fmap_size)
+        index = torch.roll(raster, shifts=(-s, -s), dims=(0, 1)).view(r, n, r, n).transpose(1, 2).reshape(-1)
+        self.register_buffer("token_index", index, persistent=False)
+        self.register_buffer("token_inverse", torch.argsort(index), persistent=False)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        s = self.shift_size
-        shifted = torch.roll(x, shifts=(-s, -s), dims=(1, 2))
-        out = self._attend(shifted, self.attn_mask)
-        return torch.roll(out, shifts=(s, s), dims=(1, 2)), None, None
+        b, h, w, c = x.shape
+        self._check(x)
+        if h != self.fmap_size or w != self.fmap_size:
+            raise ValueError(f"shifted-window attention was built for a {self.fmap_size}x{self.fmap_size} map, "
+                             f"got {h}x{w}; build the model with img_size matching the input")
+        windows = _PermuteTokens.apply(x.reshape(b, h * w, c), self.token_index, self.token_inverse)
+        out = self._attend(windows, self.attn_mask)
+        return _PermuteTokens.apply(out, self.token_inverse, self.token_index).view(b, h, w, c), None, None
 
 
 def _as_linear(conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -337,7 +429,7 @@ class DelegateAttention(nn.Module):
         grid = pos.flip(-1).reshape(b * g, h, w, 2)  # (y, x) -> (x, y) for grid_sample
         x_groups = x.view(b, h, w, g, gc).permute(0, 3, 4, 1, 2).reshape(b * g, gc, h, w)
         sampled = F.grid_sample(x_groups, grid.to(x_groups.dtype), mode="bilinear", align_corners=True)
-        sampled = sampled.view(b, c, ns).transpose(1, 2)  # B, Ns, C
+        sampled = sampled.view(b, c, ns).transpose(1, 2).contiguous()  # B, Ns, C: one copy for both k and v
         k = F.linear(sampled, *_as_linear(self.proj_k))
         v = F.linear(sampled, *_as_linear(self.proj_v))
         qh = q.view(b, ns, nh, hc).transpose(1, 2)
@@ -346,9 +438,12 @@ class DelegateAttention(nn.Module):
         bias = None
         if self.use_pe:
             # (query - point) / 2 in (x, y) order, formed in one pass over the large (B*G, HW, Ns, 2)
-            # tensor: halving the small operands first is exact in binary floating point.
-            q_half = self._grid(h, w, pos.dtype, pos.device).flip(-1).view(1, ns, 1, 2) * 0.5
-            displacement = q_half - grid.view(b * g, 1, ns, 2) * 0.5  # B*G, HW(query), Ns, 2
+            # tensor: halving the small operands first is exact in binary floating point. The pass runs
+            # coordinate-first, (B*G, 2, HW, Ns), along contiguous rows (an innermost dim of 2 is several times
+            # slower); grid_sample reads the (x, y) pairs of the permuted view through its strides.
+            q_half = (self._grid(h, w, pos.dtype, pos.device).flip(-1).view(ns, 2).t() * 0.5).reshape(1, 2, ns, 1)
+            p_half = (grid.view(b * g, ns, 2).transpose(1, 2) * 0.5).reshape(b * g, 2, 1, ns)
+            displacement = (q_half - p_half).permute(0, 2, 3, 1)  # B*G, HW(query), Ns, 2
             table = self.rpe_table.view(1, g, self.n_group_heads, 2 * h - 1, 2 * w - 1)
             table = table.expand(b, -1, -1, -1, -1).reshape(b * g, self.n_group_heads, 2 * h - 1, 2 * w - 1)
             bias = F.grid_sample(table.to(displacement.dtype), displacement, mode="bilinear",
