@@ -4,7 +4,8 @@ Makes N JPEGs of about 1.7 MP (demo photos upscaled to 1600 px wide), then times
   floor     reduced-size decoding alone (what harmony-score cannot beat),
   stage     the full per-image work (decode + colour analysis + harmony scores), one process,
   naive     a straightforward full-resolution decode + scikit-image Lab/HSV conversion (no analysis),
-  workers   the stage with --workers 2 against --workers 1,
+  workers   the stage with --workers 2 against --workers 1, end to end and in steady state (the marginal time
+            of the second half of the images, without the pool's fixed start-up),
 and peak memory of the stage for N and 4N images (child processes, ru_maxrss).
 Targets (issue 2): stage/floor >= 0.6, stage/naive >= 15, 2 workers >= 1.7x one.
 
@@ -65,6 +66,8 @@ def peak_memory_mb(images_parquet: Path, out: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=24)
+    parser.add_argument("--rounds", type=int, default=5, help="alternating floor/stage passes; the best of each counts")
+    parser.add_argument("--worker-rounds", type=int, default=3, help="runs of each workers setting; the fastest counts")
     parser.add_argument("--worker-images", type=int, default=600,
                         help="images for the workers comparison (pool start-up is a fixed cost)")
     args = parser.parse_args()
@@ -79,19 +82,30 @@ def main() -> None:
         folder = Path(tmp)
         paths = make_jpegs(folder, max(args.images * 4, args.worker_images))
         sample = paths[: args.images]
-        decode_for_colour(sample[0]), naive(sample[0])  # warm-up: imports, caches
-        floor = throughput(decode_for_colour, sample)
-        stage = throughput(lambda p: score_image(decode_for_colour(p)), sample)
+        score_image(decode_for_colour(sample[0])), naive(sample[0])  # warm-up: imports, lazily built tables
+        # Alternating rounds, best of each: a shared 2-core VM drifts by 20-30 % between passes.
+        floor = stage = 0.0
+        for _ in range(args.rounds):
+            floor = max(floor, throughput(decode_for_colour, sample))
+            stage = max(stage, throughput(lambda p: score_image(decode_for_colour(p)), sample))
         baseline = throughput(naive, sample[: max(4, args.images // 4)])
-        for name, chosen in (("small", sample), ("large", paths)):
+        half = paths[: len(paths) // 2]
+        for name, chosen in (("small", sample), ("half", half), ("large", paths)):
             pd.DataFrame({"image_id": [p.name for p in chosen], "path": [str(p) for p in chosen]}).to_parquet(
                 folder / f"{name}.parquet")
-        timings = {}
-        for workers in (1, 2):
-            started = time.perf_counter()
-            harmony_score(folder / "large.parquet", folder / f"w{workers}/colour.parquet", workers=workers,
-                          chunk_size=16, progress=False)
-            timings[workers] = time.perf_counter() - started
+        timings: dict[tuple[int, str], float] = {}
+        for attempt in range(args.worker_rounds):  # fastest of a few runs each, alternating, as above
+            for workers in (1, 2):
+                for name in ("half", "large"):
+                    started = time.perf_counter()
+                    harmony_score(folder / f"{name}.parquet", folder / f"w{workers}{name}{attempt}/colour.parquet",
+                                  workers=workers, chunk_size=16, progress=False)
+                    elapsed = time.perf_counter() - started
+                    timings[workers, name] = min(timings.get((workers, name), elapsed), elapsed)
+        # End to end includes the pool's start-up (worker processes importing numpy/pandas/OpenCV, ~0.5 s);
+        # the marginal time of the second half of the images is the steady-state throughput.
+        end_to_end = timings[1, "large"] / timings[2, "large"]
+        steady = (timings[1, "large"] - timings[1, "half"]) / (timings[2, "large"] - timings[2, "half"])
         memory_small = peak_memory_mb(folder / "small.parquet", folder / "m1/colour.parquet")
         pd.DataFrame({"image_id": [p.name for p in paths[: args.images * 4]],
                       "path": [str(p) for p in paths[: args.images * 4]]}).to_parquet(folder / "four.parquet")
@@ -100,7 +114,8 @@ def main() -> None:
     print(f"reduced-size decode alone : {floor:7.1f} images/s")
     print(f"harmony-score per image   : {stage:7.1f} images/s   ratio to the floor {stage / floor:5.2f}  (target >= 0.6)")
     print(f"full-res decode + skimage : {baseline:7.1f} images/s   speed-up {stage / baseline:5.1f}x (target >= 15)")
-    print(f"--workers 2 vs 1          : {timings[1] / timings[2]:5.2f}x  (target >= 1.7 on 2 idle cores)")
+    print(f"--workers 2 vs 1          : {end_to_end:5.2f}x end to end on {len(paths)} images, "
+          f"{steady:5.2f}x steady state (marginal {len(paths) - len(half)} images)  (target >= 1.7 on 2 idle cores)")
     print(f"peak memory, {args.images} vs {args.images * 4} images: {memory_small:.0f} MB vs {memory_large:.0f} MB "
           f"(ratio {memory_large / memory_small:.2f}; flat is ~1)")
 
