@@ -16,8 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr
-from scipy.stats import rankdata
 
 from icaa.pipeline.categories import CLASS_SCORE_COLUMNS
 from icaa.pipeline.errors import IcaaError
@@ -52,6 +50,8 @@ def normalise_rank(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     if values.size == 1:
         return np.full(1, 0.5)
+    from scipy.stats import rankdata  # here, not at import: scipy.stats costs every icaa-data call 0.5 s
+
     return (rankdata(values, method="average") - 1.0) / (values.size - 1.0)
 
 
@@ -78,6 +78,8 @@ def normalise_zscore(values: np.ndarray) -> np.ndarray:
     std = values.std() if values.size else 0.0
     if std == 0:
         return np.full(values.shape, 0.5)
+    from scipy.special import ndtr
+
     return ndtr((values - values.mean()) / std)
 
 
