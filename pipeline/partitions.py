@@ -166,9 +166,10 @@ def run_partitioned(
         else:
             context = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
             if context.get_start_method() == "forkserver":
-                # The fork server imports the chunk's module (numpy, pandas, OpenCV, ...) once; every worker
-                # forked from it starts with them loaded, and a later run in this process reuses the server.
-                context.set_forkserver_preload([chunk_function.__module__])
+                # The fork server imports the main module (as it does by default) and the chunk's module (numpy,
+                # pandas, OpenCV, ...) once; every worker forked from it starts with them loaded instead of
+                # importing them itself, and a later run in this process reuses the server.
+                context.set_forkserver_preload(["__main__", chunk_function.__module__])
             with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
                 futures = [pool.submit(_run_chunk, *args(i)) for i in pending]
                 for future in as_completed(futures):
