@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from icaa.pipeline import rejects as codes
+from icaa.pipeline.colour.conversion import area_resize_long_side
 
 __all__ = ["DecodeError", "open_image", "decode_for_colour", "to_rgb_float32"]
 
@@ -113,9 +113,4 @@ def decode_for_colour(path: Path | str, *, long_side_px: int = 256, max_pixels: 
         image.seek(0)
         image.load()
         rgb = to_rgb_float32(image)
-    long_side = max(rgb.shape[:2])
-    if long_side > long_side_px:
-        factor = long_side_px / long_side
-        size = (max(1, round(rgb.shape[1] * factor)), max(1, round(rgb.shape[0] * factor)))
-        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(rgb, dtype=np.float32)
+    return area_resize_long_side(rgb, long_side_px)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["as_rgb_float32", "srgb_to_lab", "srgb_to_hsv", "lab_to_lch", "srgb_to_oklab", "oklab_hue_deg"]
+__all__ = ["as_rgb_float32", "area_resize_long_side", "srgb_to_lab", "srgb_to_hsv", "lab_to_lch", "srgb_to_oklab",
+           "oklab_hue_deg"]
 
 
 def as_rgb_float32(rgb: np.ndarray) -> np.ndarray:
@@ -21,6 +22,20 @@ def as_rgb_float32(rgb: np.ndarray) -> np.ndarray:
         return rgb  # already clean: no copy (callers never write into it)
     # fmax/fmin map NaN to the other operand: NaN -> 0, +inf -> 1, -inf -> 0, in two passes.
     return np.fmin(np.fmax(rgb.astype(np.float32, copy=False), 0.0, dtype=np.float32), 1.0, dtype=np.float32)
+
+
+def area_resize_long_side(rgb: np.ndarray, long_side_px: int) -> np.ndarray:
+    """``rgb`` (H, W, C) area-averaged so that its long side is at most ``long_side_px``; smaller ones as they are.
+
+    >>> area_resize_long_side(np.ones((300, 200, 3), np.float32), 96).shape
+    (96, 64, 3)
+    """
+    long_side = max(rgb.shape[:2])
+    if long_side <= long_side_px:
+        return np.ascontiguousarray(rgb)
+    factor = long_side_px / long_side
+    size = (max(1, round(rgb.shape[1] * factor)), max(1, round(rgb.shape[0] * factor)))
+    return cv2.resize(np.ascontiguousarray(rgb), size, interpolation=cv2.INTER_AREA)
 
 
 def _convert(rgb: np.ndarray, code: int) -> np.ndarray:

@@ -19,10 +19,12 @@ import numpy as np
 
 from icaa.pipeline.categories import HUE_FAMILIES, ICAA17K_CATEGORIES, pair_category
 from icaa.pipeline.colour.colourfulness import colourfulness_HaslerSusstrunk2003
-from icaa.pipeline.colour.conversion import as_rgb_float32, oklab_hue_deg
+from icaa.pipeline.colour.conversion import (
+    area_resize_long_side, as_rgb_float32, oklab_hue_deg, srgb_to_hsv, srgb_to_lab,
+)
 from icaa.pipeline.colour.harmony import harmony_OuLuo2006
 from icaa.pipeline.colour.naming import (
-    ACHROMATIC_INDEX, ACHROMATIC_LEVELS, FAMILY_TONES, TONE_NAMES, achromatic_level, pixel_classes, tone_class,
+    ACHROMATIC_INDEX, ACHROMATIC_LEVELS, TONE_FAMILY, TONE_NAMES, achromatic_level, pixel_classes, tone_class,
     tone_index,
 )
 from icaa.pipeline.colour.templates import TEMPLATES, fit_hue_templates
@@ -135,15 +137,6 @@ def _circular_mean_deg(hue_deg: np.ndarray, weights: np.ndarray) -> float:
     return float(np.degrees(np.arctan2((weights * np.sin(radians)).sum(), (weights * np.cos(radians)).sum())) % 360)
 
 
-def _area_downscale(rgb: np.ndarray, long_side_px: int) -> np.ndarray:
-    long_side = max(rgb.shape[:2])
-    if long_side <= long_side_px:
-        return np.ascontiguousarray(rgb)
-    factor = long_side_px / long_side
-    size = (max(1, round(rgb.shape[1] * factor)), max(1, round(rgb.shape[0] * factor)))
-    return cv2.resize(np.ascontiguousarray(rgb), size, interpolation=cv2.INTER_AREA)
-
-
 def analyse_colours(
     rgb: np.ndarray,
     *,
@@ -212,9 +205,9 @@ def analyse_colours(
     rgb = as_rgb_float32(rgb)
     if rgb.ndim != 3 or min(rgb.shape[:2]) < 1:
         raise ValueError(f"expected an image of shape (H, W, 3), got {rgb.shape}")
-    rgb = _area_downscale(rgb, analysis_long_side_px)
-    lab_image = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
-    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).reshape(-1, 3)
+    rgb = area_resize_long_side(rgb, analysis_long_side_px)
+    lab_image = srgb_to_lab(rgb)
+    hsv = srgb_to_hsv(rgb).reshape(-1, 3)
     chroma_image = np.hypot(lab_image[..., 1], lab_image[..., 2])
     lab, chroma = lab_image.reshape(-1, 3), chroma_image.reshape(-1)
     lightness, hue, saturation = lab[:, 0], hsv[:, 0], hsv[:, 1]
@@ -263,11 +256,8 @@ def analyse_colours(
     thresholds = tone_thresholds or {}
     tones = tone_index(np.where(chromatic, classes, 0), lightness, chroma, **thresholds)
     tone_mass = np.bincount(tones[chromatic], weights=credit[chromatic], minlength=len(TONE_NAMES))
-    family_of_tone = np.array([HUE_FAMILIES.index(family) for family in HUE_FAMILIES
-                               for _ in FAMILY_TONES[family]])
-    family_credit = np.bincount(family_of_tone, weights=tone_mass, minlength=ACHROMATIC_INDEX)
-    tone_fractions = np.divide(tone_mass, family_credit[family_of_tone], out=np.zeros(len(TONE_NAMES)),
-                               where=family_credit[family_of_tone] > 0)
+    family_credit = np.bincount(TONE_FAMILY, weights=tone_mass, minlength=ACHROMATIC_INDEX)[TONE_FAMILY]
+    tone_fractions = np.divide(tone_mass, family_credit, out=np.zeros(len(TONE_NAMES)), where=family_credit > 0)
     levels = achromatic_level(lightness, black_below_lightness=black_below_lightness,
                               white_above_lightness=white_above_lightness)
     level_fractions = np.bincount(levels[~chromatic], weights=weights[~chromatic], minlength=3)
@@ -282,7 +272,7 @@ def analyse_colours(
                 1.0, smaller / auxiliary_min_share) * float(chromatic_shares[a] + chromatic_shares[b])
     ranked_shares = np.sort(chromatic_shares)
     for tone, name in enumerate(TONE_NAMES):
-        family = family_of_tone[tone]
+        family = TONE_FAMILY[tone]
         largest_other = ranked_shares[-2] if chromatic_shares[family] == ranked_shares[-1] else ranked_shares[-1]
         alone = max(0.0, 1.0 - float(largest_other) / auxiliary_min_share)
         scores[f"monochromatic/{name}"] = chromatic_fraction * float(chromatic_shares[family]) * alone * \

@@ -11,7 +11,7 @@ import numpy as np
 
 from icaa.pipeline.categories import HUE_FAMILIES
 
-__all__ = ["FAMILY_UPPER_DEG", "HUE_FAMILY_UPPER_DEG", "ACHROMATIC_LEVELS", "FAMILY_TONES", "TONE_NAMES",
+__all__ = ["FAMILY_UPPER_DEG", "HUE_FAMILY_UPPER_DEG", "ACHROMATIC_LEVELS", "FAMILY_TONES", "TONE_NAMES", "TONE_FAMILY",
            "hue_family", "pixel_classes", "tone_index", "tone_class", "achromatic_level"]
 
 #: Upper hue bound of each family, per hue angle; red wraps around (HSV [320, 13), OkLCh [345, 40)).
@@ -76,6 +76,8 @@ FAMILY_TONES: dict[str, tuple[str, ...]] = {
     "green": ("darkgreen", "green"), "blue": ("blue", "lightblue"), "violet": ("violet",),
 }
 TONE_NAMES: tuple[str, ...] = tuple(name for family in HUE_FAMILIES for name in FAMILY_TONES[family])
+#: Index into ``HUE_FAMILIES`` of each entry of ``TONE_NAMES``.
+TONE_FAMILY = np.array([index for index, family in enumerate(HUE_FAMILIES) for _ in FAMILY_TONES[family]])
 _FIRST_TONE = np.cumsum([0] + [len(FAMILY_TONES[family]) for family in HUE_FAMILIES[:-1]])
 
 
