@@ -75,6 +75,10 @@ def _patch_linear(x: torch.Tensor, conv: nn.Conv2d, channels_first: bool = False
     then a view.
     """
     kh, kw = conv.kernel_size
+    if tuple(conv.stride) != (kh, kw) or any(conv.padding) or tuple(conv.dilation) != (1, 1) or conv.groups != 1:
+        # not a patch projection (a config with overlapping or padded convolutions): the convolution itself
+        out = conv(x if channels_first else x.permute(0, 3, 1, 2))
+        return out.permute(0, 2, 3, 1).contiguous()
     if channels_first:
         b, c, h, w = x.shape
         ho, wo = h // kh, w // kw

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from icaa.model.det import _patch_linear
 from icaa.model.layers import LocalAttention, ShiftWindowAttention, _SoftmaxFlushSubnormal
@@ -104,3 +105,13 @@ def test_stem_patch_linear_equals_the_stem_convolution():
     torch.testing.assert_close(_patch_linear(images, conv, channels_first=True), expected, rtol=0, atol=1e-5)
     torch.testing.assert_close(_patch_linear(images.contiguous(memory_format=torch.channels_last), conv,
                                              channels_first=True), expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("conv", [nn.Conv2d(8, 16, 3, 2, 1), nn.Conv2d(8, 16, 3, 1, 1), nn.Conv2d(8, 16, 2, 2, groups=2)],
+                         ids=["padded", "overlapping", "grouped"])
+def test_patch_linear_falls_back_to_the_convolution_when_it_is_not_a_patch_projection(conv):
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 16, 16)
+    expected = conv(x).permute(0, 2, 3, 1)
+    torch.testing.assert_close(_patch_linear(x.permute(0, 2, 3, 1), conv), expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(_patch_linear(x, conv, channels_first=True), expected, rtol=0, atol=1e-6)
