@@ -109,7 +109,7 @@ def srgb_to_oklab(rgb: np.ndarray) -> np.ndarray:
     [1.0, 0.0, 0.0]
     """
     rgb = as_rgb_float32(rgb)
-    linear = _LINEAR_TABLE[(rgb * (_LINEARISE_STEPS - 1) + 0.5).astype(np.int32)]
+    linear = np.take(_LINEAR_TABLE, (rgb * (_LINEARISE_STEPS - 1) + 0.5).astype(np.int32))
     lms = np.cbrt(linear.reshape(-1, 3) @ _OKLAB_M1.T)
     return (lms @ _OKLAB_M2.T).reshape(rgb.shape)
 
@@ -120,9 +120,7 @@ def oklab_hue_deg(rgb: np.ndarray) -> np.ndarray:
     >>> [round(float(hue), 1) for hue in oklab_hue_deg(np.array([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]]))]
     [29.2, 109.8]
     """
-    rgb = as_rgb_float32(rgb)
-    linear = np.take(_LINEAR_TABLE, (rgb * (_LINEARISE_STEPS - 1) + 0.5).astype(np.int32))
-    a_b = np.cbrt(linear.reshape(-1, 3) @ _OKLAB_M1.T) @ _OKLAB_M2[1:].T
-    hue = np.degrees(np.arctan2(a_b[:, 1], a_b[:, 0]))
+    oklab = srgb_to_oklab(rgb)
+    hue = np.degrees(np.arctan2(oklab[..., 2], oklab[..., 1]))
     hue[hue < 0] += 360.0
-    return hue.reshape(rgb.shape[:-1])
+    return hue
