@@ -102,8 +102,9 @@ def main() -> None:
                                   workers=workers, chunk_size=16, progress=False)
                     elapsed = time.perf_counter() - started
                     timings[workers, name] = min(timings.get((workers, name), elapsed), elapsed)
-        # End to end includes the pool's start-up (worker processes importing numpy/pandas/OpenCV, ~0.5 s);
-        # the marginal time of the second half of the images is the steady-state throughput.
+        # End to end includes the pool's start-up (the fork server importing numpy/pandas/OpenCV, ~0.5 s, during
+        # which only the calling process computes); the marginal time of the second half of the images is the
+        # steady-state throughput.
         end_to_end = timings[1, "large"] / timings[2, "large"]
         steady = (timings[1, "large"] - timings[1, "half"]) / (timings[2, "large"] - timings[2, "half"])
         memory_small = peak_memory_mb(folder / "small.parquet", folder / "m1/colour.parquet")

@@ -15,7 +15,9 @@ import multiprocessing
 import shutil
 import sys
 from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_any
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +120,8 @@ def run_partitioned(
     work_dir
         Where chunk outputs and done markers live; kept between runs to resume.
     workers
-        Local worker processes (1 runs in this process). Ignored when ``scheduler`` is given.
+        Local workers: this process and ``workers - 1`` child processes (1 runs everything here). Ignored
+        when ``scheduler`` is given.
     scheduler
         ``tcp://host:port`` of a Dask distributed scheduler whose workers see ``work_dir``.
     run_fingerprint
@@ -164,20 +167,43 @@ def run_partitioned(
                 _run_chunk(*args(i))
                 bar.update(1)
         else:
-            context = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
-            if context.get_start_method() == "forkserver":
-                # The fork server imports the main module (as it does by default) and the chunk's module (numpy,
-                # pandas, OpenCV, ...) once; every worker forked from it starts with them loaded instead of
-                # importing them itself, and a later run in this process reuses the server.
-                context.set_forkserver_preload(["__main__", chunk_function.__module__])
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                futures = [pool.submit(_run_chunk, *args(i)) for i in pending]
-                for future in as_completed(futures):
-                    future.result()
-                    bar.update(1)
+            _run_on_local_processes(pending, args, workers, chunk_function.__module__, bar)
     finally:
         bar.close()
     return _gather(work_path, n_chunks, schemas)
+
+
+def _run_on_local_processes(pending: list[int], args, workers: int, chunk_module: str, bar) -> None:
+    """Run chunks on ``workers - 1`` child processes and in this process, each taking the next chunk when free.
+
+    This process is one of the workers (in a thread; the main thread only hands out chunks), so it computes
+    while the children start up: their fork server imports numpy, pandas and OpenCV (~0.5 s) before the first
+    child can take a chunk. Each worker holds one chunk at a time, so none idles while others have a backlog.
+    """
+    context = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
+    if context.get_start_method() == "forkserver":
+        # The fork server imports the main module (as it does by default) and the chunk's module once; every
+        # child forked from it starts with them loaded, and a later run in this process reuses the server.
+        context.set_forkserver_preload(["__main__", chunk_module])
+    queue = deque(pending)
+    running: dict[Future, Executor] = {}
+    with ThreadPoolExecutor(max_workers=1) as here, \
+            ProcessPoolExecutor(max_workers=workers - 1, mp_context=context) as children:
+
+        def hand_out(executor: Executor) -> None:
+            if queue:
+                running[executor.submit(_run_chunk, *args(queue.popleft()))] = executor
+
+        hand_out(here)
+        for _ in range(workers - 1):
+            hand_out(children)
+        while running:
+            finished, _ = wait_for_any(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                executor = running.pop(future)
+                future.result()
+                bar.update(1)
+                hand_out(executor)
 
 
 def _run_on_dask(scheduler: str, pending: list[int], args, retries: int, run_fingerprint: str, bar, *,

@@ -88,6 +88,41 @@ def test_partitioned_run_gives_the_same_table_with_worker_processes(tmp_path):
     pd.testing.assert_frame_equal(one, two)
 
 
+
+def pid_square_chunk(rows: pd.DataFrame, *, pid_dir: str) -> dict:
+    """Squares, after a pause, recording which process computed the chunk."""
+    import os
+    import time
+
+    time.sleep(0.1)
+    Path(pid_dir, f"{rows['item'].iloc[0]}.{os.getpid()}").touch()
+    return square_chunk(rows)
+
+
+def test_local_workers_are_this_process_and_child_processes_sharing_the_chunks(tmp_path):
+    import os
+
+    rows = pd.DataFrame({"item": [f"i{n:02d}" for n in range(40)], "n": range(40)})
+    (tmp_path / "pids").mkdir()
+    result = run_partitioned(rows, pid_square_chunk, schemas=SQUARES, work_dir=tmp_path / "work", chunk_size=2,
+                             workers=3, options={"pid_dir": str(tmp_path / "pids")}, progress=False)["squares"]
+    assert result["square"].tolist() == [n * n for n in range(40)]
+    pids = [int(name.split(".")[1]) for name in os.listdir(tmp_path / "pids")]
+    assert len(pids) == 20  # every chunk computed once
+    assert os.getpid() in pids  # this process works while the children start
+    assert len(set(pids)) >= 2 and len(set(pids)) <= 3
+
+
+def test_a_failing_chunk_on_local_workers_raises_and_keeps_the_finished_chunks(tmp_path):
+    rows = pd.DataFrame({"item": [f"i{n}" for n in range(12)], "n": range(12)})
+    with pytest.raises(RuntimeError, match="boom on i10"):
+        run_partitioned(rows, square_chunk, schemas=SQUARES, work_dir=tmp_path / "work", chunk_size=2, workers=2,
+                        options={"fail_on": "i10"}, run_fingerprint="same", progress=False)
+    assert len(list((tmp_path / "work").glob("part-*.done"))) >= 1
+    result = run_partitioned(rows, square_chunk, schemas=SQUARES, work_dir=tmp_path / "work", chunk_size=2,
+                             workers=2, run_fingerprint="same", progress=False)["squares"]
+    assert result["square"].tolist() == [n * n for n in range(12)]
+
 def test_write_table_is_atomic_and_leaves_no_temporary_files(tmp_path):
     write_table(pd.DataFrame({"a": [1, 2]}), tmp_path / "t.parquet")
     assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]

@@ -28,7 +28,7 @@ def scan_command(
     near_duplicate_distance: Annotated[int, typer.Option(help="Max perceptual-hash Hamming distance of near "
                                                          "duplicates (-1: exact only).")] = 6,
     chunk_size: Annotated[int, typer.Option(help="Files per resumable chunk.")] = 64,
-    workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
+    workers: Annotated[int, typer.Option(help="Local workers: this process and N-1 child processes.")] = 1,
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address, tcp://HOST:PORT.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
