@@ -6,7 +6,8 @@ Makes N JPEGs of about 1.7 MP (demo photos upscaled to 1600 px wide), then times
   naive     a straightforward full-resolution decode + scikit-image Lab/HSV conversion (no analysis),
   workers   the stage with --workers 2 against --workers 1, end to end and in steady state (the marginal time
             of the second half of the images, without the pool's fixed start-up),
-and peak memory of the stage for N and 4N images (child processes, ru_maxrss).
+and peak memory of the stage for N and 4N images (child processes, VmHWM: getrusage's ru_maxrss would report
+this process's own peak, which Linux carries into a child across fork and exec).
 Targets (issue 2): stage/floor >= 0.6, stage/naive >= 15, 2 workers >= 1.7x one.
 
     python benchmarks/harmony_score.py [--images 24]
@@ -57,9 +58,9 @@ def naive(path: Path) -> None:
 
 
 def peak_memory_mb(images_parquet: Path, out: Path) -> float:
-    code = (f"import resource; from icaa.pipeline.harmony import harmony_score; "
+    code = (f"import re; from icaa.pipeline.harmony import harmony_score; "
             f"harmony_score({str(images_parquet)!r}, {str(out)!r}, progress=False, chunk_size=16); "
-            f"print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+            f"print(int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) / 1024)")
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
