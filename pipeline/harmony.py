@@ -57,6 +57,8 @@ def check_analysis_options(options: dict) -> dict:
             ok = _is_number(value)
         elif name == "family_hue":
             ok = value in FAMILY_UPPER_DEG
+        elif name == "family_from":
+            ok = value in ("hue_mode", "pixel")
         elif name == "achromatic_auxiliary_levels":
             ok = isinstance(value, (list, tuple)) and all(level in ACHROMATIC_LEVELS for level in value)
         elif name == "family_upper_deg":
@@ -72,7 +74,8 @@ def check_analysis_options(options: dict) -> dict:
     if problems:
         raise IcaaError(f"bad harmony-score analysis option(s): {'; '.join(problems)}. Known options: "
                         f"{', '.join(ANALYSIS_DEFAULTS)}; tone_thresholds keys: {', '.join(sorted(_TONE_THRESHOLDS))}; "
-                        f"family_upper_deg keys: {', '.join(HUE_FAMILIES)}; family_hue: {', '.join(FAMILY_UPPER_DEG)}")
+                        f"family_upper_deg keys: {', '.join(HUE_FAMILIES)}; family_hue: {', '.join(FAMILY_UPPER_DEG)}; "
+                        f"family_from: hue_mode, pixel")
     return dict(options)
 
 
@@ -191,7 +194,7 @@ def harmony_score(images: Path | str, output: Path | str, *, rejects_output: Pat
     options = {"images_root": str(images_root) if images_root else None, "long_side_px": long_side_px,
                "max_pixels": max_pixels, "analysis": analysis}
     work_dir = Path(work_dir) if work_dir else output.parent / f".{output.stem}.parts"
-    identity = fingerprint(listing["image_id"].tolist(), listing["path"].astype(str).tolist(), options, "harmony-v2")
+    identity = fingerprint(listing["image_id"].tolist(), listing["path"].astype(str).tolist(), options, "harmony-v3")
     tables = run_partitioned(listing, score_chunk, schemas={"colour": COLOUR, "rejects": REJECTS},
                              work_dir=work_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler,
                              options=options, run_fingerprint=identity, description="harmony-score",

@@ -10,7 +10,7 @@ from icaa.pipeline.colour import (
     analyse_colours, colourfulness_HaslerSusstrunk2003, fit_hue_templates, harmony, harmony_OuLuo2006,
     hsv_hue_to_ryb, lab_to_lch, ryb12_index, srgb_to_hsv, srgb_to_lab,
 )
-from icaa.pipeline.colour.naming import hue_family, tone_class
+from icaa.pipeline.colour.naming import hue_family, hue_modes, tone_class
 
 
 def solid(rgb, size=(40, 40)) -> np.ndarray:
@@ -107,6 +107,33 @@ def test_every_pair_of_families_gives_its_complementary_class():
             assert analyse_colours(split(colours[first], colours[second])).category == \
                 f"complementary/{first}_{second}"
 
+
+
+def test_one_colour_whose_shades_straddle_a_family_border_stays_one_colour():
+    # An amber-to-gold gradient (OkLCh hue 71-95) is one surface; the orange/yellow border (80) cuts it.
+    gradient = np.zeros((40, 60, 3), np.uint8)
+    gradient[..., 0] = 255
+    gradient[..., 1] = np.linspace(165, 215, 60).astype(np.uint8)
+    analysis = analyse_colours(gradient)
+    assert analysis.category == "monochromatic/yellow" and analysis.family_shares["yellow"] == 1.0
+    per_pixel = analyse_colours(gradient, family_from="pixel")
+    assert per_pixel.category == "complementary/orange_yellow"
+    assert per_pixel.family_shares["orange"] == pytest.approx(22 / 60)
+
+
+def test_two_distinct_colours_on_either_side_of_a_family_border_stay_two():
+    two = split((255, 165, 0), (255, 215, 0))  # OkLCh 71 and 95, nothing between: two hue modes
+    assert analyse_colours(two).category == "complementary/orange_yellow"
+
+
+def test_hue_modes_wrap_around_red_and_cut_at_empty_valleys():
+    modes, means = hue_modes(np.array([350.0, 355.0, 359.0, 2.0, 8.0, 12.0, 180.0]), np.ones(7))
+    assert modes.tolist() == [1, 1, 1, 1, 1, 1, 0]
+    assert means[1] == pytest.approx(1.7, abs=0.05) and means[0] == pytest.approx(182.5)
+    # A second peak behind a valley deeper than valley_ratio of it is its own mode, a shallower one is not.
+    hues = np.repeat([101.0, 106.0, 111.0], [10, 4, 6])  # adjacent 5-degree bins, valley 4 between peaks 10 and 6
+    assert len(set(hue_modes(hues, np.ones(len(hues)), smoothing_deg=0, valley_ratio=0.5)[0].tolist())) == 1
+    assert len(set(hue_modes(hues, np.ones(len(hues)), smoothing_deg=0, valley_ratio=0.8)[0].tolist())) == 2
 
 def test_a_red_object_on_a_white_table_is_a_red_photo():
     image = solid((245, 245, 240), (100, 100))

@@ -63,29 +63,36 @@ def _consensus_labels() -> tuple[dict[str, str], dict[str, str]]:
     return dominant, auxiliary
 
 
-@pytest.mark.xfail(strict=True, reason="issue 2 not met: 86 % dominant / 79 % auxiliary on the 29 photos labelled sure "
-                                       "(target 90 / 80); misses: olive foliage read as yellow, pale blue sky as gray, "
-                                       "a red-orange flower as red, small accent colours")
-def test_computed_colours_agree_with_people_on_the_photos_they_are_sure_of(demo_colour):
+@pytest.mark.xfail(strict=True, reason="issue 2 not met: 86 % (25 of 29) dominant on the photos labelled sure, target "
+                                       "90 %; misses: olive foliage read as yellow, a dull blue-grey sky as gray, a "
+                                       "red-orange flower as red, golden dune grass as yellow (labelled orange)")
+def test_computed_dominant_colour_agrees_with_people_on_the_photos_they_are_sure_of(demo_colour):
     _, colour = demo_colour
     own = _own_labels()
     assert len(own) >= 25
-    dominant, auxiliary = _agreement(colour, own)
+    dominant, _ = _agreement(colour, own)
     assert dominant >= 0.90, f"dominant family agrees on {dominant:.0%} of {len(own)} photos"
+
+
+def test_computed_auxiliary_colour_agrees_with_people_on_the_photos_they_are_sure_of(demo_colour):
+    _, colour = demo_colour
+    own = _own_labels()
+    assert len(own) >= 25
+    _, auxiliary = _agreement(colour, own)
     assert auxiliary >= 0.80, f"auxiliary family agrees on {auxiliary:.0%} of {len(own)} photos"
 
 
 def test_agreement_with_people_does_not_regress(demo_colour):
-    """Guards the measured agreement (own labels 86 / 79 %, three-rater consensus 88 / 73 %) against regressions."""
+    """Guards the measured agreement (own labels 86 / 86 %, three-rater consensus 88 / 76 %) against regressions."""
     _, colour = demo_colour
     dominant, auxiliary = _agreement(colour, _own_labels())
-    assert dominant >= 0.85 and auxiliary >= 0.75, (dominant, auxiliary)
+    assert dominant >= 0.85 and auxiliary >= 0.85, (dominant, auxiliary)
     consensus_dominant, consensus_auxiliary = _consensus_labels()
     assert len(consensus_dominant) >= 20 and len(consensus_auxiliary) >= 20
     dominant = np.mean([colour.loc[file, "dominant"] == family for file, family in consensus_dominant.items()])
     computed_auxiliary = colour["auxiliary"].fillna("")
     auxiliary = np.mean([computed_auxiliary[file] == family for file, family in consensus_auxiliary.items()])
-    assert dominant >= 0.85 and auxiliary >= 0.70, (dominant, auxiliary)
+    assert dominant >= 0.85 and auxiliary >= 0.75, (dominant, auxiliary)
 
 
 def test_every_demo_photo_gets_one_of_the_30_classes_and_valid_scores(demo_colour):

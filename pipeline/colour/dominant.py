@@ -1,9 +1,11 @@
 """Dominant and auxiliary colour of a photo, and its ICAA17K class with a score for all 30 classes.
 
 Method (``notes/colour-science.md`` 2.2, every number a keyword argument): each pixel is achromatic or
-one of six hue families; a family's mass is the sum over its pixels of (figure weight x chroma credit
-min(C*/30, 1); the rest of a weakly coloured pixel counts as grey). Plain, near-neutral backgrounds connected to the image border are down-weighted,
-because people judge figure against ground: a red tool on a white table is a red photo. Below
+one of six hue families, the family of its mode of the hue histogram (one colour whose shades straddle a
+family border stays one colour); a family's mass is the sum over its pixels of (figure weight x chroma
+credit min(C*/30, 1); the rest of a weakly coloured pixel counts as grey). Plain, near-neutral backgrounds
+connected to the image border are down-weighted, because people judge figure against ground: a red tool
+on a white table is a red photo. Below
 ``min_chromatic_fraction`` of chromatic mass the photo is black/gray/white; otherwise the runner-up
 family becomes the auxiliary colour when its share of the chromatic mass reaches ``auxiliary_min_share``
 (a complementary class), else the dominant family's tone (from weighted-median L*, C*) names a
@@ -24,8 +26,8 @@ from icaa.pipeline.colour.conversion import (
 )
 from icaa.pipeline.colour.harmony import harmony_OuLuo2006
 from icaa.pipeline.colour.naming import (
-    ACHROMATIC_INDEX, ACHROMATIC_LEVELS, TONE_FAMILY, TONE_NAMES, achromatic_level, pixel_classes, tone_class,
-    tone_index,
+    ACHROMATIC_INDEX, ACHROMATIC_LEVELS, TONE_FAMILY, TONE_NAMES, achromatic_level, hue_mode_families, pixel_classes,
+    tone_class, tone_index,
 )
 from icaa.pipeline.colour.templates import TEMPLATES, fit_hue_templates
 from icaa.pipeline.colour.wheel import ryb12_index
@@ -166,6 +168,10 @@ def analyse_colours(
     family_upper_deg: dict[str, float] | None = None,
     family_hue: str = "oklch",
     tone_thresholds: dict[str, float] | None = None,
+    family_from: str = "hue_mode",
+    hue_mode_bin_deg: float = 5.0,
+    hue_mode_smoothing_deg: float = 5.0,
+    hue_mode_valley_ratio: float = 0.5,
 ) -> ColourAnalysis:
     """Dominant/auxiliary colours, ICAA17K class, class scores and harmony scores of one image.
 
@@ -195,6 +201,10 @@ def analyse_colours(
     family_hue, family_upper_deg
         The hue angle that names a pixel's family, "oklch" (default: Oklab is built to be hue-linear, and
         its borders name the XKCD colours best) or "hsv"; and borders replacing those of ``FAMILY_UPPER_DEG``.
+    family_from, hue_mode_bin_deg, hue_mode_smoothing_deg, hue_mode_valley_ratio
+        "hue_mode" (default): a chromatic pixel takes the family of its mode of the (figure-weighted,
+        chroma-credited) hue histogram, so that one colour whose shades straddle a family border stays one
+        colour (see ``naming.hue_modes`` for the three options); "pixel": of its own hue angle.
 
     Example: a half red, half blue image is ``complementary/red_blue``.
 
@@ -202,6 +212,8 @@ def analyse_colours(
     >>> analyse_colours(rgb).category
     'complementary/red_blue'
     """
+    if family_from not in ("hue_mode", "pixel"):
+        raise ValueError(f"expected family_from 'hue_mode' or 'pixel', got {family_from!r}")
     rgb = as_rgb_float32(rgb)
     if rgb.ndim != 3 or min(rgb.shape[:2]) < 1:
         raise ValueError(f"expected an image of shape (H, W, 3), got {rgb.shape}")
@@ -240,6 +252,11 @@ def analyse_colours(
         saliency = spectral_residual_saliency(lab_image[..., 0]).reshape(-1)
         weights = weights * ((1.0 - saliency_strength) + saliency_strength * saliency)
 
+    if family_from == "hue_mode" and chromatic.any():
+        classes[chromatic] = hue_mode_families(
+            family_hue_deg[chromatic], (chroma_credit * weights)[chromatic], upper_deg=family_upper_deg,
+            hue_space=family_hue, bin_deg=hue_mode_bin_deg, smoothing_deg=hue_mode_smoothing_deg,
+            valley_ratio=hue_mode_valley_ratio)
     # A weakly coloured pixel is partly colour, partly grey: its chroma credit goes to its family and the
     # rest to the achromatic mass (so a beige floor reads as grey-ish, not as a yellow photo).
     credit = np.where(chromatic, chroma_credit, 1.0) * weights

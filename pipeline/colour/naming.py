@@ -12,7 +12,8 @@ import numpy as np
 from icaa.pipeline.categories import HUE_FAMILIES
 
 __all__ = ["FAMILY_UPPER_DEG", "HUE_FAMILY_UPPER_DEG", "ACHROMATIC_LEVELS", "FAMILY_TONES", "TONE_NAMES", "TONE_FAMILY",
-           "hue_family", "pixel_classes", "tone_index", "tone_class", "achromatic_level"]
+           "hue_family", "hue_modes", "hue_mode_families", "pixel_classes", "tone_index", "tone_class",
+           "achromatic_level"]
 
 #: Upper hue bound of each family, per hue angle; red wraps around (HSV [320, 13), OkLCh [345, 40)).
 #: HSV: the notes' yellow/green border at 70 deg is moved to 65 (sunlit and olive foliage, HSV 65-70,
@@ -114,3 +115,76 @@ def tone_class(family: str, lightness, chroma, **thresholds):
     family_index = np.full(lightness.shape, HUE_FAMILIES.index(family))
     names = np.asarray(TONE_NAMES)[tone_index(family_index, lightness, chroma, **thresholds)]
     return str(names) if names.ndim == 0 else names
+
+
+
+def hue_modes(hue_deg: np.ndarray, weights: np.ndarray, *, bin_deg: float = 5.0, smoothing_deg: float = 5.0,
+              valley_ratio: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Cut a weighted hue histogram into modes at its valleys.
+
+    The histogram (bins of ``bin_deg``, circular Gaussian smoothing of ``smoothing_deg``) is flooded from
+    its highest bin down; a bin joins the mode next to it, and where two modes meet the one with the lower
+    peak is merged into the other unless the valley there is below ``valley_ratio`` of that lower peak.
+    Returns (mode index of every pixel, weighted circular mean hue in degrees of every mode).
+
+    >>> modes, means = hue_modes(np.array([70.0, 75.0, 85.0, 90.0, 250.0]), np.ones(5))
+    >>> modes.tolist(), np.round(means[modes]).tolist()
+    ([0, 0, 0, 0, 1], [83.0, 83.0, 83.0, 83.0, 252.0])
+    """
+    hue = np.mod(np.asarray(hue_deg, dtype=np.float64), 360.0)
+    n_bins = max(1, int(round(360.0 / bin_deg)))
+    width = 360.0 / n_bins
+    bins = np.minimum((hue / width).astype(np.int64), n_bins - 1)
+    histogram = np.bincount(bins, weights=np.asarray(weights, dtype=np.float64), minlength=n_bins)
+    smooth = histogram
+    sigma = smoothing_deg / width
+    if sigma > 0:
+        offsets = np.arange(-int(np.ceil(3 * sigma)), int(np.ceil(3 * sigma)) + 1)
+        kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+        smooth = sum(k * np.roll(histogram, int(o)) for k, o in zip(kernel / kernel.sum(), offsets))
+    mode_of_bin = np.full(n_bins, -1)
+    merged_into = list(range(n_bins))
+    peak_height = smooth.copy()
+
+    def root(mode: int) -> int:
+        while merged_into[mode] != mode:
+            mode = merged_into[mode]
+        return mode
+
+    for b in np.argsort(-smooth, kind="stable").tolist():
+        if smooth[b] <= 0:
+            break
+        touching = {root(mode_of_bin[n]) for n in ((b - 1) % n_bins, (b + 1) % n_bins) if mode_of_bin[n] >= 0}
+        if not touching:
+            mode_of_bin[b] = b
+            continue
+        higher, *lower = sorted(touching, key=lambda mode: -peak_height[mode])
+        mode_of_bin[b] = higher
+        for other in lower:
+            if smooth[b] >= valley_ratio * peak_height[other]:
+                merged_into[other] = higher
+    # A bin without weight (its pixels weigh nothing) is a mode of its own, named by its centre hue.
+    roots = np.array([root(m) if m >= 0 else n_bins + b for b, m in enumerate(mode_of_bin.tolist())])
+    numbered, mode_of_bin = np.unique(roots, return_inverse=True)
+    radians = np.radians((np.arange(n_bins) + 0.5) * width)
+    bin_weight = np.where(smooth > 0, histogram, 1.0)
+    sines = np.bincount(mode_of_bin, weights=bin_weight * np.sin(radians), minlength=len(numbered))
+    cosines = np.bincount(mode_of_bin, weights=bin_weight * np.cos(radians), minlength=len(numbered))
+    means = np.mod(np.degrees(np.arctan2(sines, cosines)), 360.0)
+    return mode_of_bin[bins], means
+
+
+def hue_mode_families(hue_deg: np.ndarray, weights: np.ndarray, *, upper_deg: dict[str, float] | None = None,
+                      hue_space: str = "oklch", **mode_options) -> np.ndarray:
+    """Family index (into ``HUE_FAMILIES``) of every pixel: the family of its hue mode's mean hue.
+
+    One coloured surface spreads over a range of hues (shading, and sRGB clipping that pushes bright
+    yellows towards amber). Where that range straddles a family border, naming pixels one by one splits
+    one colour into two families, and a golden flower becomes half orange, half yellow: a two-colour photo.
+    Naming each mode of the hue histogram (``hue_modes``, whose options ``mode_options`` are) keeps it one.
+
+    >>> hue_mode_families(np.array([70.0, 75.0, 85.0, 90.0]), np.ones(4), hue_space="oklch").tolist()
+    [2, 2, 2, 2]
+    """
+    modes, means = hue_modes(hue_deg, weights, **mode_options)
+    return hue_family(means, upper_deg, hue_space=hue_space)[modes]
