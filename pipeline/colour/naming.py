@@ -7,6 +7,8 @@ the analysis) and HSV (97.7 %). Every threshold is a keyword argument.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from icaa.pipeline.categories import HUE_FAMILIES
@@ -118,58 +120,85 @@ def tone_class(family: str, lightness, chroma, **thresholds):
 
 
 
+@functools.lru_cache(maxsize=8)
+def _histogram_geometry(n_bins: int, sigma_bins: float):
+    """Bin indices, each bin's (left, self, right) neighbours, sine/cosine of bin centres, smoothing kernel."""
+    index = np.arange(n_bins)
+    neighbours = np.stack([(index - 1) % n_bins, index, (index + 1) % n_bins])
+    centres = np.radians((index + 0.5) * (360.0 / n_bins))
+    reach = min(int(np.ceil(3 * sigma_bins)), n_bins) if sigma_bins > 0 else 0
+    kernel = np.exp(-0.5 * (np.arange(-reach, reach + 1) / max(sigma_bins, 1e-12)) ** 2)
+    return index, neighbours, np.sin(centres), np.cos(centres), kernel / kernel.sum()
+
+
 def hue_modes(hue_deg: np.ndarray, weights: np.ndarray, *, bin_deg: float = 5.0, smoothing_deg: float = 5.0,
               valley_ratio: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """Cut a weighted hue histogram into modes at its valleys.
 
-    The histogram (bins of ``bin_deg``, circular Gaussian smoothing of ``smoothing_deg``) is flooded from
-    its highest bin down; a bin joins the mode next to it, and where two modes meet the one with the lower
-    peak is merged into the other unless the valley there is below ``valley_ratio`` of that lower peak.
+    The histogram (bins of ``bin_deg``, circular Gaussian smoothing of ``smoothing_deg``) falls into the
+    basins of its peaks; where two neighbouring modes meet, the one with the lower peak is merged into the
+    other unless the valley there is below ``valley_ratio`` of that lower peak (saddles taken from the
+    highest down, as when flooding the histogram from its top).
     Returns (mode index of every pixel, weighted circular mean hue in degrees of every mode).
 
     >>> modes, means = hue_modes(np.array([70.0, 75.0, 85.0, 90.0, 250.0]), np.ones(5))
     >>> modes.tolist(), np.round(means[modes]).tolist()
     ([0, 0, 0, 0, 1], [83.0, 83.0, 83.0, 83.0, 252.0])
     """
-    hue = np.mod(np.asarray(hue_deg, dtype=np.float64), 360.0)
     n_bins = max(1, int(round(360.0 / bin_deg)))
     width = 360.0 / n_bins
-    bins = np.minimum((hue / width).astype(np.int64), n_bins - 1)
-    histogram = np.bincount(bins, weights=np.asarray(weights, dtype=np.float64), minlength=n_bins)
+    scaled = np.asarray(hue_deg, dtype=np.float32) * np.float32(1.0 / width)
+    bins = scaled.astype(np.intp)
+    if len(bins) and (bins.min() < 0 or bins.max() >= n_bins):  # hues outside [0, 360): wrap them
+        bins = np.floor(scaled).astype(np.intp) % n_bins
+    histogram = np.bincount(bins, weights=weights, minlength=n_bins).astype(np.float64)
     smooth = histogram
     sigma = smoothing_deg / width
-    if sigma > 0:
-        offsets = np.arange(-int(np.ceil(3 * sigma)), int(np.ceil(3 * sigma)) + 1)
-        kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
-        smooth = sum(k * np.roll(histogram, int(o)) for k, o in zip(kernel / kernel.sum(), offsets))
-    mode_of_bin = np.full(n_bins, -1)
-    merged_into = list(range(n_bins))
-    peak_height = smooth.copy()
-
-    def root(mode: int) -> int:
-        while merged_into[mode] != mode:
-            mode = merged_into[mode]
-        return mode
-
-    for b in np.argsort(-smooth, kind="stable").tolist():
-        if smooth[b] <= 0:
+    index, neighbours, centre_sines, centre_cosines, kernel = _histogram_geometry(n_bins, sigma)
+    if len(kernel) > 1:
+        reach = len(kernel) // 2
+        wrapped = np.concatenate([histogram[n_bins - reach:], histogram, histogram[:reach]])
+        smooth = np.convolve(wrapped, kernel, mode="valid")
+    # Every weighted bin climbs to a peak (steepest ascent, staying put on ties), which cuts the circle into
+    # basins; then the saddles between neighbouring basins are visited from the highest down, and the basin
+    # with the lower peak is merged into the other unless the saddle is below valley_ratio of that peak.
+    heights = smooth[neighbours]
+    heights[1] += 1e-12 * max(float(smooth.max()), 1e-300)  # ties stay put
+    climb = neighbours[np.argmax(heights, axis=0), index]
+    for _ in range(n_bins):
+        higher = climb[climb]
+        if np.array_equal(higher, climb):
             break
-        touching = {root(mode_of_bin[n]) for n in ((b - 1) % n_bins, (b + 1) % n_bins) if mode_of_bin[n] >= 0}
-        if not touching:
-            mode_of_bin[b] = b
+        climb = higher
+    weighted = smooth > 0
+    basin = np.where(weighted, climb, -1)
+    merged_into = {int(peak): int(peak) for peak in np.unique(basin[weighted])}
+
+    def root(peak: int) -> int:
+        while merged_into[peak] != peak:
+            peak = merged_into[peak]
+        return peak
+
+    following = np.roll(basin, -1)
+    boundaries = np.flatnonzero(weighted & (following >= 0) & (following != basin))
+    saddles = sorted(((min(smooth[b], smooth[(b + 1) % n_bins]), int(basin[b]), int(following[b]))
+                      for b in boundaries), reverse=True)
+    for saddle, left, right in saddles:
+        left, right = root(left), root(right)
+        if left == right:
             continue
-        higher, *lower = sorted(touching, key=lambda mode: -peak_height[mode])
-        mode_of_bin[b] = higher
-        for other in lower:
-            if smooth[b] >= valley_ratio * peak_height[other]:
-                merged_into[other] = higher
+        lower, upper = sorted((left, right), key=lambda peak: smooth[peak])
+        if saddle >= valley_ratio * smooth[lower]:
+            merged_into[lower] = upper
     # A bin without weight (its pixels weigh nothing) is a mode of its own, named by its centre hue.
-    roots = np.array([root(m) if m >= 0 else n_bins + b for b, m in enumerate(mode_of_bin.tolist())])
+    root_of_peak = index.copy()
+    for peak in merged_into:
+        root_of_peak[peak] = root(peak)
+    roots = np.where(weighted, root_of_peak[basin], n_bins + index)
     numbered, mode_of_bin = np.unique(roots, return_inverse=True)
-    radians = np.radians((np.arange(n_bins) + 0.5) * width)
-    bin_weight = np.where(smooth > 0, histogram, 1.0)
-    sines = np.bincount(mode_of_bin, weights=bin_weight * np.sin(radians), minlength=len(numbered))
-    cosines = np.bincount(mode_of_bin, weights=bin_weight * np.cos(radians), minlength=len(numbered))
+    bin_weight = np.where(weighted, histogram, 1.0)
+    sines = np.bincount(mode_of_bin, weights=bin_weight * centre_sines, minlength=len(numbered))
+    cosines = np.bincount(mode_of_bin, weights=bin_weight * centre_cosines, minlength=len(numbered))
     means = np.mod(np.degrees(np.arctan2(sines, cosines)), 360.0)
     return mode_of_bin[bins], means
 
