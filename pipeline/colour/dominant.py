@@ -26,8 +26,8 @@ from icaa.pipeline.colour.conversion import (
 )
 from icaa.pipeline.colour.harmony import harmony_OuLuo2006
 from icaa.pipeline.colour.naming import (
-    ACHROMATIC_INDEX, ACHROMATIC_LEVELS, TONE_FAMILY, TONE_NAMES, achromatic_level, hue_mode_families, pixel_classes,
-    tone_class, tone_index,
+    ACHROMATIC_INDEX, ACHROMATIC_LEVELS, FAMILY_UPPER_DEG, TONE_FAMILY, TONE_NAMES, achromatic_level, hue_family,
+    hue_mode_families, is_achromatic, tone_class, tone_index,
 )
 from icaa.pipeline.colour.templates import TEMPLATES, fit_hue_templates
 from icaa.pipeline.colour.wheel import ryb12_index
@@ -214,6 +214,8 @@ def analyse_colours(
     """
     if family_from not in ("hue_mode", "pixel"):
         raise ValueError(f"expected family_from 'hue_mode' or 'pixel', got {family_from!r}")
+    if family_hue not in FAMILY_UPPER_DEG:
+        raise ValueError(f"expected family_hue of {sorted(FAMILY_UPPER_DEG)}, got {family_hue!r}")
     rgb = as_rgb_float32(rgb)
     if rgb.ndim != 3 or min(rgb.shape[:2]) < 1:
         raise ValueError(f"expected an image of shape (H, W, 3), got {rgb.shape}")
@@ -223,11 +225,13 @@ def analyse_colours(
     chroma_image = np.hypot(lab_image[..., 1], lab_image[..., 2])
     lab, chroma = lab_image.reshape(-1, 3), chroma_image.reshape(-1)
     lightness, hue, saturation = lab[:, 0], hsv[:, 0], hsv[:, 1]
-    family_hue_deg = hue if family_hue == "hsv" else oklab_hue_deg(rgb).reshape(-1)
-    classes = pixel_classes(lightness, chroma, family_hue_deg, achromatic_chroma=achromatic_chroma,
-                            black_lightness_any_chroma=black_lightness_any_chroma, family_upper_deg=family_upper_deg,
-                            hue_space=family_hue)
-    chromatic = classes != ACHROMATIC_INDEX
+    chromatic = ~is_achromatic(lightness, chroma, achromatic_chroma=achromatic_chroma,
+                               black_lightness_any_chroma=black_lightness_any_chroma)
+    # The hue naming a family is needed for coloured pixels only (the OkLCh one costs a conversion).
+    chromatic_hue = hue[chromatic] if family_hue == "hsv" else oklab_hue_deg(rgb.reshape(-1, 3)[chromatic])
+    classes = np.full(len(chromatic), ACHROMATIC_INDEX, np.int64)
+    if family_from == "pixel":
+        classes[chromatic] = hue_family(chromatic_hue, family_upper_deg, hue_space=family_hue)
     chroma_credit = np.minimum(chroma * (1.0 / chroma_full_credit), 1.0)
     chroma_credit[~chromatic] = 0.0
 
@@ -254,7 +258,7 @@ def analyse_colours(
 
     if family_from == "hue_mode" and chromatic.any():
         classes[chromatic] = hue_mode_families(
-            family_hue_deg[chromatic], (chroma_credit * weights)[chromatic], upper_deg=family_upper_deg,
+            chromatic_hue, (chroma_credit * weights)[chromatic], upper_deg=family_upper_deg,
             hue_space=family_hue, bin_deg=hue_mode_bin_deg, smoothing_deg=hue_mode_smoothing_deg,
             valley_ratio=hue_mode_valley_ratio)
     # A weakly coloured pixel is partly colour, partly grey: its chroma credit goes to its family and the

@@ -14,7 +14,7 @@ import numpy as np
 from icaa.pipeline.categories import HUE_FAMILIES
 
 __all__ = ["FAMILY_UPPER_DEG", "HUE_FAMILY_UPPER_DEG", "ACHROMATIC_LEVELS", "FAMILY_TONES", "TONE_NAMES", "TONE_FAMILY",
-           "hue_family", "hue_modes", "hue_mode_families", "pixel_classes", "tone_index", "tone_class",
+           "hue_family", "hue_modes", "hue_mode_families", "is_achromatic", "pixel_classes", "tone_index", "tone_class",
            "achromatic_level"]
 
 #: Upper hue bound of each family, per hue angle; red wraps around (HSV [320, 13), OkLCh [345, 40)).
@@ -62,8 +62,16 @@ def pixel_classes(lightness: np.ndarray, chroma: np.ndarray, hue_deg: np.ndarray
     if lightness.shape != chroma.shape or np.shape(hue_deg) != lightness.shape:
         raise ValueError(f"expected L*, C* and hue arrays of one shape, got {lightness.shape}, {chroma.shape}, "
                          f"{np.shape(hue_deg)}")
-    achromatic = (chroma < achromatic_chroma) | (lightness < black_lightness_any_chroma) | ~np.isfinite(lightness)
+    achromatic = is_achromatic(lightness, chroma, achromatic_chroma=achromatic_chroma,
+                               black_lightness_any_chroma=black_lightness_any_chroma)
     return np.where(achromatic, ACHROMATIC_INDEX, hue_family(hue_deg, family_upper_deg, hue_space=hue_space))
+
+
+def is_achromatic(lightness: np.ndarray, chroma: np.ndarray, *, achromatic_chroma: float = 10.0,
+                  black_lightness_any_chroma: float = 8.0) -> np.ndarray:
+    """Pixels that are black/gray/white: C*ab < ``achromatic_chroma``, L* < ``black_lightness_any_chroma`` or NaN."""
+    lightness, chroma = np.asarray(lightness), np.asarray(chroma)
+    return (chroma < achromatic_chroma) | (lightness < black_lightness_any_chroma) | ~np.isfinite(lightness)
 
 
 def achromatic_level(lightness: np.ndarray | float, *, black_below_lightness: float = 20.0,
