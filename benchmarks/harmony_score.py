@@ -68,7 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=24)
     parser.add_argument("--rounds", type=int, default=15, help="alternating floor/stage passes; the best of each counts")
-    parser.add_argument("--worker-rounds", type=int, default=3, help="runs of each workers setting; the fastest counts")
+    parser.add_argument("--worker-rounds", type=int, default=5, help="runs of each workers setting; the fastest counts")
     parser.add_argument("--worker-images", type=int, default=600,
                         help="images for the workers comparison (pool start-up is a fixed cost)")
     args = parser.parse_args()
