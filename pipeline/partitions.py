@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_any
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -201,7 +202,14 @@ def _run_on_local_processes(pending: list[int], args, workers: int, chunk_module
             finished, _ = wait_for_any(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 executor = running.pop(future)
-                future.result()
+                try:
+                    future.result()
+                except BrokenProcessPool as error:
+                    raise IcaaError(
+                        "a worker process died without a Python error; the finished chunks are kept and a re-run "
+                        "resumes. Usual causes: memory ran out, an image decoder crashed, or a script started the "
+                        "workers without an `if __name__ == \"__main__\":` guard (its child processes import it)"
+                    ) from error
                 bar.update(1)
                 hand_out(executor)
 

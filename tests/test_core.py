@@ -123,6 +123,27 @@ def test_a_failing_chunk_on_local_workers_raises_and_keeps_the_finished_chunks(t
                              workers=2, run_fingerprint="same", progress=False)["squares"]
     assert result["square"].tolist() == [n * n for n in range(12)]
 
+
+def exit_in_child_chunk(rows: pd.DataFrame, *, parent_pid: int) -> dict:
+    import os
+
+    if os.getpid() != parent_pid:
+        os._exit(3)  # a crash without a Python exception, as a segfaulting decoder or the OOM killer would do
+    import time
+
+    time.sleep(0.2)
+    return square_chunk(rows)
+
+
+def test_a_local_worker_process_dying_raises_a_clear_error_and_keeps_finished_chunks(tmp_path):
+    import os
+
+    rows = pd.DataFrame({"item": [f"i{n}" for n in range(8)], "n": range(8)})
+    with pytest.raises(IcaaError, match="worker process died"):
+        run_partitioned(rows, exit_in_child_chunk, schemas=SQUARES, work_dir=tmp_path / "work", chunk_size=2,
+                        workers=2, options={"parent_pid": os.getpid()}, run_fingerprint="same", progress=False)
+    assert len(list((tmp_path / "work").glob("part-*.done"))) >= 1  # the chunk computed here was kept
+
 def test_write_table_is_atomic_and_leaves_no_temporary_files(tmp_path):
     write_table(pd.DataFrame({"a": [1, 2]}), tmp_path / "t.parquet")
     assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]
