@@ -127,7 +127,6 @@ def tone_class(family: str, lightness, chroma, **thresholds):
     return str(names) if names.ndim == 0 else names
 
 
-
 @functools.lru_cache(maxsize=8)
 def _histogram_geometry(n_bins: int, sigma_bins: float):
     """Bin indices, each bin's (left, self, right) neighbours, sine/cosine of bin centres, smoothing kernel."""
