@@ -12,10 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import os
 import shutil
 import sys
-from collections.abc import Callable, Mapping
+import threading
+import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_any
 from concurrent.futures.process import BrokenProcessPool
@@ -174,6 +177,24 @@ def run_partitioned(
     return _gather(work_path, n_chunks, schemas)
 
 
+def _exit_with_parent(parent_pid: int, poll_s: float = 0.5) -> None:
+    """Child-process initializer: end this child when the process that started the run is gone.
+
+    A run killed with SIGKILL (or by the OOM killer) cannot stop its children, and they would not notice:
+    the fork server and each child hold the pipes whose closing would tell them, so they would linger,
+    one still computing its chunk. A daemon thread checks the parent's pid instead.
+    """
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            try:
+                os.kill(parent_pid, 0)
+            except (ProcessLookupError, PermissionError):  # gone, or its pid reused under another user
+                os._exit(1)
+
+    threading.Thread(target=watch, name="icaa-exit-with-parent", daemon=True).start()
+
+
 def _run_on_local_processes(pending: list[int], args, workers: int, chunk_module: str, bar) -> None:
     """Run chunks on ``workers - 1`` child processes and in this process, each taking the next chunk when free.
 
@@ -189,7 +210,8 @@ def _run_on_local_processes(pending: list[int], args, workers: int, chunk_module
     queue = deque(pending)
     running: dict[Future, Executor] = {}
     with ThreadPoolExecutor(max_workers=1) as here, \
-            ProcessPoolExecutor(max_workers=workers - 1, mp_context=context) as children:
+            ProcessPoolExecutor(max_workers=workers - 1, mp_context=context, initializer=_exit_with_parent,
+                                initargs=(os.getpid(),)) as children:
 
         def hand_out(executor: Executor) -> None:
             if queue:

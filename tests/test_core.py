@@ -144,6 +144,67 @@ def test_a_local_worker_process_dying_raises_a_clear_error_and_keeps_finished_ch
                         workers=2, options={"parent_pid": os.getpid()}, run_fingerprint="same", progress=False)
     assert len(list((tmp_path / "work").glob("part-*.done"))) >= 1  # the chunk computed here was kept
 
+
+KILLED_RUN = """
+import sys
+import pandas as pd, pyarrow as pa
+from icaa.pipeline.partitions import run_partitioned
+from icaa.pipeline.schemas import column
+from dask_chunk_jobs import slow_square_chunk
+
+if __name__ == "__main__":
+    rows = pd.DataFrame({"item_id": [f"i{n:02d}" for n in range(40)], "value": range(40)})
+    schema = {"squares": pa.schema([column("item_id", pa.string(), "id"), column("square", pa.int64(), "n^2")])}
+    run_partitioned(rows, slow_square_chunk, schemas=schema, work_dir=sys.argv[1], chunk_size=1, workers=2,
+                    options={"seconds_per_row": 0.3, "started_dir": sys.argv[2]}, run_fingerprint="same",
+                    progress=False)
+"""
+
+
+def test_killing_a_run_with_local_workers_ends_its_child_processes_and_the_rerun_resumes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from dask_chunk_jobs import slow_square_chunk
+
+    script, work, started = tmp_path / "run.py", tmp_path / "work", tmp_path / "started"
+    script.write_text(KILLED_RUN)
+    started.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.Popen([sys.executable, str(script), str(work), str(started)], env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until a child process is in the middle of a chunk
+        children = {int(name.split(".")[1]) for name in os.listdir(started)} - {run.pid}
+        if children and len(list(work.glob("part-*.done"))) >= 2:
+            break
+        time.sleep(0.05)
+    assert children, "no child process took a chunk"
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    finished = {path.name: path.stat().st_mtime_ns for path in work.glob("part-*.done")}
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        with open(f"/proc/{pid}/stat") as stat:  # a zombie waiting for its parent is gone too
+            return stat.read().split(")")[-1].split()[0] != "Z"
+
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in children), "a child process outlived the killed run"
+    rows = pd.DataFrame({"item_id": [f"i{n:02d}" for n in range(40)], "value": range(40)})
+    schema = {"squares": pa.schema([column("item_id", pa.string(), "id"), column("square", pa.int64(), "n^2")])}
+    result = run_partitioned(rows, slow_square_chunk, schemas=schema, work_dir=work, chunk_size=1,
+                             run_fingerprint="same", progress=False)["squares"]
+    assert result["square"].tolist() == [n * n for n in range(40)]
+    assert all((work / name).stat().st_mtime_ns == mtime for name, mtime in finished.items())  # none redone
+
 def test_write_table_is_atomic_and_leaves_no_temporary_files(tmp_path):
     write_table(pd.DataFrame({"a": [1, 2]}), tmp_path / "t.parquet")
     assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]
