@@ -10,7 +10,7 @@ from icaa.pipeline.colour import (
     analyse_colours, colourfulness_HaslerSusstrunk2003, fit_hue_templates, harmony, harmony_OuLuo2006,
     hsv_hue_to_ryb, lab_to_lch, ryb12_index, srgb_to_hsv, srgb_to_lab,
 )
-from icaa.pipeline.colour.naming import hue_family, hue_modes, tone_class
+from icaa.pipeline.colour.naming import hue_family, hue_mode_families, hue_modes, tone_class
 
 
 def solid(rgb, size=(40, 40)) -> np.ndarray:
@@ -127,13 +127,23 @@ def test_two_distinct_colours_on_either_side_of_a_family_border_stay_two():
 
 
 def test_hue_modes_wrap_around_red_and_cut_at_empty_valleys():
-    modes, means = hue_modes(np.array([350.0, 355.0, 359.0, 2.0, 8.0, 12.0, 180.0]), np.ones(7))
+    modes, means, _ = hue_modes(np.array([350.0, 355.0, 359.0, 2.0, 8.0, 12.0, 180.0]), np.ones(7))
     assert modes.tolist() == [1, 1, 1, 1, 1, 1, 0]
     assert means[1] == pytest.approx(1.7, abs=0.05) and means[0] == pytest.approx(182.5)
     # A second peak behind a valley deeper than valley_ratio of it is its own mode, a shallower one is not.
     hues = np.repeat([101.0, 106.0, 111.0], [10, 4, 6])  # adjacent 5-degree bins, valley 4 between peaks 10 and 6
     assert len(set(hue_modes(hues, np.ones(len(hues)), smoothing_deg=0, valley_ratio=0.5)[0].tolist())) == 1
     assert len(set(hue_modes(hues, np.ones(len(hues)), smoothing_deg=0, valley_ratio=0.8)[0].tolist())) == 2
+
+
+def test_a_hue_spread_too_wide_to_be_one_colour_keeps_per_pixel_families():
+    # Hues spread evenly round the circle are one shallow mode whose mean means nothing: no single family.
+    hues = np.linspace(0.0, 360.0, 720, endpoint=False)
+    families = hue_mode_families(hues, np.ones(len(hues)), hue_space="oklch")
+    assert families.tolist() == hue_family(hues, hue_space="oklch").tolist()
+    # A narrow spread across a border is still one family.
+    narrow = np.linspace(70.0, 95.0, 50)
+    assert set(hue_mode_families(narrow, np.ones(len(narrow)), hue_space="oklch").tolist()) == {2}
 
 def test_a_red_object_on_a_white_table_is_a_red_photo():
     image = solid((245, 245, 240), (100, 100))

@@ -172,6 +172,7 @@ def analyse_colours(
     hue_mode_bin_deg: float = 5.0,
     hue_mode_smoothing_deg: float = 5.0,
     hue_mode_valley_ratio: float = 0.5,
+    hue_mode_max_spread_deg: float = 45.0,
 ) -> ColourAnalysis:
     """Dominant/auxiliary colours, ICAA17K class, class scores and harmony scores of one image.
 
@@ -201,10 +202,12 @@ def analyse_colours(
     family_hue, family_upper_deg
         The hue angle that names a pixel's family, "oklch" (default: Oklab is built to be hue-linear, and
         its borders name the XKCD colours best) or "hsv"; and borders replacing those of ``FAMILY_UPPER_DEG``.
-    family_from, hue_mode_bin_deg, hue_mode_smoothing_deg, hue_mode_valley_ratio
+    family_from, hue_mode_bin_deg, hue_mode_smoothing_deg, hue_mode_valley_ratio, hue_mode_max_spread_deg
         "hue_mode" (default): a chromatic pixel takes the family of its mode of the (figure-weighted,
         chroma-credited) hue histogram, so that one colour whose shades straddle a family border stays one
-        colour (see ``naming.hue_modes`` for the three options); "pixel": of its own hue angle.
+        colour (see ``naming.hue_modes`` for the histogram options); a mode spread wider than
+        ``hue_mode_max_spread_deg`` is no one colour and keeps per-pixel names. "pixel": every pixel by
+        its own hue angle.
 
     Example: a half red, half blue image is ``complementary/red_blue``.
 
@@ -260,7 +263,7 @@ def analyse_colours(
         classes[chromatic] = hue_mode_families(
             chromatic_hue, (chroma_credit * weights)[chromatic], upper_deg=family_upper_deg,
             hue_space=family_hue, bin_deg=hue_mode_bin_deg, smoothing_deg=hue_mode_smoothing_deg,
-            valley_ratio=hue_mode_valley_ratio)
+            valley_ratio=hue_mode_valley_ratio, max_spread_deg=hue_mode_max_spread_deg)
     # A weakly coloured pixel is partly colour, partly grey: its chroma credit goes to its family and the
     # rest to the achromatic mass (so a beige floor reads as grey-ish, not as a yellow photo).
     credit = np.where(chromatic, chroma_credit, 1.0) * weights

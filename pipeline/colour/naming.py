@@ -146,11 +146,12 @@ def hue_modes(hue_deg: np.ndarray, weights: np.ndarray, *, bin_deg: float = 5.0,
     basins of its peaks; where two neighbouring modes meet, the one with the lower peak is merged into the
     other unless the valley there is below ``valley_ratio`` of that lower peak (saddles taken from the
     highest down, as when flooding the histogram from its top).
-    Returns (mode index of every pixel, weighted circular mean hue in degrees of every mode).
+    Returns the mode index of every pixel, and the weighted circular mean hue and circular standard
+    deviation (spread) in degrees of every mode.
 
-    >>> modes, means = hue_modes(np.array([70.0, 75.0, 85.0, 90.0, 250.0]), np.ones(5))
-    >>> modes.tolist(), np.round(means[modes]).tolist()
-    ([0, 0, 0, 0, 1], [83.0, 83.0, 83.0, 83.0, 252.0])
+    >>> modes, means, spreads = hue_modes(np.array([70.0, 75.0, 85.0, 90.0, 250.0]), np.ones(5))
+    >>> modes.tolist(), np.round(means[modes]).tolist(), np.round(spreads[modes]).tolist()
+    ([0, 0, 0, 0, 1], [83.0, 83.0, 83.0, 83.0, 252.0], [8.0, 8.0, 8.0, 8.0, 0.0])
     """
     n_bins = max(1, int(round(360.0 / bin_deg)))
     width = 360.0 / n_bins
@@ -207,20 +208,30 @@ def hue_modes(hue_deg: np.ndarray, weights: np.ndarray, *, bin_deg: float = 5.0,
     sines = np.bincount(mode_of_bin, weights=bin_weight * centre_sines, minlength=len(numbered))
     cosines = np.bincount(mode_of_bin, weights=bin_weight * centre_cosines, minlength=len(numbered))
     means = np.mod(np.degrees(np.arctan2(sines, cosines)), 360.0)
-    return mode_of_bin[bins], means
+    # Circular standard deviation sqrt(-2 ln R) of each mode, R the mean resultant length of its bins.
+    resultant = np.hypot(sines, cosines) / np.maximum(np.bincount(mode_of_bin, weights=bin_weight,
+                                                                  minlength=len(numbered)), 1e-300)
+    spreads = np.degrees(np.sqrt(-2.0 * np.log(np.clip(resultant, 1e-300, 1.0)))) + 0.0  # no -0.0
+    return mode_of_bin[bins], means, spreads
 
 
 def hue_mode_families(hue_deg: np.ndarray, weights: np.ndarray, *, upper_deg: dict[str, float] | None = None,
-                      hue_space: str = "oklch", **mode_options) -> np.ndarray:
+                      hue_space: str = "oklch", max_spread_deg: float = 45.0, **mode_options) -> np.ndarray:
     """Family index (into ``HUE_FAMILIES``) of every pixel: the family of its hue mode's mean hue.
 
     One coloured surface spreads over a range of hues (shading, and sRGB clipping that pushes bright
     yellows towards amber). Where that range straddles a family border, naming pixels one by one splits
     one colour into two families, and a golden flower becomes half orange, half yellow: a two-colour photo.
     Naming each mode of the hue histogram (``hue_modes``, whose options ``mode_options`` are) keeps it one.
+    A mode spread wider than ``max_spread_deg`` (circular standard deviation) is no one colour, and its
+    mean is meaningless (a rainbow): its pixels are named by their own hues.
 
     >>> hue_mode_families(np.array([70.0, 75.0, 85.0, 90.0]), np.ones(4), hue_space="oklch").tolist()
     [2, 2, 2, 2]
     """
-    modes, means = hue_modes(hue_deg, weights, **mode_options)
-    return hue_family(means, upper_deg, hue_space=hue_space)[modes]
+    modes, means, spreads = hue_modes(hue_deg, weights, **mode_options)
+    families = hue_family(means, upper_deg, hue_space=hue_space)[modes]
+    broad = spreads[modes] > max_spread_deg
+    if broad.any():
+        families[broad] = hue_family(np.asarray(hue_deg)[broad], upper_deg, hue_space=hue_space)
+    return families
