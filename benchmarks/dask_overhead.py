@@ -81,7 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=4, help="times each demo photo is listed")
     parser.add_argument("--chunk-size", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=4)
     args = parser.parse_args()
 
     # Imported by module name on the Dask workers (PYTHONPATH=benchmarks) and in the local pool.
