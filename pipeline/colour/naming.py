@@ -139,7 +139,7 @@ def _histogram_geometry(n_bins: int, sigma_bins: float):
 
 
 def hue_modes(hue_deg: np.ndarray, weights: np.ndarray, *, bin_deg: float = 5.0, smoothing_deg: float = 5.0,
-              valley_ratio: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+              valley_ratio: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cut a weighted hue histogram into modes at its valleys.
 
     The histogram (bins of ``bin_deg``, circular Gaussian smoothing of ``smoothing_deg``) falls into the
