@@ -194,7 +194,7 @@ def harmony_score(images: Path | str, output: Path | str, *, rejects_output: Pat
     options = {"images_root": str(images_root) if images_root else None, "long_side_px": long_side_px,
                "max_pixels": max_pixels, "analysis": analysis}
     work_dir = Path(work_dir) if work_dir else output.parent / f".{output.stem}.parts"
-    identity = fingerprint(listing["image_id"].tolist(), listing["path"].astype(str).tolist(), options, "harmony-v3")
+    identity = fingerprint(listing["image_id"].tolist(), listing["path"].astype(str).tolist(), options, "harmony-v4")
     tables = run_partitioned(listing, score_chunk, schemas={"colour": COLOUR, "rejects": REJECTS},
                              work_dir=work_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler,
                              options=options, run_fingerprint=identity, description="harmony-score",

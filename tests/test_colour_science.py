@@ -145,6 +145,23 @@ def test_a_hue_spread_too_wide_to_be_one_colour_keeps_per_pixel_families():
     narrow = np.linspace(70.0, 95.0, 50)
     assert set(hue_mode_families(narrow, np.ones(len(narrow)), hue_space="oklch").tolist()) == {2}
 
+@pytest.mark.parametrize("family_from", ["hue_mode", "pixel"])
+def test_a_dark_yellow_is_olive_and_named_green(family_from):
+    # XKCD "mud green" #606602 (L* 41.1, OkLCh hue 114: the yellow band) is green, a dark one; XKCD "olive"
+    # #6e750e (L* 46.9) and CSS olive #808000 (L* 51.9) stay ICAA17K's darkyellow.
+    assert analyse_colours(solid((0x60, 0x66, 0x02)), family_from=family_from).category == "monochromatic/darkgreen"
+    assert analyse_colours(solid((0x6e, 0x75, 0x0e)), family_from=family_from).category == "monochromatic/darkyellow"
+    assert analyse_colours(solid((0x80, 0x80, 0x00)), family_from=family_from).category == "monochromatic/darkyellow"
+    # The rule turned off, the mud green is a dark yellow again.
+    assert analyse_colours(solid((0x60, 0x66, 0x02)), family_from=family_from,
+                           olive_below_lightness=0).category == "monochromatic/darkyellow"
+    # A yellow flower with olive-dark leaves of the same hue band: two colours, yellow and green.
+    image = solid((255, 210, 0), (40, 40))  # OkLCh hue 93, 21 deg from the leaves: two hue modes
+    image[:, 20:] = (0x60, 0x66, 0x02)
+    analysis = analyse_colours(image, family_from=family_from)
+    assert {analysis.dominant, analysis.auxiliary} == {"yellow", "green"}
+
+
 def test_a_red_object_on_a_white_table_is_a_red_photo():
     image = solid((245, 245, 240), (100, 100))
     image[40:65, 35:70] = (200, 30, 30)  # 9 % of the pixels

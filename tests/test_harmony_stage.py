@@ -72,9 +72,10 @@ def _consensus_labels() -> tuple[dict[str, str], dict[str, str]]:
     return dominant, auxiliary
 
 
-@pytest.mark.xfail(strict=True, reason="issue 2 not met: 86 % (25 of 29) dominant on the photos labelled sure, target "
-                                       "90 %; misses: olive foliage read as yellow, a dull blue-grey sky as gray, a "
-                                       "red-orange flower as red, golden dune grass as yellow (labelled orange)")
+@pytest.mark.xfail(strict=True, reason="issue 2 not met: dominant family on the photos labelled sure agrees on "
+                                       "89.7 % (26 of 29), target 90 % (27); misses: a dull "
+                                       "blue-grey sky read as gray, a red-orange flower as red, golden dune grass "
+                                       "as yellow (labelled orange; the two blind raters say yellow)")
 def test_computed_dominant_colour_agrees_with_people_on_the_photos_they_are_sure_of(demo_colour):
     dominant, _ = _own_agreement(demo_colour[1])
     assert dominant >= 0.90, f"dominant family agrees on {dominant:.0%} of the sure photos"
@@ -86,14 +87,14 @@ def test_computed_auxiliary_colour_agrees_with_people_on_the_photos_they_are_sur
 
 
 def test_agreement_with_people_does_not_regress(demo_colour):
-    """Guards the measured agreement (own labels 86 / 86 %, three-rater consensus 88 / 76 %) against regressions."""
+    """Guards the measured agreement (own labels 89.7 / 86 %, three-rater consensus 92 / 76 %) against regressions."""
     _, colour = demo_colour
     dominant, auxiliary = _own_agreement(colour)
-    assert dominant >= 0.85 and auxiliary >= 0.85, (dominant, auxiliary)
+    assert dominant >= 0.89 and auxiliary >= 0.85, (dominant, auxiliary)
     consensus_dominant, consensus_auxiliary = _consensus_labels()
     assert len(consensus_dominant) >= 20 and len(consensus_auxiliary) >= 20
     dominant, auxiliary = _agreement(colour, consensus_dominant, consensus_auxiliary)
-    assert dominant >= 0.85 and auxiliary >= 0.75, (dominant, auxiliary)
+    assert dominant >= 0.92 and auxiliary >= 0.75, (dominant, auxiliary)
 
 
 def test_every_demo_photo_gets_one_of_the_30_classes_and_valid_scores(demo_colour):

@@ -27,7 +27,7 @@ from icaa.pipeline.colour.conversion import (
 from icaa.pipeline.colour.harmony import harmony_OuLuo2006
 from icaa.pipeline.colour.naming import (
     ACHROMATIC_INDEX, ACHROMATIC_LEVELS, FAMILY_UPPER_DEG, TONE_FAMILY, TONE_NAMES, achromatic_level, hue_family,
-    hue_mode_families, is_achromatic, tone_class, tone_index,
+    hue_mode_families, is_achromatic, olive_as_green, tone_class, tone_index,
 )
 from icaa.pipeline.colour.templates import TEMPLATES, fit_hue_templates
 from icaa.pipeline.colour.wheel import ryb12_index
@@ -173,6 +173,7 @@ def analyse_colours(
     hue_mode_smoothing_deg: float = 5.0,
     hue_mode_valley_ratio: float = 0.5,
     hue_mode_max_spread_deg: float = 45.0,
+    olive_below_lightness: float = 45.0,
 ) -> ColourAnalysis:
     """Dominant/auxiliary colours, ICAA17K class, class scores and harmony scores of one image.
 
@@ -208,6 +209,9 @@ def analyse_colours(
         colour (see ``naming.hue_modes`` for the histogram options); a mode spread wider than
         ``hue_mode_max_spread_deg`` is no one colour and keeps per-pixel names. "pixel": every pixel by
         its own hue angle.
+    olive_below_lightness
+        A yellow colour (a hue mode's, or with ``family_from="pixel"`` a pixel's) darker than this CIELAB
+        L* is named green: dark yellows are olive (``naming.olive_as_green``). 0 turns it off.
 
     Example: a half red, half blue image is ``complementary/red_blue``.
 
@@ -234,7 +238,8 @@ def analyse_colours(
     chromatic_hue = hue[chromatic] if family_hue == "hsv" else oklab_hue_deg(rgb.reshape(-1, 3)[chromatic])
     classes = np.full(len(chromatic), ACHROMATIC_INDEX, np.int64)
     if family_from == "pixel":
-        classes[chromatic] = hue_family(chromatic_hue, family_upper_deg, hue_space=family_hue)
+        classes[chromatic] = olive_as_green(hue_family(chromatic_hue, family_upper_deg, hue_space=family_hue),
+                                            lightness[chromatic], olive_below_lightness=olive_below_lightness)
     chroma_credit = np.minimum(chroma * (1.0 / chroma_full_credit), 1.0)
     chroma_credit[~chromatic] = 0.0
 
@@ -263,7 +268,8 @@ def analyse_colours(
         classes[chromatic] = hue_mode_families(
             chromatic_hue, (chroma_credit * weights)[chromatic], upper_deg=family_upper_deg,
             hue_space=family_hue, bin_deg=hue_mode_bin_deg, smoothing_deg=hue_mode_smoothing_deg,
-            valley_ratio=hue_mode_valley_ratio, max_spread_deg=hue_mode_max_spread_deg)
+            valley_ratio=hue_mode_valley_ratio, max_spread_deg=hue_mode_max_spread_deg,
+            lightness=lightness[chromatic], olive_below_lightness=olive_below_lightness)
     # A weakly coloured pixel is partly colour, partly grey: its chroma credit goes to its family and the
     # rest to the achromatic mass (so a beige floor reads as grey-ish, not as a yellow photo).
     credit = np.where(chromatic, chroma_credit, 1.0) * weights

@@ -14,8 +14,8 @@ import numpy as np
 from icaa.pipeline.categories import HUE_FAMILIES
 
 __all__ = ["FAMILY_UPPER_DEG", "HUE_FAMILY_UPPER_DEG", "ACHROMATIC_LEVELS", "FAMILY_TONES", "TONE_NAMES", "TONE_FAMILY",
-           "hue_family", "hue_modes", "hue_mode_families", "is_achromatic", "pixel_classes", "tone_index", "tone_class",
-           "achromatic_level"]
+           "hue_family", "hue_modes", "hue_mode_families", "is_achromatic", "olive_as_green", "pixel_classes",
+           "tone_index", "tone_class", "achromatic_level"]
 
 #: Upper hue bound of each family, per hue angle; red wraps around (HSV [320, 13), OkLCh [345, 40)).
 #: HSV: the notes' yellow/green border at 70 deg is moved to 65 (sunlit and olive foliage, HSV 65-70,
@@ -27,6 +27,7 @@ FAMILY_UPPER_DEG: dict[str, dict[str, float]] = {
 HUE_FAMILY_UPPER_DEG = FAMILY_UPPER_DEG["hsv"]
 ACHROMATIC_LEVELS = ("black", "gray", "white")
 ACHROMATIC_INDEX = len(HUE_FAMILIES)  # 6: the index used for achromatic pixels
+_YELLOW, _GREEN = HUE_FAMILIES.index("yellow"), HUE_FAMILIES.index("green")
 
 
 def hue_family(hue_deg: np.ndarray | float, upper_deg: dict[str, float] | None = None, *,
@@ -49,11 +50,12 @@ def hue_family(hue_deg: np.ndarray | float, upper_deg: dict[str, float] | None =
 
 def pixel_classes(lightness: np.ndarray, chroma: np.ndarray, hue_deg: np.ndarray, *, achromatic_chroma: float = 10.0,
                   black_lightness_any_chroma: float = 8.0, family_upper_deg: dict[str, float] | None = None,
-                  hue_space: str = "hsv") -> np.ndarray:
+                  hue_space: str = "hsv", olive_below_lightness: float = 45.0) -> np.ndarray:
     """Family index per pixel: 0..5 for the hue families, 6 (``ACHROMATIC_INDEX``) for achromatic.
 
     A pixel is achromatic when C*ab < ``achromatic_chroma`` or L* < ``black_lightness_any_chroma``
-    (its hue is unreliable there); otherwise its family comes from its hue angle in ``hue_space``.
+    (its hue is unreliable there); otherwise its family comes from its hue angle in ``hue_space``, and a
+    yellow darker than ``olive_below_lightness`` is green (``olive_as_green``).
 
     >>> pixel_classes(np.array([53.0, 53.0]), np.array([104.0, 3.0]), np.array([0.0, 0.0])).tolist()
     [0, 6]
@@ -64,7 +66,24 @@ def pixel_classes(lightness: np.ndarray, chroma: np.ndarray, hue_deg: np.ndarray
                          f"{np.shape(hue_deg)}")
     achromatic = is_achromatic(lightness, chroma, achromatic_chroma=achromatic_chroma,
                                black_lightness_any_chroma=black_lightness_any_chroma)
-    return np.where(achromatic, ACHROMATIC_INDEX, hue_family(hue_deg, family_upper_deg, hue_space=hue_space))
+    families = olive_as_green(hue_family(hue_deg, family_upper_deg, hue_space=hue_space), lightness,
+                              olive_below_lightness=olive_below_lightness)
+    return np.where(achromatic, ACHROMATIC_INDEX, families)
+
+
+def olive_as_green(families: np.ndarray, lightness: np.ndarray, *, olive_below_lightness: float = 45.0) -> np.ndarray:
+    """Families (indices into ``HUE_FAMILIES``) with yellow renamed green where L* < ``olive_below_lightness``.
+
+    A dark yellow is not a yellow: no XKCD colour of the yellow hue band darker than L* 50 has "yellow"
+    in its name (they are olive, olive-brown, mud and brownish green; "olive" itself, L* 47, stays
+    yellow at the default, ICAA17K's darkyellow), and people call dark olive foliage green (the demo's
+    olive trees, meadow and grass: nine labels of nine). 0 turns the rule off.
+
+    >>> olive_as_green(np.array([2, 2, 1]), np.array([40.0, 60.0, 40.0])).tolist()
+    [3, 2, 1]
+    """
+    families = np.asarray(families)
+    return np.where((families == _YELLOW) & (np.asarray(lightness) < olive_below_lightness), _GREEN, families)
 
 
 def is_achromatic(lightness: np.ndarray, chroma: np.ndarray, *, achromatic_chroma: float = 10.0,
@@ -216,7 +235,8 @@ def hue_modes(hue_deg: np.ndarray, weights: np.ndarray, *, bin_deg: float = 5.0,
 
 
 def hue_mode_families(hue_deg: np.ndarray, weights: np.ndarray, *, upper_deg: dict[str, float] | None = None,
-                      hue_space: str = "oklch", max_spread_deg: float = 45.0, **mode_options) -> np.ndarray:
+                      hue_space: str = "oklch", max_spread_deg: float = 45.0, lightness: np.ndarray | None = None,
+                      olive_below_lightness: float = 45.0, **mode_options) -> np.ndarray:
     """Family index (into ``HUE_FAMILIES``) of every pixel: the family of its hue mode's mean hue.
 
     One coloured surface spreads over a range of hues (shading, and sRGB clipping that pushes bright
@@ -225,13 +245,26 @@ def hue_mode_families(hue_deg: np.ndarray, weights: np.ndarray, *, upper_deg: di
     Naming each mode of the hue histogram (``hue_modes``, whose options ``mode_options`` are) keeps it one.
     A mode spread wider than ``max_spread_deg`` (circular standard deviation) is no one colour, and its
     mean is meaningless (a rainbow): its pixels are named by their own hues.
+    Given the pixels' CIELAB ``lightness``, a yellow mode whose weighted mean L* is below
+    ``olive_below_lightness`` is green (``olive_as_green``; a broad mode's pixels, by their own L*).
 
     >>> hue_mode_families(np.array([70.0, 75.0, 85.0, 90.0]), np.ones(4), hue_space="oklch").tolist()
     [2, 2, 2, 2]
     """
     modes, means, spreads = hue_modes(hue_deg, weights, **mode_options)
-    families = hue_family(means, upper_deg, hue_space=hue_space)[modes]
+    mode_families = hue_family(means, upper_deg, hue_space=hue_space)
+    if lightness is not None:
+        lightness = np.asarray(lightness, dtype=np.float64)
+        weights = np.asarray(weights, dtype=np.float64)
+        mode_weight = np.bincount(modes, weights=weights, minlength=len(means))
+        mode_lightness = np.bincount(modes, weights=weights * lightness, minlength=len(means)) / \
+            np.maximum(mode_weight, 1e-300)
+        mode_families = olive_as_green(mode_families, mode_lightness, olive_below_lightness=olive_below_lightness)
+    families = mode_families[modes]
     broad = spreads[modes] > max_spread_deg
     if broad.any():
         families[broad] = hue_family(np.asarray(hue_deg)[broad], upper_deg, hue_space=hue_space)
+        if lightness is not None:
+            families[broad] = olive_as_green(families[broad], lightness[broad],
+                                             olive_below_lightness=olive_below_lightness)
     return families
