@@ -145,6 +145,19 @@ def test_a_hue_spread_too_wide_to_be_one_colour_keeps_per_pixel_families():
     narrow = np.linspace(70.0, 95.0, 50)
     assert set(hue_mode_families(narrow, np.ones(len(narrow)), hue_space="oklch").tolist()) == {2}
 
+
+def test_hue_mode_families_name_dark_yellow_modes_green_by_their_mean_lightness():
+    hues = np.array([100.0, 101.0, 102.0, 250.0])
+    # Mean L* of the yellow mode 40 (weighted 1:1:2): green; the blue mode is untouched.
+    families = hue_mode_families(hues, np.array([1.0, 1.0, 2.0, 1.0]), lightness=np.array([60.0, 60.0, 20.0, 30.0]))
+    assert families.tolist() == [3, 3, 3, 4]
+    # Weighted towards the light pixels the mean is 50: yellow.
+    families = hue_mode_families(hues, np.array([2.0, 1.0, 1.0, 1.0]), lightness=np.array([60.0, 60.0, 20.0, 30.0]))
+    assert families.tolist() == [2, 2, 2, 4]
+    # Pixels that weigh nothing are named by their plain mean L* (a light yellow stays yellow).
+    assert hue_mode_families(hues[:3], np.zeros(3), lightness=np.full(3, 80.0)).tolist() == [2, 2, 2]
+    assert hue_mode_families(hues[:3], np.zeros(3), lightness=np.full(3, 30.0)).tolist() == [3, 3, 3]
+
 @pytest.mark.parametrize("family_from", ["hue_mode", "pixel"])
 def test_a_dark_yellow_is_olive_and_named_green(family_from):
     # XKCD "mud green" #606602 (L* 41.1, OkLCh hue 114: the yellow band) is green, a dark one; XKCD "olive"

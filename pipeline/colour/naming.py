@@ -77,7 +77,7 @@ def olive_as_green(families: np.ndarray, lightness: np.ndarray, *, olive_below_l
     A dark yellow is not a yellow: no XKCD colour of the yellow hue band darker than L* 50 has "yellow"
     in its name (they are olive, olive-brown, mud and brownish green; "olive" itself, L* 47, stays
     yellow at the default, ICAA17K's darkyellow), and people call dark olive foliage green (the demo's
-    olive trees, meadow and grass: nine labels of nine). 0 turns the rule off.
+    backlit tree, mountain pasture and dandelion lawn: nine labels of nine). 0 turns the rule off.
 
     >>> olive_as_green(np.array([2, 2, 1]), np.array([40.0, 60.0, 40.0])).tolist()
     [3, 2, 1]
@@ -257,8 +257,12 @@ def hue_mode_families(hue_deg: np.ndarray, weights: np.ndarray, *, upper_deg: di
         lightness = np.asarray(lightness, dtype=np.float64)
         weights = np.asarray(weights, dtype=np.float64)
         mode_weight = np.bincount(modes, weights=weights, minlength=len(means))
-        mode_lightness = np.bincount(modes, weights=weights * lightness, minlength=len(means)) / \
-            np.maximum(mode_weight, 1e-300)
+        weighted_lightness = np.bincount(modes, weights=weights * lightness, minlength=len(means))
+        # A mode of pixels that weigh nothing (see hue_modes) takes their plain mean L*.
+        plain_lightness = np.bincount(modes, weights=lightness, minlength=len(means)) / \
+            np.maximum(np.bincount(modes, minlength=len(means)), 1)
+        mode_lightness = np.where(mode_weight > 0, weighted_lightness / np.where(mode_weight > 0, mode_weight, 1.0),
+                                  plain_lightness)
         mode_families = olive_as_green(mode_families, mode_lightness, olive_below_lightness=olive_below_lightness)
     families = mode_families[modes]
     broad = spreads[modes] > max_spread_deg
