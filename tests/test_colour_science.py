@@ -10,7 +10,8 @@ from icaa.pipeline.colour import (
     analyse_colours, colourfulness_HaslerSusstrunk2003, fit_hue_templates, harmony, harmony_OuLuo2006,
     hsv_hue_to_ryb, lab_to_lch, ryb12_index, srgb_to_hsv, srgb_to_lab,
 )
-from icaa.pipeline.colour.naming import hue_family, hue_mode_families, hue_modes, tone_class
+from icaa.pipeline.colour.conversion import oklab_hue_deg
+from icaa.pipeline.colour.naming import hue_family, hue_mode_families, hue_modes, pixel_classes, tone_class
 
 
 def solid(rgb, size=(40, 40)) -> np.ndarray:
@@ -144,6 +145,22 @@ def test_a_hue_spread_too_wide_to_be_one_colour_keeps_per_pixel_families():
     # A narrow spread across a border is still one family.
     narrow = np.linspace(70.0, 95.0, 50)
     assert set(hue_mode_families(narrow, np.ones(len(narrow)), hue_space="oklch").tolist()) == {2}
+
+
+def test_the_olive_rule_renames_no_xkcd_colour_called_yellow():
+    # The 949 XKCD survey colours (matplotlib carries them): of those the rule moves from yellow to green,
+    # none has "yellow" in its name; the others are browns and mud, and greens such as "mud green".
+    from matplotlib._color_data import XKCD_COLORS
+
+    names = [name.removeprefix("xkcd:") for name in XKCD_COLORS]
+    rgb = np.array([[int(code[i:i + 2], 16) / 255 for i in (1, 3, 5)] for code in XKCD_COLORS.values()], np.float32)
+    lab = srgb_to_lab(rgb.reshape(-1, 1, 3)).reshape(-1, 3)
+    lightness, chroma, hue = lab[:, 0], np.hypot(lab[:, 1], lab[:, 2]), oklab_hue_deg(rgb)
+    with_rule = pixel_classes(lightness, chroma, hue, hue_space="oklch")
+    without = pixel_classes(lightness, chroma, hue, hue_space="oklch", olive_below_lightness=0)
+    renamed = [names[i] for i in np.flatnonzero(with_rule != without)]
+    assert len(renamed) >= 10 and not [name for name in renamed if "yellow" in name], renamed
+    assert {"mud green", "brownish green", "olive brown"} <= set(renamed)
 
 
 def test_hue_mode_families_name_dark_yellow_modes_green_by_their_mean_lightness():
