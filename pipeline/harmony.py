@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from icaa.pipeline import rejects as codes
-from icaa.pipeline.categories import ICAA17K_CATEGORIES, class_score_column
-from icaa.pipeline.categories import HUE_FAMILIES
+from icaa.pipeline.categories import HUE_FAMILIES, ICAA17K_CATEGORIES, class_score_column
 from icaa.pipeline.colour import analyse_colours
+from icaa.pipeline.colour.dominant import FAMILY_FROM
 from icaa.pipeline.colour.naming import ACHROMATIC_LEVELS, FAMILY_UPPER_DEG, tone_index
 from icaa.pipeline.colour.templates import TEMPLATES
 from icaa.pipeline.decode import DecodeError, decode_for_colour
@@ -58,7 +58,7 @@ def check_analysis_options(options: dict) -> dict:
         elif name == "family_hue":
             ok = value in FAMILY_UPPER_DEG
         elif name == "family_from":
-            ok = value in ("hue_mode", "pixel")
+            ok = value in FAMILY_FROM
         elif name == "achromatic_auxiliary_levels":
             ok = isinstance(value, (list, tuple)) and all(level in ACHROMATIC_LEVELS for level in value)
         elif name == "family_upper_deg":
@@ -75,7 +75,7 @@ def check_analysis_options(options: dict) -> dict:
         raise IcaaError(f"bad harmony-score analysis option(s): {'; '.join(problems)}. Known options: "
                         f"{', '.join(ANALYSIS_DEFAULTS)}; tone_thresholds keys: {', '.join(sorted(_TONE_THRESHOLDS))}; "
                         f"family_upper_deg keys: {', '.join(HUE_FAMILIES)}; family_hue: {', '.join(FAMILY_UPPER_DEG)}; "
-                        f"family_from: hue_mode, pixel")
+                        f"family_from: {', '.join(FAMILY_FROM)}")
     return dict(options)
 
 

@@ -92,8 +92,9 @@ def lab_to_lch(lab: np.ndarray) -> np.ndarray:
 
 _LINEARISE_STEPS = 4096
 # sRGB transfer curve (IEC 61966-2-1) sampled on 4096 steps: a table lookup instead of a power per channel.
-_LINEAR_TABLE = np.where(np.linspace(0, 1, _LINEARISE_STEPS) <= 0.04045, np.linspace(0, 1, _LINEARISE_STEPS) / 12.92,
-                         ((np.linspace(0, 1, _LINEARISE_STEPS) + 0.055) / 1.055) ** 2.4).astype(np.float32)
+_ENCODED_STEPS = np.linspace(0, 1, _LINEARISE_STEPS)
+_LINEAR_TABLE = np.where(_ENCODED_STEPS <= 0.04045, _ENCODED_STEPS / 12.92,
+                         ((_ENCODED_STEPS + 0.055) / 1.055) ** 2.4).astype(np.float32)
 # Ottosson (2020), "A perceptual color space for image processing": linear sRGB -> LMS -> Oklab.
 _OKLAB_M1 = np.array([[0.4122214708, 0.5363325363, 0.0514459929], [0.2119034982, 0.6806995451, 0.1073969566],
                       [0.0883024619, 0.2817188376, 0.6299787005]], np.float32)

@@ -32,7 +32,10 @@ from icaa.pipeline.colour.naming import (
 from icaa.pipeline.colour.templates import TEMPLATES, fit_hue_templates
 from icaa.pipeline.colour.wheel import ryb12_index
 
-__all__ = ["ColourAnalysis", "figure_weights", "analyse_colours"]
+__all__ = ["FAMILY_FROM", "ColourAnalysis", "figure_weights", "analyse_colours"]
+
+#: What names a chromatic pixel's family in ``analyse_colours``: its hue mode, or its own hue.
+FAMILY_FROM = ("hue_mode", "pixel")
 
 
 @dataclass
@@ -219,8 +222,8 @@ def analyse_colours(
     >>> analyse_colours(rgb).category
     'complementary/red_blue'
     """
-    if family_from not in ("hue_mode", "pixel"):
-        raise ValueError(f"expected family_from 'hue_mode' or 'pixel', got {family_from!r}")
+    if family_from not in FAMILY_FROM:
+        raise ValueError(f"expected family_from of {FAMILY_FROM}, got {family_from!r}")
     if family_hue not in FAMILY_UPPER_DEG:
         raise ValueError(f"expected family_hue of {sorted(FAMILY_UPPER_DEG)}, got {family_hue!r}")
     rgb = as_rgb_float32(rgb)
