@@ -6,8 +6,9 @@ Usage (on Debian/Ubuntu, no root needed)::
     python data/demo/build_demo.py            # downloads the .deb files with `apt-get download`
     python data/demo/build_demo.py --debs DIR # uses .deb files already in DIR
 
-Each photo is decoded, converted to sRGB RGB, downscaled to at most 768 px on the long side (Lanczos)
-and saved as JPEG quality 88 under ``data/demo/``. ``ATTRIBUTION.csv`` is written from each package's
+It also takes photos bundled with scikit-image (``SKIMAGE_PHOTOS``). Each photo is decoded, converted to
+sRGB RGB, downscaled to at most 768 px on the long side (Lanczos) and saved as JPEG quality 88 under
+``data/demo/``. ``ATTRIBUTION.csv`` is written from each package's
 DEP-5 copyright file (and, for KDE wallpapers, the author named in the wallpaper's metadata).
 """
 
@@ -88,11 +89,38 @@ PHOTOS: list[tuple[str, str, str]] = [
     ("scratch_brick_wall.jpg", "scratch", SCRATCH.format("Outdoors/brick-wall1.jpg")),
     ("scratch_hay_field.jpg", "scratch", SCRATCH.format("Outdoors/hay_field.jpg")),
     ("scratch_pool.jpg", "scratch", SCRATCH.format("Outdoors/pool.jpg")),
+    ("scratch_hall.jpg", "scratch", SCRATCH.format("Indoors/hall.jpg")),
+    ("scratch_kitchen.jpg", "scratch", SCRATCH.format("Indoors/kitchen.jpg")),
+    ("scratch_canyon.jpg", "scratch", SCRATCH.format("Nature/canyon.jpg")),
+    ("scratch_hill.jpg", "scratch", SCRATCH.format("Nature/hill.jpg")),
+    ("scratch_tree.jpg", "scratch", SCRATCH.format("Nature/tree.jpg")),
+    ("scratch_wave.jpg", "scratch", SCRATCH.format("Nature/wave.jpg")),
+    ("scratch_all_sports_mural.jpg", "scratch", SCRATCH.format("Outdoors/all-sports-mural.jpg")),
+    ("scratch_berkeley_mural.jpg", "scratch", SCRATCH.format("Outdoors/berkeley-mural.jpg")),
+    ("scratch_brick_wall2.jpg", "scratch", SCRATCH.format("Outdoors/brick-wall2.jpg")),
+    ("scratch_city_with_water2.jpg", "scratch", SCRATCH.format("Outdoors/city-with-water2.jpg")),
+    ("scratch_driveway.jpg", "scratch", SCRATCH.format("Outdoors/driveway.jpg")),
+    ("scratch_hallway_outdoors.jpg", "scratch", SCRATCH.format("Outdoors/hallway_outdoors.jpg")),
+    ("scratch_houses.jpg", "scratch", SCRATCH.format("Outdoors/houses.jpg")),
+    ("scratch_route66.jpg", "scratch", SCRATCH.format("Outdoors/route66.jpg")),
+    ("scratch_the_movies.jpg", "scratch", SCRATCH.format("Outdoors/the-movies.jpg")),
+    ("scratch_tennis_backboard.jpg", "scratch", SCRATCH.format("Sports/tennis-backboard.jpg")),
     ("tuxpaint_burnt_bark.jpg", "tuxpaint-data", TUXPAINT.format("burnt_bark.jpg")),
     ("tuxpaint_jellyfish.jpg", "tuxpaint-data", TUXPAINT.format("jellyfish.jpg")),
     ("tuxpaint_lighthouse.jpg", "tuxpaint-data", TUXPAINT.format("lighthouse.jpg")),
     ("tuxpaint_mudstone.jpg", "tuxpaint-data", TUXPAINT.format("mudstone.jpg")),
     ("tuxpaint_rocks.jpg", "tuxpaint-data", TUXPAINT.format("rocks.jpg")),
+    ("tuxpaint_cliff.jpg", "tuxpaint-data", TUXPAINT.format("cliff.jpg")),
+    ("tuxpaint_ocean_waves.jpg", "tuxpaint-data", TUXPAINT.format("ocean_waves.jpg")),
+    ("tuxpaint_spiders_web.jpg", "tuxpaint-data", TUXPAINT.format("spiders_web.jpg")),
+    ("tuxpaint_sun_behind_clouds.jpg", "tuxpaint-data", TUXPAINT.format("sun_behind_clouds.jpg")),
+    ("tuxpaint_trees_at_dusk.jpg", "tuxpaint-data", TUXPAINT.format("trees_at_dusk.jpg")),
+    ("tuxpaint_wool_mill_machine.jpg", "tuxpaint-data", TUXPAINT.format("wool_mill_machine.jpg")),
+]
+
+#: (output file, file in scikit-image's bundled ``skimage/data``, author, licence)
+SKIMAGE_PHOTOS: list[tuple[str, str, str, str]] = [
+    ("skimage_astronaut.jpg", "astronaut.png", "NASA (Eileen Collins, NASA Great Images database)", "public-domain"),
 ]
 
 
@@ -131,6 +159,25 @@ def plasma_author(package_root: Path, image_path: str) -> str:
     return ""
 
 
+def save_downscaled(source: Path, out_name: str) -> None:
+    with Image.open(source) as image:
+        image = image.convert("RGB")
+        image.thumbnail((LONG_SIDE_PX, LONG_SIDE_PX), Image.Resampling.LANCZOS)
+        image.save(DEMO_DIR / out_name, "JPEG", quality=JPEG_QUALITY, optimize=True)
+
+
+def skimage_rows() -> list[dict[str, str]]:
+    import skimage
+
+    data_dir = Path(skimage.__file__).parent / "data"
+    rows = []
+    for out_name, data_file, author, licence in SKIMAGE_PHOTOS:
+        save_downscaled(data_dir / data_file, out_name)
+        rows.append({"file": out_name, "source_package": f"scikit-image ({skimage.__version__})",
+                     "original_path": f"skimage/data/{data_file}", "author": author, "licence": licence})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debs", type=Path, help="folder holding the .deb files (default: apt-get download them)")
@@ -150,15 +197,13 @@ def main() -> None:
             for out_name, photo_package, inner_path in PHOTOS:
                 if photo_package != package:
                     continue
-                with Image.open(root / inner_path) as image:
-                    image = image.convert("RGB")
-                    image.thumbnail((LONG_SIDE_PX, LONG_SIDE_PX), Image.Resampling.LANCZOS)
-                    image.save(DEMO_DIR / out_name, "JPEG", quality=JPEG_QUALITY, optimize=True)
+                save_downscaled(root / inner_path, out_name)
                 copyright_holder, licence = licence_for(stanzas, inner_path.split("/")[-1] if package.startswith(
                     "lomiri") else inner_path)
                 author = plasma_author(root, inner_path) if package.startswith("plasma") else copyright_holder
                 rows.append({"file": out_name, "source_package": f"{package} ({deb.name.split('_')[1]})",
                              "original_path": "/" + inner_path, "author": author, "licence": licence})
+    rows += skimage_rows()
     rows.sort(key=lambda row: row["file"])
     with open(DEMO_DIR / "ATTRIBUTION.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["file", "source_package", "original_path", "author", "licence"])
