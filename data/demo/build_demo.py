@@ -8,8 +8,8 @@ Usage (on Debian/Ubuntu, no root needed)::
 
 It also takes photos bundled with scikit-image (``SKIMAGE_PHOTOS``). Each photo is decoded, converted to
 sRGB RGB, downscaled to at most 768 px on the long side (Lanczos) and saved as JPEG quality 88 under
-``data/demo/``. ``ATTRIBUTION.csv`` is written from each package's
-DEP-5 copyright file (and, for KDE wallpapers, the author named in the wallpaper's metadata).
+``data/demo/``. ``ATTRIBUTION.csv`` is written from each package's DEP-5 copyright file (and, for KDE
+wallpapers, the author named in the wallpaper's metadata; for scikit-image, from ``SKIMAGE_PHOTOS``).
 """
 
 from __future__ import annotations
