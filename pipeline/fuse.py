@@ -1,6 +1,7 @@
 """Coarse pre-assessment scores: harmony plus popularity, ICAA17K (He et al., ICCV 2023) section 4.1.
 
-``f_obj`` is the harmony-template score of harmony-score (0..1, higher is more harmonious) and
+``f_obj`` is harmony-score's ``harmony_score`` (0..1, higher is more harmonious: the Cohen-Or hue-template
+fits scored against unstructured hues, :mod:`icaa.pipeline.colour.measures`) and
 ``f_subj = faves / sqrt(views)`` is the paper's Eq. 7 ("herd mentality"). The paper normalises both
 and adds them without saying how; we normalise each within the candidate pool (default: by rank,
 robust to the heavy tail of faves), take the weighted mean and map it to ``1 + 9 * mean`` so the
@@ -36,7 +37,7 @@ FUSE_FLAGS: dict[str, str] = {
     "zero_views": "the crawl says 0 views (or no views/faves numbers): f_subj undefined",
     "no_popularity": "the image has no row in popularity.parquet",
     "crawl_failed": "the popularity row's status is not ok (not_found, private, error:...)",
-    "no_harmony": "harmony_template_score is missing: scored from popularity alone",
+    "no_harmony": "harmony_score is missing: scored from popularity alone",
 }
 _UNUSABLE_POPULARITY = ("zero_views", "no_popularity", "crawl_failed")
 
@@ -113,7 +114,7 @@ def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame, *, normalisation
     Parameters
     ----------
     colour
-        harmony-score's table: ``image_id``, ``harmony_template_score`` (0..1), ``category`` and the
+        harmony-score's table: ``image_id``, ``harmony_score`` (0..1), ``category`` and the
         ``class_score_*`` columns (carried over).
     popularity
         crawl's table: ``image_id``, ``views``, ``faves``, ``status``.
@@ -135,17 +136,17 @@ def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame, *, normalisation
         raise IcaaError(f"on_missing_popularity must be harmony or drop; got {on_missing_popularity!r}")
     if weight_obj < 0 or weight_subj < 0 or weight_obj + weight_subj <= 0:
         raise IcaaError(f"weights must be >= 0 and not both 0; got weight_obj={weight_obj}, weight_subj={weight_subj}")
-    for name, frame, needed in (("colour table", colour, ("image_id", "harmony_template_score")),
+    for name, frame, needed in (("colour table", colour, ("image_id", "harmony_score")),
                                 ("popularity table", popularity, ("image_id", "views", "faves", "status"))):
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise IcaaError(f"{name}: missing column(s) {', '.join(missing)}; found "
                             f"{', '.join(map(str, frame.columns))}")
         _duplicates(frame, name)
-    harmony = pd.to_numeric(colour["harmony_template_score"], errors="coerce").to_numpy(dtype=np.float64)
+    harmony = pd.to_numeric(colour["harmony_score"], errors="coerce").to_numpy(dtype=np.float64)
     bad = colour["image_id"][(harmony < 0) | (harmony > 1)]
     if len(bad):
-        raise IcaaError(f"colour table: harmony_template_score must lie in 0..1; {len(bad)} row(s) outside, e.g. "
+        raise IcaaError(f"colour table: harmony_score must lie in 0..1; {len(bad)} row(s) outside, e.g. "
                         f"{', '.join(map(str, bad.head(3)))}")
     pop = popularity.set_index(popularity["image_id"].astype(str))
     ids = colour["image_id"].astype(str)
@@ -206,5 +207,8 @@ def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame, *, normalisation
         "rejects_by_reason": dict(Counter(rejects["reason"]).most_common()),
         "popularity_rows_without_colour": int((~pop.index.isin(ids)).sum()),
         "normalisation": normalisation, "weights": {"obj": weight_obj, "subj": weight_subj},
+        "coarse_score": dict(zip(("min", "q1", "median", "q3", "max"), (
+            round(float(q), 2) for q in np.percentile(coarse["coarse_score"], [0, 25, 50, 75, 100])))) if len(coarse)
+        else {},
     }
     return coarse, rejects, summary

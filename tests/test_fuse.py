@@ -20,7 +20,7 @@ def colour_table(harmony):
     frame = pd.DataFrame({"image_id": [f"img{i}.jpg" for i in range(len(harmony))],
                           "category": ["monochromatic/red"] * len(harmony),
                           "category_confidence": [0.9] * len(harmony),
-                          "harmony_template_score": harmony})
+                          "harmony_score": harmony})
     for n, name in enumerate(CLASS_SCORE_COLUMNS):
         frame[name] = [n / 100.0] * len(harmony)
     return frame
@@ -81,9 +81,9 @@ def test_missing_harmony_is_scored_from_popularity_and_unscorable_rows_are_rejec
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda c, p: c.assign(harmony_template_score=[1.5, 0.2]), "must lie in 0..1.*img0.jpg"),
+    (lambda c, p: c.assign(harmony_score=[1.5, 0.2]), "must lie in 0..1.*img0.jpg"),
     (lambda c, p: pd.concat([c, c.iloc[:1]]), "appear twice"),
-    (lambda c, p: c.drop(columns="harmony_template_score"), "missing column"),
+    (lambda c, p: c.drop(columns="harmony_score"), "missing column"),
 ])
 def test_bad_tables_raise_a_clear_error(change, message):
     colour = colour_table([0.1, 0.2])

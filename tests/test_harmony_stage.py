@@ -98,7 +98,7 @@ def test_every_demo_photo_gets_one_of_the_30_classes_and_valid_scores(demo_colou
     assert colour["category"].str.match(r"^(complementary|monochromatic)/[a-z_]+$").all()
     scores = colour[list(CLASS_SCORE_COLUMNS)].to_numpy()
     assert np.isfinite(scores).all() and (scores >= 0).all() and (scores <= 1 + 1e-9).all()
-    assert colour["harmony_template_score"].dropna().between(0, 1).all()
+    assert colour["harmony_score"].between(0, 1).all()
     assert colour["colourfulness_m3"].between(0, 300).all()
 
 
@@ -254,3 +254,16 @@ def test_cli_reads_thresholds_from_a_params_file_and_flags_override_it(demo_colo
     params.write_text("other: 1\n")
     result = CliRunner().invoke(app, arguments + ["-o", str(tmp_path / "bad.parquet")])
     assert result.exit_code != 0 and "no mapping at 'harmony-score.analysis'" in str(result.exception)
+
+
+def test_the_demo_coarse_score_spreads_over_1_to_10_and_fuse_reports_its_quartiles(demo_colour):
+    from icaa.pipeline.fuse import fuse_scores
+
+    _, colour = demo_colour
+    harmony = colour["harmony_score"]
+    assert harmony.between(0, 1).all() and harmony.nunique() >= 0.9 * len(harmony)
+    assert harmony.quantile(0.75) - harmony.quantile(0.25) >= 0.15
+    coarse, _, summary = fuse_scores(colour.reset_index(), pd.read_csv(DEMO_DIR / "popularity.csv"))
+    spread = summary["coarse_score"]
+    assert spread["min"] < 2 and spread["max"] > 8.5 and spread["q3"] - spread["q1"] > 2, spread
+    assert spread["median"] == round(coarse["coarse_score"].median(), 2)
