@@ -1,22 +1,26 @@
-"""harmony-score speed and memory, as ratios measured in one run on the same files.
+"""harmony-score speed and memory on real photos, as ratios measured in one run on the same files.
 
-Makes N JPEGs of about 1.7 MP (demo photos upscaled to 1600 px wide), then times:
-  floor     reduced-size decoding alone (what harmony-score cannot beat),
-  stage     the full per-image work (decode + colour analysis + harmony scores), one process,
-  naive     a straightforward full-resolution decode + scikit-image Lab/HSV conversion (no analysis),
-  workers   the stage with --workers 2 against --workers 1, end to end and in steady state (the marginal time
-            of the second half of the images, without the pool's fixed start-up),
-and peak memory of the stage for N and 4N images (child processes, VmHWM: getrusage's ru_maxrss would report
-this process's own peak, which Linux carries into a child across fork and exec).
-Targets (issue 2): stage/floor >= 0.6, stage/naive >= 15, 2 workers >= 1.7x one.
+The photos: ``benchmarks/real_photos.py`` builds (and caches) 1,000 distinct crops of about 1.5 MP from the
+full-resolution photographs of the Debian packages behind ``data/demo/`` and ``data/labelled/``, each
+downscaled by at most 2x and saved as JPEG quality 90: real camera detail, never upscaled.
 
-    python benchmarks/harmony_score.py [--images 24]
+Timed, in alternating rounds (a shared 2-core VM drifts between passes; the best of each counts):
+  floor     OpenCV's fastest decode of the same files, ``cv2.imdecode(..., IMREAD_REDUCED_COLOR_4)``, file
+            reading included, in this process;
+  stage     the whole command a user runs, ``icaa-data harmony-score images.parquet -o colour.parquet
+            --workers 1``, as a subprocess: start-up, decoding, analysis and writing the tables;
+  workers   the same command with ``--workers 2`` against ``--workers 1`` (end to end);
+and the stage's peak memory (the child's VmHWM) for a quarter of the photos and for all of them.
+Targets: stage >= 0.5x the floor, --workers 2 >= 1.8x one worker on 2 idle cores, flat memory.
+
+    python benchmarks/harmony_score.py [--photos DIR] [--count 1000] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,101 +29,84 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
+DEFAULT_PHOTOS = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "icaa" / "real_photos"
 
 
-def make_jpegs(folder: Path, count: int) -> list[Path]:
-    photos = sorted((REPO / "data/demo").glob("*.jpg"))
-    paths = []
-    for i in range(count):
-        with Image.open(photos[i % len(photos)]) as image:
-            big = image.convert("RGB").resize((1600, round(1600 * image.height / image.width)), Image.LANCZOS)
-        path = folder / f"img{i:04d}.jpg"
-        big.save(path, quality=90)
-        paths.append(path)
-    return paths
+def icaa_data() -> str:
+    found = shutil.which("icaa-data", path=str(Path(sys.executable).parent)) or shutil.which("icaa-data")
+    if found is None:
+        raise SystemExit("icaa-data is not installed in this environment (pip install -e .)")
+    return found
 
 
-def throughput(function, paths) -> float:
+def floor_seconds(paths: list[Path]) -> float:
+    import cv2
+
+    cv2.setNumThreads(1)  # as harmony-score's workers: one thread per process
     started = time.perf_counter()
     for path in paths:
-        function(path)
-    return len(paths) / (time.perf_counter() - started)
+        cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_REDUCED_COLOR_4)
+    return time.perf_counter() - started
 
 
-def naive(path: Path) -> None:
-    from skimage.color import rgb2hsv, rgb2lab
-
-    rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64) / 255.0
-    rgb2lab(rgb)
-    rgb2hsv(rgb)
-
-
-def peak_memory_mb(images_parquet: Path, out: Path) -> float:
-    code = (f"import re; from icaa.pipeline.harmony import harmony_score; "
-            f"harmony_score({str(images_parquet)!r}, {str(out)!r}, progress=False, chunk_size=16); "
-            f"print(int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) / 1024)")
-    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+def stage_seconds(images: Path, out: Path, workers: int) -> tuple[float, float]:
+    """Wall time of the whole command and its peak memory in MB (VmHWM of the main process)."""
+    shutil.rmtree(out, ignore_errors=True)
+    command = [icaa_data(), "harmony-score", str(images), "-o", str(out / "colour.parquet"), "--workers",
+               str(workers), "--no-progress"]
+    wrapper = ("import re, resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+               "stdout=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", wrapper, *command], capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"harmony-score failed:\n{result.stderr}")
+    return elapsed, float(result.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=24)
-    parser.add_argument("--rounds", type=int, default=15, help="alternating floor/stage passes; the best of each counts")
-    parser.add_argument("--worker-rounds", type=int, default=5, help="runs of each workers setting; the fastest counts")
-    parser.add_argument("--worker-images", type=int, default=600,
-                        help="images for the workers comparison (pool start-up is a fixed cost)")
+    parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="cache folder of the real photos")
+    parser.add_argument("--debs", type=Path, help="the .deb files, if already downloaded")
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    import cv2
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from real_photos import build
 
-    from icaa.pipeline.decode import decode_for_colour
-    from icaa.pipeline.harmony import harmony_score, score_image
-
-    cv2.setNumThreads(1)  # as in harmony-score's workers: one thread per process, for floor and stage alike
-
+    paths = build(args.photos, args.count, args.debs)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        paths = make_jpegs(folder, max(args.images * 4, args.worker_images))
-        sample = paths[: args.images]
-        score_image(decode_for_colour(sample[0])), naive(sample[0])  # warm-up: imports, lazily built tables
-        # Alternating rounds, best of each: a shared 2-core VM drifts by 20-30 % between passes.
-        floor = stage = 0.0
-        for _ in range(args.rounds):
-            floor = max(floor, throughput(decode_for_colour, sample))
-            stage = max(stage, throughput(lambda p: score_image(decode_for_colour(p)), sample))
-        baseline = throughput(naive, sample[: max(4, args.images // 4)])
-        half = paths[: len(paths) // 2]
-        for name, chosen in (("small", sample), ("half", half), ("large", paths)):
+        for name, chosen in (("all", paths), ("quarter", paths[: len(paths) // 4])):
             pd.DataFrame({"image_id": [p.name for p in chosen], "path": [str(p) for p in chosen]}).to_parquet(
                 folder / f"{name}.parquet")
-        timings: dict[tuple[int, str], float] = {}
-        for attempt in range(args.worker_rounds):  # fastest of a few runs each, alternating, as above
-            for workers in (1, 2):
-                for name in ("half", "large"):
-                    started = time.perf_counter()
-                    harmony_score(folder / f"{name}.parquet", folder / f"w{workers}{name}{attempt}/colour.parquet",
-                                  workers=workers, chunk_size=16, progress=False)
-                    elapsed = time.perf_counter() - started
-                    timings[workers, name] = min(timings.get((workers, name), elapsed), elapsed)
-        # End to end includes the pool's start-up (the fork server importing numpy/pandas/OpenCV, ~0.5 s, during
-        # which only the calling process computes); the marginal time of the second half of the images is the
-        # steady-state throughput.
-        end_to_end = timings[1, "large"] / timings[2, "large"]
-        steady = (timings[1, "large"] - timings[1, "half"]) / (timings[2, "large"] - timings[2, "half"])
-        memory_small = peak_memory_mb(folder / "small.parquet", folder / "m1/colour.parquet")
-        pd.DataFrame({"image_id": [p.name for p in paths[: args.images * 4]],
-                      "path": [str(p) for p in paths[: args.images * 4]]}).to_parquet(folder / "four.parquet")
-        memory_large = peak_memory_mb(folder / "four.parquet", folder / "m4/colour.parquet")
-    print(f"images: {args.images} JPEGs of 1600 px wide (~1.7 MP); workers run on {len(paths)}")
-    print(f"reduced-size decode alone : {floor:7.1f} images/s")
-    print(f"harmony-score per image   : {stage:7.1f} images/s   ratio to the floor {stage / floor:5.2f}  (target >= 0.6)")
-    print(f"full-res decode + skimage : {baseline:7.1f} images/s   speed-up {stage / baseline:5.1f}x (target >= 15)")
-    print(f"--workers 2 vs 1          : {end_to_end:5.2f}x end to end on {len(paths)} images, "
-          f"{steady:5.2f}x steady state (marginal {len(paths) - len(half)} images)  (target >= 1.7 on 2 idle cores)")
-    print(f"peak memory, {args.images} vs {args.images * 4} images: {memory_small:.0f} MB vs {memory_large:.0f} MB "
-          f"(ratio {memory_large / memory_small:.2f}; flat is ~1)")
+        floor_seconds(paths[:20])  # warm-up: the OS page cache holds the files for every contender alike
+        floor = stage = two = float("inf")
+        memory = {}
+        for _ in range(args.rounds):
+            floor = min(floor, floor_seconds(paths))
+            elapsed, memory["all"] = stage_seconds(folder / "all.parquet", folder / "one", 1)
+            stage = min(stage, elapsed)
+            two = min(two, stage_seconds(folder / "all.parquet", folder / "two", 2)[0])
+        memory["quarter"] = stage_seconds(folder / "quarter.parquet", folder / "q", 1)[1]
+    megapixels = np.mean([_megapixels(p) for p in paths[:: max(1, len(paths) // 50)]])
+    print(f"photos: {len(paths)} real JPEGs of {megapixels:.1f} MP ({args.photos}); best of {args.rounds} rounds")
+    print(f"floor, cv2 IMREAD_REDUCED_COLOR_4 : {floor:6.2f} s  ({len(paths) / floor:6.1f} photos/s)")
+    print(f"icaa-data harmony-score --workers 1 : {stage:6.2f} s  ({len(paths) / stage:6.1f} photos/s)  "
+          f"ratio to the floor {floor / stage:.2f} (target >= 0.5)")
+    print(f"icaa-data harmony-score --workers 2 : {two:6.2f} s  {stage / two:.2f}x one worker (target >= 1.8 on 2 idle "
+          f"cores)")
+    print(f"peak memory, {len(paths) // 4} vs {len(paths)} photos: {memory['quarter']:.0f} MB vs {memory['all']:.0f} MB "
+          f"(ratio {memory['all'] / memory['quarter']:.2f}; flat is ~1)")
+
+
+def _megapixels(path: Path) -> float:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.width * image.height / 1e6
 
 
 if __name__ == "__main__":

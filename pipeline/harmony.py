@@ -120,7 +120,7 @@ def score_image(rgb: np.ndarray, **analysis_options) -> dict:
     return row
 
 
-def score_chunk(rows: pd.DataFrame, *, images_root: str | None = None, long_side_px: int = 256,
+def score_chunk(rows: pd.DataFrame, *, images_root: str | None = None, long_side_px: int = 128,
                 max_pixels: int = 100_000_000, analysis: dict | None = None) -> dict[str, pd.DataFrame]:
     """Chunk core: decode and score each listed image, or reject it with a reason."""
     import cv2
@@ -160,7 +160,7 @@ class HarmonySummary:
 
 
 def harmony_score(images: Path | str, output: Path | str, *, rejects_output: Path | str | None = None,
-                  images_root: Path | str | None = None, long_side_px: int = 256, max_pixels: int = 100_000_000,
+                  images_root: Path | str | None = None, long_side_px: int = 128, max_pixels: int = 100_000_000,
                   chunk_size: int = 32, workers: int = 1, scheduler: str | None = None,
                   work_dir: Path | str | None = None, progress: bool = True, **analysis_options) -> HarmonySummary:
     """Score every image of ``images`` (scan's table) into ``colour.parquet`` and ``rejects.parquet``.
@@ -173,6 +173,10 @@ def harmony_score(images: Path | str, output: Path | str, *, rejects_output: Pat
     >>> harmony_score("work/scan/images.parquet", "work/harmony/colour.parquet", workers=2)  # doctest: +SKIP
     """
     check_analysis_options(analysis_options)
+    analysis_px = analysis_options.get("analysis_long_side_px", ANALYSIS_DEFAULTS["analysis_long_side_px"])
+    if long_side_px < analysis_px:
+        raise IcaaError(f"long_side_px {long_side_px} is below the analysis size analysis_long_side_px {analysis_px}: "
+                        f"decode at least as large as the analysis")
     started = time.perf_counter()
     output = Path(output)
     rejects_output = Path(rejects_output) if rejects_output else output.with_name("rejects.parquet")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from icaa.pipeline.colour.dominant import (
-    analyse_colours, class_scores, colour_masses, decide_class, figure_ground_weights, pixel_colours, pixel_families,
+    achromatic_levels, analyse_colours, class_scores, colour_masses, decide_class, figure_ground_weights, pixel_colours, pixel_families,
     representative_colours,
 )
 from icaa.pipeline.colour.naming import ACHROMATIC_INDEX
@@ -74,20 +74,28 @@ def test_colour_masses_give_a_weak_colour_partly_to_grey():
 
 def test_class_scores_and_decision_pick_the_pair_or_the_single_colour():
     pixels, weights, masses = steps(image(((1.0, 0.0, 0.0), 4), ((0.0, 0.0, 1.0), 4)))
-    scores = class_scores(pixels, weights, masses)
+    scores = class_scores(pixels, masses, achromatic_levels(pixels, weights))
     assert len(scores) == 30 and max(scores, key=scores.get) == "complementary/red_blue"
-    decision = decide_class(pixels, weights, masses)
+    decision = decide_class(pixels, weights, masses, achromatic_levels(pixels, weights))
     assert (decision.category, decision.dominant, decision.auxiliary) == ("complementary/red_blue", "red", "blue")
     pixels, weights, masses = steps(image(((1.0, 0.0, 0.0), 9), ((0.0, 0.0, 1.0), 1)))
-    decision = decide_class(pixels, weights, masses, auxiliary_min_share=0.2)
+    decision = decide_class(pixels, weights, masses, achromatic_levels(pixels, weights), auxiliary_min_share=0.2)
     assert decision.category == "monochromatic/red" and decision.auxiliary is None
 
 
 def test_decision_names_a_grey_photo_by_its_achromatic_level():
     pixels, weights, masses = steps(image(((0.95, 0.95, 0.95), 8)))
-    assert decide_class(pixels, weights, masses).category == "monochromatic/white"
+    assert decide_class(pixels, weights, masses, achromatic_levels(pixels, weights)).category == "monochromatic/white"
     pixels, weights, masses = steps(image(((0.05, 0.05, 0.05), 8)))
-    assert decide_class(pixels, weights, masses).category == "monochromatic/black"
+    assert decide_class(pixels, weights, masses, achromatic_levels(pixels, weights)).category == "monochromatic/black"
+
+
+def test_achromatic_levels_split_greys_by_lightness_and_ignore_coloured_pixels():
+    pixels = pixel_colours(image(((0.05, 0.05, 0.05), 2), ((0.5, 0.5, 0.5), 2), ((0.97, 0.97, 0.97), 4),
+                                 ((1.0, 0.0, 0.0), 8)))
+    levels = achromatic_levels(pixels, np.ones(len(pixels.chroma)))
+    assert levels.fractions.tolist() == [0.25, 0.25, 0.5]
+    assert levels.levels.reshape(16, 16)[0, :8].tolist() == [0, 0, 1, 1, 2, 2, 2, 2]
 
 
 def test_representative_colours_are_each_familys_mean_lab():
@@ -102,5 +110,6 @@ def test_analyse_colours_is_the_steps_in_order():
     rgb = image(((1.0, 0.5, 0.0), 5), ((0.1, 0.3, 0.9), 3))
     pixels, weights, masses = steps(rgb)
     analysis = analyse_colours(rgb, suppress_background=False)
-    assert analysis.class_scores == class_scores(pixels, weights, masses)
-    assert analysis.category == decide_class(pixels, weights, masses).category == "complementary/orange_blue"
+    levels = achromatic_levels(pixels, weights)
+    assert analysis.class_scores == class_scores(pixels, masses, levels)
+    assert analysis.category == decide_class(pixels, weights, masses, levels).category == "complementary/orange_blue"

@@ -30,8 +30,9 @@ from icaa.pipeline.colour.naming import (
 )
 from icaa.pipeline.colour.wheel import ryb12_index
 
-__all__ = ["FAMILY_FROM", "ColourAnalysis", "PixelColours", "ColourMasses", "ClassDecision", "pixel_colours",
-           "figure_weights", "figure_ground_weights", "pixel_families", "colour_masses", "class_scores",
+__all__ = ["FAMILY_FROM", "ColourAnalysis", "PixelColours", "ColourMasses", "ClassDecision", "AchromaticLevels", "pixel_colours",
+           "figure_weights", "figure_ground_weights", "pixel_families", "colour_masses", "achromatic_levels",
+           "class_scores",
            "decide_class", "representative_colours", "analyse_colours"]
 
 #: What names a chromatic pixel's family in ``analyse_colours``: its hue mode, or its own hue.
@@ -297,21 +298,32 @@ def colour_masses(pixels: PixelColours, weights: np.ndarray, classes: np.ndarray
     return ColourMasses(classes, credit, masses, chromatic_fraction, chromatic_shares, all_shares)
 
 
-def _achromatic_levels(pixels: PixelColours, weights: np.ndarray, *, black_below_lightness: float,
-                       white_above_lightness: float) -> tuple[np.ndarray, np.ndarray]:
-    """Every pixel's achromatic level (0 black, 1 gray, 2 white) and the levels' weighted shares among the
-    achromatic pixels."""
+@dataclass
+class AchromaticLevels:
+    """Black, gray or white for every pixel, and the levels' weighted shares among the achromatic pixels."""
+
+    levels: np.ndarray             # (N,) 0 black, 1 gray, 2 white (by L*, whatever the pixel's chroma)
+    fractions: np.ndarray          # (3,) shares of the achromatic pixels' weight; zeros when there are none
+
+
+def achromatic_levels(pixels: PixelColours, weights: np.ndarray, *, black_below_lightness: float = 20.0,
+                      white_above_lightness: float = 88.0) -> AchromaticLevels:
+    """Step 4b: the achromatic level of every pixel by L*, and their shares among the achromatic pixels.
+
+    >>> rgb = np.zeros((2, 4, 3), np.float32); rgb[:, 2:] = 1.0
+    >>> achromatic_levels(pixel_colours(rgb), np.ones(8)).fractions.tolist()
+    [0.5, 0.0, 0.5]
+    """
     chromatic = pixels.chromatic
     levels = achromatic_level(pixels.lightness, black_below_lightness=black_below_lightness,
                               white_above_lightness=white_above_lightness)
     level_fractions = np.bincount(levels[~chromatic], weights=weights[~chromatic], minlength=3)
     level_fractions = level_fractions / level_fractions.sum() if level_fractions.sum() > 0 else np.zeros(3)
-    return levels, level_fractions
+    return AchromaticLevels(levels, level_fractions)
 
 
-def class_scores(pixels: PixelColours, weights: np.ndarray, masses: ColourMasses, *,
-                 auxiliary_min_share: float = 0.2, black_below_lightness: float = 20.0,
-                 white_above_lightness: float = 88.0, tone_thresholds: dict[str, float] | None = None
+def class_scores(pixels: PixelColours, masses: ColourMasses, levels: AchromaticLevels, *,
+                 auxiliary_min_share: float = 0.2, tone_thresholds: dict[str, float] | None = None
                  ) -> dict[str, float]:
     """Step 5: a soft score in 0..1 for each of the 30 ICAA17K classes.
 
@@ -322,7 +334,8 @@ def class_scores(pixels: PixelColours, weights: np.ndarray, masses: ColourMasses
 
     >>> rgb = np.zeros((4, 4, 3), np.float32); rgb[:, :2, 0] = 1.0; rgb[:, 2:, 2] = 1.0
     >>> pixels = pixel_colours(rgb); weights = np.ones(16)
-    >>> scores = class_scores(pixels, weights, colour_masses(pixels, weights, pixel_families(pixels, weights)))
+    >>> masses = colour_masses(pixels, weights, pixel_families(pixels, weights))
+    >>> scores = class_scores(pixels, masses, achromatic_levels(pixels, weights))
     >>> max(scores, key=scores.get)
     'complementary/red_blue'
     """
@@ -333,8 +346,7 @@ def class_scores(pixels: PixelColours, weights: np.ndarray, masses: ColourMasses
     tone_mass = np.bincount(tones[chromatic], weights=masses.credit[chromatic], minlength=len(TONE_NAMES))
     family_credit = np.bincount(TONE_FAMILY, weights=tone_mass, minlength=ACHROMATIC_INDEX)[TONE_FAMILY]
     tone_fractions = np.divide(tone_mass, family_credit, out=np.zeros(len(TONE_NAMES)), where=family_credit > 0)
-    _, level_fractions = _achromatic_levels(pixels, weights, black_below_lightness=black_below_lightness,
-                                            white_above_lightness=white_above_lightness)
+    level_fractions = levels.fractions
     scores = dict.fromkeys(ICAA17K_CATEGORIES, 0.0)
     for a in range(len(HUE_FAMILIES)):
         for b in range(a + 1, len(HUE_FAMILIES)):
@@ -365,12 +377,11 @@ class ClassDecision:
     auxiliary_index: int | None
 
 
-def decide_class(pixels: PixelColours, weights: np.ndarray, masses: ColourMasses, *,
+def decide_class(pixels: PixelColours, weights: np.ndarray, masses: ColourMasses, levels: AchromaticLevels, *,
                  min_chromatic_fraction: float = 0.2, auxiliary_min_share: float = 0.2,
                  achromatic_auxiliary_min_share: float = 0.25,
                  achromatic_auxiliary_levels: tuple[str, ...] = ("gray", "white"),
-                 chromatic_auxiliary_min_fraction: float = 0.2, black_below_lightness: float = 20.0,
-                 white_above_lightness: float = 88.0, tone_thresholds: dict[str, float] | None = None
+                 chromatic_auxiliary_min_fraction: float = 0.2, tone_thresholds: dict[str, float] | None = None
                  ) -> ClassDecision:
     """Step 6: the decision rule. Below ``min_chromatic_fraction`` of chromatic mass the photo is black,
     gray or white; otherwise the runner-up family is the auxiliary colour when its share of the chromatic
@@ -379,14 +390,14 @@ def decide_class(pixels: PixelColours, weights: np.ndarray, masses: ColourMasses
 
     >>> rgb = np.zeros((4, 4, 3), np.float32); rgb[:, :2, 0] = 1.0; rgb[:, 2:, 2] = 1.0
     >>> pixels = pixel_colours(rgb); weights = np.ones(16)
-    >>> decide_class(pixels, weights, colour_masses(pixels, weights, pixel_families(pixels, weights))).category
+    >>> masses = colour_masses(pixels, weights, pixel_families(pixels, weights))
+    >>> decide_class(pixels, weights, masses, achromatic_levels(pixels, weights)).category
     'complementary/red_blue'
     """
     chromatic, lightness, chroma = pixels.chromatic, pixels.lightness, pixels.chroma
     classes, credit = masses.classes, masses.credit
     chromatic_shares, all_shares = masses.chromatic_shares, masses.all_shares
-    levels, level_fractions = _achromatic_levels(pixels, weights, black_below_lightness=black_below_lightness,
-                                                 white_above_lightness=white_above_lightness)
+    level_fractions = levels.fractions
     order = np.argsort(-chromatic_shares, kind="stable")
     first, second = int(order[0]), int(order[1])
     if masses.chromatic_fraction < min_chromatic_fraction:
@@ -406,7 +417,7 @@ def decide_class(pixels: PixelColours, weights: np.ndarray, masses: ColourMasses
             median_chroma = _weighted_median(chroma[members], credit[members])
             category = f"monochromatic/{tone_class(dominant, median_lightness, median_chroma, **(tone_thresholds or {}))}"
             visible_levels = [ACHROMATIC_LEVELS.index(name) for name in achromatic_auxiliary_levels]
-            visible_grey = ~chromatic & np.isin(levels, visible_levels)
+            visible_grey = ~chromatic & np.isin(levels.levels, visible_levels)
             grey_fraction = float(weights[visible_grey].sum() / weights.sum())
             auxiliary = "achromatic" if grey_fraction >= achromatic_auxiliary_min_share else None
     auxiliary_index = None if auxiliary is None else (
@@ -473,8 +484,8 @@ def analyse_colours(
     """Dominant/auxiliary colours, ICAA17K class, class scores and harmony measures of one image.
 
     The steps, each a pure function of its own: ``pixel_colours`` (conversion, achromatic pixels, chroma
-    credit), ``figure_ground_weights``, ``pixel_families``, ``colour_masses``, ``class_scores``,
-    ``decide_class``, ``representative_colours``, then every measure of ``measures.HARMONY_MEASURES``.
+    credit), ``figure_ground_weights``, ``pixel_families``, ``colour_masses``,
+    ``achromatic_levels``, ``class_scores``, ``decide_class``, ``representative_colours``, then every measure of ``measures.HARMONY_MEASURES``.
     The keyword arguments are the thresholds of those steps (see each for its meaning); they live in
     ``params.yaml`` under ``harmony-score.analysis``.
 
@@ -536,14 +547,16 @@ def analyse_colours(
                              hue_mode_max_spread_deg=hue_mode_max_spread_deg,
                              olive_below_lightness=olive_below_lightness)
     masses = colour_masses(pixels, weights, classes)
-    tones = {"black_below_lightness": black_below_lightness, "white_above_lightness": white_above_lightness,
-             "tone_thresholds": tone_thresholds}
-    scores = class_scores(pixels, weights, masses, auxiliary_min_share=auxiliary_min_share, **tones)
-    decision = decide_class(pixels, weights, masses, min_chromatic_fraction=min_chromatic_fraction,
+    levels = achromatic_levels(pixels, weights, black_below_lightness=black_below_lightness,
+                               white_above_lightness=white_above_lightness)
+    scores = class_scores(pixels, masses, levels, auxiliary_min_share=auxiliary_min_share,
+                          tone_thresholds=tone_thresholds)
+    decision = decide_class(pixels, weights, masses, levels, min_chromatic_fraction=min_chromatic_fraction,
                             auxiliary_min_share=auxiliary_min_share,
                             achromatic_auxiliary_min_share=achromatic_auxiliary_min_share,
                             achromatic_auxiliary_levels=achromatic_auxiliary_levels,
-                            chromatic_auxiliary_min_fraction=chromatic_auxiliary_min_fraction, **tones)
+                            chromatic_auxiliary_min_fraction=chromatic_auxiliary_min_fraction,
+                            tone_thresholds=tone_thresholds)
     score_total = sum(scores.values())
     confidence = scores[decision.category] / score_total if score_total > 0 else 0.0
     colours = representative_colours(pixels, masses)

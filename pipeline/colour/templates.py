@@ -114,11 +114,11 @@ def template_skills(distances_deg: dict[str, float]) -> dict[str, float]:
     """Template -> skill ``1 - D_m / D_m^uniform``, clipped to 0..1 (1: hues inside the template's sectors,
     0: no closer than unstructured hues). NaN distances give NaN skills.
 
-    >>> template_skills({"i": 40.6})["i"]
+    >>> round(template_skills({"i": 40.6})["i"], 3)
     0.5
     """
     null = uniform_hue_distances_deg()
-    return {name: float(np.clip(1.0 - distance / null[name], 0.0, 1.0)) if np.isfinite(distance) else float("nan")
+    return {name: min(max(1.0 - distance / null[name], 0.0), 1.0) if distance == distance else float("nan")
             for name, distance in distances_deg.items()}
 
 
