@@ -120,7 +120,7 @@ def score_image(rgb: np.ndarray, **analysis_options) -> dict:
     return row
 
 
-def score_chunk(rows: pd.DataFrame, *, images_root: str | None = None, long_side_px: int = 128,
+def score_chunk(rows: pd.DataFrame, *, images_root: str | None = None, long_side_px: int = 96,
                 max_pixels: int = 100_000_000, analysis: dict | None = None) -> dict[str, pd.DataFrame]:
     """Chunk core: decode and score each listed image, or reject it with a reason."""
     import cv2
@@ -160,7 +160,7 @@ class HarmonySummary:
 
 
 def harmony_score(images: Path | str, output: Path | str, *, rejects_output: Path | str | None = None,
-                  images_root: Path | str | None = None, long_side_px: int = 128, max_pixels: int = 100_000_000,
+                  images_root: Path | str | None = None, long_side_px: int = 96, max_pixels: int = 100_000_000,
                   chunk_size: int = 128, workers: int = 1, scheduler: str | None = None,
                   work_dir: Path | str | None = None, progress: bool = True, **analysis_options) -> HarmonySummary:
     """Score every image of ``images`` (scan's table) into ``colour.parquet`` and ``rejects.parquet``.

@@ -24,7 +24,7 @@ def harmony_score_command(
                                                         "paths outside it) instead of scan's absolute path.",
                                                         exists=True, file_okay=False)] = None,
     long_side_px: Annotated[int, typer.Option(
-        help="Decode at this long side (reduced-size decode), at least the analysis size.")] = 128,
+        help="Decode at this long side (reduced-size decode), at least the analysis size.")] = 96,
     max_pixels: Annotated[int, typer.Option(help="Reject larger images undecoded.")] = 100_000_000,
     analysis_params: Annotated[Optional[Path], typer.Option(
         help="YAML file with analysis thresholds (any keyword of analyse_colours) under --analysis-key, "
