@@ -13,7 +13,7 @@ import numpy as np
 
 from icaa.pipeline.categories import HUE_FAMILIES
 
-__all__ = ["FAMILY_UPPER_DEG", "HUE_FAMILY_UPPER_DEG", "ACHROMATIC_LEVELS", "FAMILY_TONES", "TONE_NAMES", "TONE_FAMILY",
+__all__ = ["FAMILY_UPPER_DEG", "ACHROMATIC_LEVELS", "FAMILY_TONES", "TONE_NAMES", "TONE_FAMILY",
            "hue_family", "hue_modes", "hue_mode_families", "is_achromatic", "olive_as_green", "pixel_classes",
            "tone_index", "tone_class", "achromatic_level"]
 
@@ -24,7 +24,6 @@ FAMILY_UPPER_DEG: dict[str, dict[str, float]] = {
     "hsv": {"red": 13.0, "orange": 45.0, "yellow": 65.0, "green": 170.0, "blue": 258.0, "violet": 320.0},
     "oklch": {"red": 40.0, "orange": 80.0, "yellow": 115.0, "green": 195.0, "blue": 285.0, "violet": 345.0},
 }
-HUE_FAMILY_UPPER_DEG = FAMILY_UPPER_DEG["hsv"]
 ACHROMATIC_LEVELS = ("black", "gray", "white")
 ACHROMATIC_INDEX = len(HUE_FAMILIES)  # 6: the index used for achromatic pixels
 _YELLOW, _GREEN = HUE_FAMILIES.index("yellow"), HUE_FAMILIES.index("green")
