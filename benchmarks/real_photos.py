@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -27,7 +26,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "data" / "demo"))
 sys.path.insert(0, str(ROOT / "data" / "labelled"))
-from build_demo import PHOTOS  # noqa: E402
+from build_demo import PHOTOS, unpacked_packages  # noqa: E402
 from build_labelled import unpack_qt_resources  # noqa: E402
 
 MIN_PIXELS = 1_500_000
@@ -36,14 +35,11 @@ GCOMPRIS_BUNDLES = ("erase", "clickgame")
 JPEG_QUALITY = 90
 
 
-def originals(debs: Path, unpack_dir: Path) -> list[tuple[str, Image.Image]]:
+def originals(debs: Path | None, work_dir: Path) -> list[tuple[str, Image.Image]]:
     """(name, image) of every original photo of at least MIN_PIXELS."""
     found: list[tuple[str, Image.Image]] = []
     packages = sorted({package for _, package, _ in PHOTOS} | {"gcompris-qt-data"})
-    for package in packages:
-        deb = next(debs.glob(f"{package}_*.deb"))
-        root = unpack_dir / package
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    for package, _, root in unpacked_packages(packages, debs, work_dir):
         if package == "gcompris-qt-data":
             for bundle in sorted((root / "usr/share/gcompris-qt").rglob("*.rcc")):
                 if bundle.stem in GCOMPRIS_BUNDLES:
@@ -84,11 +80,6 @@ def build(out_dir: Path, count: int, debs: Path | None = None) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
-        if debs is None:
-            debs = Path(tmp) / "debs"
-            debs.mkdir()
-            packages = sorted({package for _, package, _ in PHOTOS} | {"gcompris-qt-data"})
-            subprocess.run(["apt-get", "download", *packages], cwd=debs, check=True, capture_output=True)
         photos = originals(debs, Path(tmp))
         per_photo = -(-count // len(photos))
         paths = []

@@ -20,6 +20,7 @@ import fnmatch
 import json
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from PIL import Image
@@ -178,21 +179,38 @@ def skimage_rows() -> list[dict[str, str]]:
     return rows
 
 
+def unpacked_packages(packages: list[str], debs: Path | None, work_dir: Path) -> Iterator[tuple[str, str, Path]]:
+    """(package, version, unpacked root) of each package, from the .deb files in ``debs`` or, with None,
+    downloaded with `apt-get download` into ``work_dir``."""
+    if debs is None:
+        debs = work_dir / "debs"
+        debs.mkdir()
+        subprocess.run(["apt-get", "download", *packages], cwd=debs, check=True)
+    for package in packages:
+        deb = next(debs.glob(f"{package}_*.deb"))
+        root = work_dir / package
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+        yield package, deb.name.split("_")[1], root
+
+
+def write_attribution(folder: Path, rows: list[dict[str, str]]) -> None:
+    """``folder/ATTRIBUTION.csv``: file, source package, original path, author and licence of each photo."""
+    rows = sorted(rows, key=lambda row: row["file"])
+    with open(folder / "ATTRIBUTION.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["file", "source_package", "original_path", "author", "licence"])
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {len(rows)} photos and ATTRIBUTION.csv to {folder}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debs", type=Path, help="folder holding the .deb files (default: apt-get download them)")
     args = parser.parse_args()
     packages = sorted({package for _, package, _ in PHOTOS})
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        debs = args.debs or Path(tmp) / "debs"
-        if args.debs is None:
-            debs.mkdir()
-            subprocess.run(["apt-get", "download", *packages], cwd=debs, check=True)
-        rows = []
-        for package in packages:
-            deb = next(debs.glob(f"{package}_*.deb"))
-            root = Path(tmp) / package
-            subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+        for package, version, root in unpacked_packages(packages, args.debs, Path(tmp)):
             stanzas = parse_dep5((root / f"usr/share/doc/{package}/copyright").read_text(errors="replace"))
             for out_name, photo_package, inner_path in PHOTOS:
                 if photo_package != package:
@@ -201,15 +219,9 @@ def main() -> None:
                 copyright_holder, licence = licence_for(stanzas, inner_path.split("/")[-1] if package.startswith(
                     "lomiri") else inner_path)
                 author = plasma_author(root, inner_path) if package.startswith("plasma") else copyright_holder
-                rows.append({"file": out_name, "source_package": f"{package} ({deb.name.split('_')[1]})",
+                rows.append({"file": out_name, "source_package": f"{package} ({version})",
                              "original_path": "/" + inner_path, "author": author, "licence": licence})
-    rows += skimage_rows()
-    rows.sort(key=lambda row: row["file"])
-    with open(DEMO_DIR / "ATTRIBUTION.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["file", "source_package", "original_path", "author", "licence"])
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {len(rows)} photos and ATTRIBUTION.csv to {DEMO_DIR}")
+    write_attribution(DEMO_DIR, rows + skimage_rows())
 
 
 if __name__ == "__main__":

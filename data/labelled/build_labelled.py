@@ -27,10 +27,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
-import fnmatch
 import struct
-import subprocess
 import sys
 import tempfile
 import zlib
@@ -40,7 +37,7 @@ from PIL import Image
 
 LABELLED_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(LABELLED_DIR.parent / "demo"))
-from build_demo import licence_for, parse_dep5, plasma_author  # noqa: E402
+from build_demo import licence_for, parse_dep5, plasma_author, unpacked_packages, write_attribution  # noqa: E402
 
 LONG_SIDE_PX = 640
 MIN_LONG_SIDE_PX = 640
@@ -142,17 +139,9 @@ def main() -> None:
     parser.add_argument("--debs", type=Path, help="folder holding the .deb files (default: apt-get download them)")
     args = parser.parse_args()
     packages = sorted({"gcompris-qt-data"} | {package for _, package, _ in WALLPAPER_PHOTOS})
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        debs = args.debs or Path(tmp) / "debs"
-        if args.debs is None:
-            debs.mkdir()
-            subprocess.run(["apt-get", "download", *packages], cwd=debs, check=True)
-        rows = []
-        for package in packages:
-            deb = next(debs.glob(f"{package}_*.deb"))
-            version = deb.name.split("_")[1]
-            root = Path(tmp) / package
-            subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+        for package, version, root in unpacked_packages(packages, args.debs, Path(tmp)):
             if package == "gcompris-qt-data":
                 rows += gcompris_rows(root, version)
                 continue
@@ -166,12 +155,7 @@ def main() -> None:
                 author = plasma_author(root, inner_path) if package.startswith("plasma") else holder
                 rows.append({"file": out_name, "source_package": f"{package} ({version})",
                              "original_path": "/" + inner_path, "author": author, "licence": licence})
-    rows.sort(key=lambda row: row["file"])
-    with open(LABELLED_DIR / "ATTRIBUTION.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["file", "source_package", "original_path", "author", "licence"])
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {len(rows)} photos and ATTRIBUTION.csv to {LABELLED_DIR}")
+    write_attribution(LABELLED_DIR, rows)
 
 
 if __name__ == "__main__":
