@@ -12,7 +12,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from icaa.pipeline.cli._util import fail, run_app
+from icaa.pipeline.cli._util import HELP_SETTINGS, fail, run_app
 from icaa.pipeline.errors import IcaaError
 
 __all__ = ["app", "main"]
@@ -22,8 +22,7 @@ app = typer.Typer(
     help="Train, evaluate and predict with the Delegate Transformer (DeT) on colour-aesthetics labels "
          "(ICAA17K or SPAQ layout).",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+    **HELP_SETTINGS,
 )
 
 

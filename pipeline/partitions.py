@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -193,6 +194,26 @@ def _exit_with_parent(parent_pid: int, poll_s: float = 0.5) -> None:
                 os._exit(1)
 
     threading.Thread(target=watch, name="icaa-exit-with-parent", daemon=True).start()
+    # Ctrl-C is the parent's to handle: it stops handing out chunks and says what was kept, while a child
+    # finishes (and marks done) the chunk it holds instead of printing a KeyboardInterrupt traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _start_fork_server_ignoring_ctrl_c(context) -> None:
+    """Start the fork server with SIGINT ignored, which it and every child forked from it inherit.
+
+    The server imports the preloaded modules before it protects itself from ^C, so a Ctrl-C during that
+    start-up would print a traceback from it.
+    """
+    if context.get_start_method() != "forkserver" or threading.current_thread() is not threading.main_thread():
+        return
+    from multiprocessing import forkserver
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _run_on_local_processes(pending: list[int], args, workers: int, chunk_module: str, bar) -> None:
@@ -207,6 +228,7 @@ def _run_on_local_processes(pending: list[int], args, workers: int, chunk_module
         # The fork server imports the main module (as it does by default) and the chunk's module once; every
         # child forked from it starts with them loaded, and a later run in this process reuses the server.
         context.set_forkserver_preload(["__main__", chunk_module])
+        _start_fork_server_ignoring_ctrl_c(context)
     queue = deque(pending)
     running: dict[Future, Executor] = {}
     with ThreadPoolExecutor(max_workers=1) as here, \

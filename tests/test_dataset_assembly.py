@@ -256,7 +256,7 @@ def test_build_cli_and_bad_inputs(tmp_path):
                 tmp_path / "mos.parquet")
     result = CliRunner().invoke(app, ["build", "--selection", str(tmp_path / "selection.parquet"), "--mos",
                                       str(tmp_path / "mos.parquet"), "--images", str(tmp_path / "images.parquet"),
-                                      "-o", str(tmp_path / "ds"), "--no-link"])
+                                      "-o", str(tmp_path / "ds")])
     assert result.exit_code == 0, result.output
     assert len(read_icaa17k_csv(tmp_path / "ds" / "all.csv")) == 7
     assert "licence" not in pd.read_parquet(tmp_path / "ds" / "manifest.parquet").columns
@@ -267,9 +267,13 @@ def test_build_cli_and_bad_inputs(tmp_path):
                   tmp_path / "ds2")
     (tmp_path / "occupied").mkdir()
     (tmp_path / "occupied" / "keep.txt").write_text("mine")
-    with pytest.raises(IcaaError, match="not an icaa dataset"):
+    with pytest.raises(IcaaError, match="already holds files.*--overwrite"):
         run_build(tmp_path / "selection.parquet", tmp_path / "mos.parquet", tmp_path / "images.parquet",
                   tmp_path / "occupied")
+    with pytest.raises(IcaaError, match="not an icaa dataset"):
+        run_build(tmp_path / "selection.parquet", tmp_path / "mos.parquet", tmp_path / "images.parquet",
+                  tmp_path / "occupied", overwrite=True)
+    assert (tmp_path / "occupied" / "keep.txt").read_text() == "mine"
 
 
 def test_file_names_resolve_clashes_deterministically():
