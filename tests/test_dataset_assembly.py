@@ -150,7 +150,10 @@ def test_balance_cli_writes_selection_and_metrics(tmp_path):
     selection = pd.read_parquet(tmp_path / "sel.parquet")
     assert len(selection) == 100 and list(selection.columns) == SELECTION.names
     metrics = json.loads((tmp_path / "m" / "balance.json").read_text())
-    assert metrics["per_class"][RED]["selected_per_bin"] == [10] * 10
+    assert metrics["selected"] == 100 and "per_class" not in metrics  # headline numbers only
+    details = json.loads((tmp_path / "balance_per_class.json").read_text())
+    assert details["per_class"][RED]["selected_per_bin"] == [10] * 10
+    assert "every class quota met (100 photos)" in result.output
     bad = CliRunner().invoke(app, ["balance", str(tmp_path / "coarse.parquet"), "-o", str(tmp_path / "x.parquet"),
                                    "--quota", "red:3"])
     # The root app (run_app) prints IcaaError and exits 1; CliRunner hands the exception back.
@@ -262,7 +265,7 @@ def test_build_cli_and_bad_inputs(tmp_path):
     assert "licence" not in pd.read_parquet(tmp_path / "ds" / "manifest.parquet").columns
     assert "| unknown | 7 |" in (tmp_path / "ds" / "DATASHEET.md").read_text()
     write_table(pd.DataFrame({"image_id": images["image_id"], "color": 6.0}), tmp_path / "bad_mos.parquet")
-    with pytest.raises(IcaaError, match="missing column.*MOS"):
+    with pytest.raises(IcaaError, match="bad_mos.parquet is not a MOS table.*lacks MOS, probability"):
         run_build(tmp_path / "selection.parquet", tmp_path / "bad_mos.parquet", tmp_path / "images.parquet",
                   tmp_path / "ds2")
     (tmp_path / "occupied").mkdir()

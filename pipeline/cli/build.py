@@ -10,6 +10,7 @@ import typer
 
 from icaa.pipeline.build import build_dataset, resplit_icaa17k
 from icaa.pipeline.cli._util import app, echo_summary
+from icaa.pipeline.contracts import check_table
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import is_inside, read_table
 from icaa.pipeline.outputs import refuse_overwriting_inputs
@@ -30,7 +31,11 @@ def run_build(selection: Path | str, mos: Path | str, images: Path | str, output
     if inside:
         raise IcaaError(f"the input {inside[0]} lies inside the output folder {output_dir}, which build replaces; "
                         "choose another output folder")
-    summary = build_dataset(read_table(selection), read_table(mos), read_table(images), output_dir,
+    tables = {}
+    for kind, path in (("selection", selection), ("mos", mos), ("images", images)):
+        tables[kind] = read_table(path)
+        check_table(tables[kind], kind, path, needed=["image_id", "category"] if kind == "selection" else None)
+    summary = build_dataset(tables["selection"], tables["mos"], tables["images"], output_dir,
                             extra_tables=[read_table(p) for p in extra or []], train_fraction=train_fraction,
                             val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, bins=bins,
                             min_probability=min_probability, link=link, overwrite=overwrite)

@@ -8,6 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from icaa.pipeline.cli._util import app, interrupted
+from icaa.pipeline.contracts import check_table
+from icaa.pipeline.io import read_table
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.harmony import harmony_score, load_analysis_options
 from icaa.pipeline.outputs import refuse_overwriting_inputs
@@ -53,6 +55,7 @@ def harmony_score_command(
     rejects = rejects or output.with_name("harmony_rejects.parquet")
     refuse_overwriting_inputs({"-o": output, "--rejects": rejects},
                               {"IMAGES": images, "--analysis-params": analysis_params})
+    check_table(read_table(images), "images", images, needed=["image_id"] + ([] if images_root else ["path"]))
     analysis = load_analysis_options(analysis_params, analysis_key) if analysis_params else {}
     overrides = {"chroma_full_credit": chroma_full_credit, "achromatic_chroma": achromatic_chroma,
                  "min_chromatic_fraction": min_chromatic_fraction, "auxiliary_min_share": auxiliary_min_share,
