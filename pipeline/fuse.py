@@ -204,9 +204,11 @@ def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame | None, *, normal
     rejects = pd.DataFrame({
         "image_id": ids[~keep].to_numpy(),
         "reason": np.where(np.isnan(harmony[~keep]), "unscorable", flags[~keep]),
-        "detail": [("no harmony score and " if np.isnan(h) else "")
-                   + (f"popularity status {st}" if isinstance(st, str) else "no popularity row")
-                   for h, st in zip(harmony[~keep], status[~keep])],
+        "detail": [(("a grey image (no hue template applies) and " if g else "no harmony score and ")
+                    if np.isnan(h) else "")
+                   + ("no popularity table was given" if harmony_only
+                      else f"popularity status {st}" if isinstance(st, str) else "no popularity row")
+                   for h, g, st in zip(harmony[~keep], grey[~keep], status[~keep])],
     })
 
     normalise = NORMALISATIONS[normalisation]
