@@ -5,6 +5,7 @@ listing of any table, outputs that follow the umask."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -116,3 +117,22 @@ def test_outputs_follow_the_umask(tmp_path, umask, mode):
         os.umask(previous)
     assert (tmp_path / "t.parquet").stat().st_mode & 0o777 == mode
     assert (tmp_path / "t.txt").stat().st_mode & 0o777 == mode
+
+
+def test_every_document_a_repository_file_names_exists(repo_root):
+    """A file that names a Markdown document (a guide, notes/...) points at one that is there: in the
+    repository, written by build (DATASHEET.md), or in the ../shared reference material it says it is in."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=repo_root, capture_output=True, text=True, check=True)
+    known = {path.rsplit("/", 1)[-1] for path in tracked.stdout.split()} | {"DATASHEET.md"}
+    shared = repo_root.parent / "shared"
+    if shared.is_dir():
+        known |= {path.name for path in shared.rglob("*.md")}
+    missing = []
+    for name in tracked.stdout.split():
+        path = repo_root / name
+        if path.suffix in (".jpg", ".png", ".parquet", ".json", ".tsv") or not path.is_file():
+            continue
+        for mention in re.findall(r"[\w./-]*\b[\w-]+\.md\b", path.read_text(errors="ignore")):
+            if mention.rsplit("/", 1)[-1] not in known:
+                missing.append(f"{name}: {mention}")
+    assert missing == []
