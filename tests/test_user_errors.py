@@ -208,3 +208,16 @@ def test_ctrl_c_in_harmony_score_says_what_was_kept_and_a_rerun_resumes(tmp_path
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert len(pd.read_parquet(tmp_path / "colour.parquet")) == 200
+
+
+@pytest.mark.parametrize("side_px", [12000, 30000])  # over max_pixels, and over twice it (Pillow's own guard)
+def test_a_decompression_bomb_is_reported_against_the_max_pixels_asked_for(tmp_path, side_px):
+    from icaa.pipeline.decode import DecodeError, open_image
+    from image_fixtures import write_huge_png
+
+    write_huge_png(tmp_path / "huge.png", side_px=side_px)
+    with pytest.raises(DecodeError) as raised:
+        with open_image(tmp_path / "huge.png", max_pixels=100_000_000):
+            pass
+    assert raised.value.reason == "decompression_bomb"
+    assert "max_pixels 100000000" in raised.value.detail and "200000000" not in raised.value.detail
