@@ -22,7 +22,8 @@ import pandas as pd
 from icaa.pipeline.categories import ICAA17K_CATEGORIES
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.icaa17k import photo_name, read_icaa17k_csv, write_icaa17k_csv
-from icaa.pipeline.io import atomic_write_json, atomic_write_text, require_columns, resolve_inside, write_table
+from icaa.pipeline.io import (apply_umask, atomic_write_json, atomic_write_text, require_columns, resolve_inside,
+                              write_table)
 from icaa.pipeline.outputs import refuse_nonempty_folder
 from icaa.pipeline.schemas import REJECTS
 from icaa.pipeline.split import SPLITS, assert_no_leak, grouped_split, leaked_rows, photo_groups, score_bins
@@ -229,6 +230,7 @@ def build_dataset(selection: pd.DataFrame, mos: pd.DataFrame, images: pd.DataFra
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
     try:
+        apply_umask(staging)
         methods = [_place(Path(p), staging / i, link) for p, i in zip(kept["path"], kept["ID"])]
         kept["placed_by"] = methods
         write_icaa17k_csv(kept, staging / "all.csv")

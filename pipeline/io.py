@@ -29,14 +29,15 @@ __all__ = [
 
 
 def apply_umask(path: Path | str) -> None:
-    """Give a file made by ``tempfile.mkstemp`` (mode 0600) the mode a plain ``open`` would: 0666 less the umask.
+    """Give a file made by ``tempfile.mkstemp`` (mode 0600) the mode a plain ``open`` would, 0666 less the umask
+    (a folder from ``tempfile.mkdtemp``: 0777 less the umask, as ``mkdir`` gives).
 
     Outputs on shared storage must be readable by whoever the user's umask allows, as any other file they
     write is.
     """
     mask = os.umask(0o022)
     os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
+    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~mask)
 
 
 def _atomic_replace(path: Path, write) -> None:

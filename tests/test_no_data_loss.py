@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pandas as pd
@@ -98,7 +99,13 @@ def test_build_into_an_existing_dataset_needs_overwrite_and_never_deletes_a_user
 
 def test_dataset_images_are_copies_unless_link_is_asked_for(photos, tmp_path, capsys, monkeypatch):
     build = _build_inputs(photos, tmp_path)
-    assert run_main(icaa_data, build, capsys, monkeypatch)[0] == 0
+    previous = os.umask(0o002)
+    try:
+        assert run_main(icaa_data, build, capsys, monkeypatch)[0] == 0
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "dataset").stat().st_mode & 0o777 == 0o775  # the user's umask, not mkdtemp's 0700
+    assert (tmp_path / "dataset" / "all.csv").stat().st_mode & 0o777 == 0o664
     manifest = pd.read_parquet(tmp_path / "dataset" / "manifest.parquet")
     assert set(manifest["placed_by"]) == {"copy"}
     copy = tmp_path / "dataset" / manifest["ID"][0]
