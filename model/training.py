@@ -769,6 +769,6 @@ def _explainer() -> Callable[[Path], dict]:
         return {"category": analysis.category, "category_confidence": float(analysis.category_confidence),
                 "dominant": analysis.dominant, "auxiliary": analysis.auxiliary,
                 "dominant_share": float(analysis.dominant_share), "auxiliary_share": float(analysis.auxiliary_share),
-                "colourfulness": float(analysis.colourfulness)}
+                "colourfulness": float(analysis.harmony["colourfulness_m3"])}
 
     return explain

@@ -1,6 +1,7 @@
 """Coarse pre-assessment scores: harmony plus popularity, ICAA17K (He et al., ICCV 2023) section 4.1.
 
-``f_obj`` is the harmony-template score of harmony-score (0..1, higher is more harmonious) and
+``f_obj`` is harmony-score's ``harmony_score`` (0..1, higher is more harmonious: the Cohen-Or hue-template
+fits scored against unstructured hues, :mod:`icaa.pipeline.colour.measures`) and
 ``f_subj = faves / sqrt(views)`` is the paper's Eq. 7 ("herd mentality"). The paper normalises both
 and adds them without saying how; we normalise each within the candidate pool (default: by rank,
 robust to the heavy tail of faves), take the weighted mean and map it to ``1 + 9 * mean`` so the
@@ -22,7 +23,7 @@ from icaa.pipeline.errors import IcaaError
 
 __all__ = [
     "FUSE_FLAGS",
-    "HARMONY_COLUMNS",
+    "HARMONY_COLUMN",
     "NORMALISATIONS",
     "normalise_rank",
     "normalise_minmax",
@@ -40,13 +41,11 @@ FUSE_FLAGS: dict[str, str] = {
     "no_photo_id": "no Flickr photo id for the image (file name and manifest hold none): no crawl was tried",
     "photo_not_found": "the API says the photo does not exist or is private",
     "crawl_failed": "the crawl asked and failed (status error:<reason>: timeout, server error, ...)",
-    "grey_image": "a black/white/grey image: no hue template applies, so no harmony score; scored from "
-                  "popularity alone",
     "no_harmony": "the harmony score is missing: scored from popularity alone",
 }
 _UNUSABLE_POPULARITY = ("zero_views", "no_popularity", "no_photo_id", "photo_not_found", "crawl_failed")
-#: The harmony column read as f_obj: the first of these the colour table has.
-HARMONY_COLUMNS = ("harmony_score", "harmony_template_score")
+#: The harmony column read as f_obj.
+HARMONY_COLUMN = "harmony_score"
 
 
 def normalise_rank(values: np.ndarray) -> np.ndarray:
@@ -134,8 +133,8 @@ def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame | None, *, normal
     Parameters
     ----------
     colour
-        harmony-score's table: ``image_id``, a harmony score in 0..1 (the first of :data:`HARMONY_COLUMNS`),
-        ``category`` and the ``class_score_*`` columns (carried over).
+        harmony-score's table: ``image_id``, ``harmony_score`` (0..1), ``category`` and the
+        ``class_score_*`` columns (carried over).
     popularity
         crawl's table: ``image_id``, ``views``, ``faves``, ``status``; ``None`` scores every image from harmony
         alone (flag ``harmony_only``), as for a folder of one's own photos.
@@ -157,7 +156,7 @@ def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame | None, *, normal
         raise IcaaError(f"on_missing_popularity must be harmony or drop; got {on_missing_popularity!r}")
     if weight_obj < 0 or weight_subj < 0 or weight_obj + weight_subj <= 0:
         raise IcaaError(f"weights must be >= 0 and not both 0; got weight_obj={weight_obj}, weight_subj={weight_subj}")
-    harmony_column = next((name for name in HARMONY_COLUMNS if name in colour.columns), HARMONY_COLUMNS[-1])
+    harmony_column = HARMONY_COLUMN
     if popularity is None:
         if on_missing_popularity == "drop":
             raise IcaaError("on_missing_popularity=drop needs a popularity table: without one every image would "
@@ -192,10 +191,7 @@ def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame | None, *, normal
     if harmony_only:
         flags[:] = "harmony_only"
     f_subj[flags != "ok"] = np.nan
-    grey = (colour["harmony_template"].astype(object).to_numpy() == "N") if "harmony_template" in colour.columns \
-        else np.zeros(len(colour), dtype=bool)
     flags[np.isnan(harmony)] = "no_harmony"
-    flags[np.isnan(harmony) & grey] = "grey_image"
 
     keep = np.ones(len(colour), dtype=bool)
     if on_missing_popularity == "drop":
@@ -204,11 +200,10 @@ def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame | None, *, normal
     rejects = pd.DataFrame({
         "image_id": ids[~keep].to_numpy(),
         "reason": np.where(np.isnan(harmony[~keep]), "unscorable", flags[~keep]),
-        "detail": [(("a grey image (no hue template applies) and " if g else "no harmony score and ")
-                    if np.isnan(h) else "")
+        "detail": [("no harmony score and " if np.isnan(h) else "")
                    + ("no popularity table was given" if harmony_only
                       else f"popularity status {st}" if isinstance(st, str) else "no popularity row")
-                   for h, g, st in zip(harmony[~keep], grey[~keep], status[~keep])],
+                   for h, st in zip(harmony[~keep], status[~keep])],
     })
 
     normalise = NORMALISATIONS[normalisation]
@@ -243,7 +238,9 @@ def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame | None, *, normal
         "scored_from": dict(Counter(coarse["scored_from"]).most_common()),
         "rejects_by_reason": dict(Counter(rejects["reason"]).most_common()),
         "popularity_rows_without_colour": int((~pop.index.isin(ids)).sum()),
-        "harmony_column": harmony_column,
         "normalisation": normalisation, "weights": {"obj": weight_obj, "subj": weight_subj},
+        "coarse_score": dict(zip(("min", "q1", "median", "q3", "max"), (
+            round(float(q), 2) for q in np.percentile(coarse["coarse_score"], [0, 25, 50, 75, 100])))) if len(coarse)
+        else {},
     }
     return coarse, rejects, summary

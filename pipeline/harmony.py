@@ -20,11 +20,10 @@ from icaa.pipeline.categories import HUE_FAMILIES, ICAA17K_CATEGORIES, class_sco
 from icaa.pipeline.colour import analyse_colours
 from icaa.pipeline.colour.dominant import FAMILY_FROM
 from icaa.pipeline.colour.naming import ACHROMATIC_LEVELS, FAMILY_UPPER_DEG, tone_index
-from icaa.pipeline.colour.templates import TEMPLATES
 from icaa.pipeline.decode import DecodeError, decode_for_colour
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import is_inside, read_table, require_columns, write_table
-from icaa.pipeline.partitions import fingerprint, run_partitioned
+from icaa.pipeline.partitions import code_fingerprint, fingerprint, run_partitioned
 from icaa.pipeline.schemas import COLOUR, REJECTS
 
 __all__ = ["ANALYSIS_DEFAULTS", "check_analysis_options", "load_analysis_options", "HarmonySummary", "score_chunk",
@@ -114,15 +113,8 @@ def score_image(rgb: np.ndarray, **analysis_options) -> dict:
         "ryb12_auxiliary": analysis.ryb12_auxiliary,
         "dominant_lab": list(analysis.dominant_lab) if analysis.dominant_lab else None,
         "auxiliary_lab": list(analysis.auxiliary_lab) if analysis.auxiliary_lab else None,
-        "harmony_template": analysis.template,
-        "harmony_template_rotation_deg": analysis.template_rotation_deg,
-        "harmony_template_distance_deg": analysis.template_distance_deg,
-        "harmony_template_score": analysis.harmony_template_score,
-        "harmony_ou_luo": analysis.harmony_ou_luo,
-        "colourfulness_m3": analysis.colourfulness,
+        **analysis.harmony,
     }
-    for name in TEMPLATES:
-        row[f"template_distance_{name}_deg"] = analysis.template_distances_deg.get(name, float("nan"))
     for category in ICAA17K_CATEGORIES:
         row[class_score_column(category)] = analysis.class_scores[category]
     return row
@@ -194,7 +186,8 @@ def harmony_score(images: Path | str, output: Path | str, *, rejects_output: Pat
     options = {"images_root": str(images_root) if images_root else None, "long_side_px": long_side_px,
                "max_pixels": max_pixels, "analysis": analysis}
     work_dir = Path(work_dir) if work_dir else output.parent / f".{output.stem}.parts"
-    identity = fingerprint(listing["image_id"].tolist(), listing["path"].astype(str).tolist(), options, "harmony-v4")
+    identity = fingerprint(listing["image_id"].tolist(), listing["path"].astype(str).tolist(), options,
+                           code_fingerprint("icaa.pipeline.colour", "icaa.pipeline.decode", __name__))
     tables = run_partitioned(listing, score_chunk, schemas={"colour": COLOUR, "rejects": REJECTS},
                              work_dir=work_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler,
                              options=options, run_fingerprint=identity, description="harmony-score",

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import atomic_write_json, write_table
 
-__all__ = ["ChunkFunction", "fingerprint", "run_partitioned"]
+__all__ = ["ChunkFunction", "fingerprint", "code_fingerprint", "run_partitioned"]
 
 #: ``chunk_function(rows, **options) -> {table_name: DataFrame}``; must be a module-level function.
 ChunkFunction = Callable[..., Mapping[str, pd.DataFrame]]
@@ -45,6 +45,24 @@ def fingerprint(*parts: Any) -> str:
     """A short stable hash of JSON-able parts (input ids, options, code version)."""
     payload = json.dumps(parts, sort_keys=True, default=str).encode("utf-8")
     return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def code_fingerprint(*module_names: str) -> str:
+    """A short hash of the source of the named modules (a package counts with every ``.py`` file under it),
+    so that cached chunks are not reused once the code that computed them changes."""
+    import importlib.util
+
+    digest = hashlib.sha256()
+    for name in module_names:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ValueError(f"no module named {name!r}")
+        origin = Path(spec.origin)
+        files = sorted(origin.parent.rglob("*.py")) if origin.name == "__init__.py" else [origin]
+        for path in files:
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _part_path(work_dir: Path, index: int, table: str) -> Path:

@@ -101,7 +101,7 @@ def _coarse_schema() -> pa.Schema:
         column("image_id", pa.string(), "image id (relative path under the image root)", nullable=False),
         column("category", pa.string(), "ICAA17K colour class from harmony-score"),
         *[column(name, pa.float64(), "class score carried over from harmony-score") for name in CLASS_SCORE_COLUMNS],
-        column("f_obj", pa.float64(), "objective score: harmony_template_score", value_range="0..1",
+        column("f_obj", pa.float64(), "objective score: harmony-score's harmony_score", value_range="0..1",
                direction="higher_better"),
         column("f_subj", pa.float64(), "subjective score faves / sqrt(views) (ICAA17K Eq. 7); null when unknown",
                value_range=">= 0", direction="higher_better"),
@@ -114,7 +114,7 @@ def _coarse_schema() -> pa.Schema:
         column("scored_from", pa.string(), "both, harmony (popularity unusable) or popularity (no harmony score)",
                nullable=False),
         column("flag", pa.string(), "ok, harmony_only, zero_views, no_popularity, no_photo_id, photo_not_found, "
-               "crawl_failed, grey_image or no_harmony (fuse.FUSE_FLAGS)", nullable=False),
+               "crawl_failed or no_harmony (fuse.FUSE_FLAGS)", nullable=False),
     ])
 
 
@@ -250,7 +250,9 @@ SCHEMAS["images"] = IMAGES
 
 def _colour_schema() -> pa.Schema:
     from icaa.pipeline.categories import ICAA17K_CATEGORIES, class_score_column
-    from icaa.pipeline.colour.templates import TEMPLATES
+    from icaa.pipeline.colour.measures import HARMONY_COLUMNS
+
+    _MEASURE_TYPES = {"float64": pa.float64(), "string": pa.string()}
 
     fields = [
         column("image_id", pa.string(), "id from scan (path relative to the image root)", nullable=False),
@@ -270,21 +272,9 @@ def _colour_schema() -> pa.Schema:
         column("ryb12_auxiliary", pa.int64(), "the same for the auxiliary family"),
         column("dominant_lab", pa.list_(pa.float64()), "mean CIELAB (D65) of the dominant family's pixels"),
         column("auxiliary_lab", pa.list_(pa.float64()), "mean CIELAB of the auxiliary family's pixels"),
-        column("harmony_template", pa.string(), "best Matsuda hue template (i, V, L, mirror_L, I, T, Y, X) or N "
-               "for images without saturated hues (Cohen-Or et al. 2006)"),
-        column("harmony_template_rotation_deg", pa.float64(), "rotation alpha of the best template", unit="deg",
-               value_range="0..359"),
-        column("harmony_template_distance_deg", pa.float64(), "saturation-weighted mean arc distance of hues to "
-               "the best template", unit="deg", value_range="0..43.2", direction="lower_better"),
-        column("harmony_template_score", pa.float64(), "1 - distance/43.2; NaN for template N", value_range="0..1",
-               direction="higher_better"),
-        column("harmony_ou_luo", pa.float64(), "Ou & Luo 2006 two-colour harmony of the dominant and auxiliary "
-               "(or next) colours", value_range="about -1.3..1.5", direction="higher_better"),
-        column("colourfulness_m3", pa.float64(), "Hasler & Susstrunk 2003 colourfulness M3", value_range=">= 0 "
-               "(109 extremely colourful)", direction="higher_better"),
     ]
-    fields += [column(f"template_distance_{name}_deg", pa.float64(), f"mean distance to template {name} at its "
-                      "best rotation", unit="deg", direction="lower_better") for name in TEMPLATES]
+    fields += [column(spec.name, _MEASURE_TYPES[spec.dtype], spec.description, unit=spec.unit,
+                      value_range=spec.value_range, direction=spec.direction) for spec in HARMONY_COLUMNS]
     fields += [column(class_score_column(c), pa.float64(), f"soft score of class {c}", value_range="0..1",
                       direction="higher_better") for c in ICAA17K_CATEGORIES]
     return pa.schema(fields)

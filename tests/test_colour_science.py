@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import colour
+import cv2
 import numpy as np
 import pytest
 
 from icaa.pipeline.colour import (
-    analyse_colours, colourfulness_HaslerSusstrunk2003, fit_hue_templates, harmony, harmony_OuLuo2006,
+    analyse_colours, colourfulness_HaslerSusstrunk2003, fit_hue_templates, harmony_OuLuo2006,
     hsv_hue_to_ryb, lab_to_lch, ryb12_index, srgb_to_hsv, srgb_to_lab,
 )
+from icaa.pipeline.categories import HUE_FAMILIES
 from icaa.pipeline.colour.conversion import oklab_hue_deg
+from icaa.pipeline.colour.dominant import colour_masses, pixel_colours, pixel_families
 from icaa.pipeline.colour.naming import hue_family, hue_mode_families, hue_modes, pixel_classes, tone_class
 
 
@@ -22,6 +25,14 @@ def split(rgb_a, rgb_b, share_a=0.5, size=(40, 40)) -> np.ndarray:
     image = solid(rgb_b, size)
     image[:, : int(round(size[1] * share_a))] = rgb_a
     return image
+
+
+def family_shares(image, **options) -> dict[str, float]:
+    """Each family's share of the colour mass, through the analysis steps (no backdrop in these images)."""
+    pixels = pixel_colours(image)
+    weights = np.ones(len(pixels.chroma))
+    masses = colour_masses(pixels, weights, pixel_families(pixels, weights, **options))
+    return dict(zip(HUE_FAMILIES + ("achromatic",), masses.all_shares.tolist()))
 
 
 def reference_lab(rgb_uint8) -> np.ndarray:
@@ -116,10 +127,10 @@ def test_one_colour_whose_shades_straddle_a_family_border_stays_one_colour():
     gradient[..., 0] = 255
     gradient[..., 1] = np.linspace(165, 215, 60).astype(np.uint8)
     analysis = analyse_colours(gradient)
-    assert analysis.category == "monochromatic/yellow" and analysis.family_shares["yellow"] == 1.0
+    assert analysis.category == "monochromatic/yellow" and family_shares(gradient)["yellow"] == 1.0
     per_pixel = analyse_colours(gradient, family_from="pixel")
     assert per_pixel.category == "complementary/orange_yellow"
-    assert per_pixel.family_shares["orange"] == pytest.approx(22 / 60)
+    assert family_shares(gradient, family_from="pixel")["orange"] == pytest.approx(22 / 60)
 
 
 def test_two_distinct_colours_on_either_side_of_a_family_border_stay_two():
@@ -211,7 +222,7 @@ def test_class_scores_cover_all_30_classes_and_favour_the_chosen_one():
 
 def test_two_hues_180_degrees_apart_fit_template_i_with_distance_zero():
     fit = fit_hue_templates(np.array([0.0, 180.0]), np.ones(2))
-    assert (fit.template, fit.distance_deg, fit.score) == ("I", 0.0, 1.0)
+    assert (fit.template, fit.distance_deg) == ("I", 0.0)
     assert fit.distances_deg["i"] == pytest.approx(81.0)
     assert fit.distances_deg["V"] == pytest.approx(43.2)
     assert fit.distances_deg["L"] == pytest.approx(20.7) and fit.distances_deg["mirror_L"] == pytest.approx(20.7)
@@ -223,10 +234,53 @@ def test_two_hues_90_degrees_apart_fit_template_v():
     assert fit.distances_deg["i"] == pytest.approx(36.0) and fit.distances_deg["I"] == pytest.approx(36.0)
 
 
-def test_single_hue_scores_one_and_grey_images_have_no_hue_template():
-    assert fit_hue_templates(np.full(10, 123.0), np.ones(10)).score == 1.0
+def test_uniform_hues_are_the_null_model_of_every_template():
+    from icaa.pipeline.colour.templates import template_skills, uniform_hue_distances_deg
+
+    null = uniform_hue_distances_deg()
+    assert {name: round(value, 1) for name, value in null.items()} == {
+        "i": 81.2, "V": 49.3, "L": 35.2, "mirror_L": 35.2, "I": 36.5, "T": 22.5, "Y": 21.4, "X": 10.4}
+    assert template_skills(null) == dict.fromkeys(null, 0.0)
+    assert template_skills(dict.fromkeys(null, 0.0)) == dict.fromkeys(null, 1.0)
+
+
+def test_harmony_score_orders_the_textbook_palettes():
+    """One hue > analogous (i misses) > complementary (i, V, L miss a hue; Ou & Luo 2006 also rank small hue
+    differences higher) > a random-hue mosaic, which scores about 0: exact values of the mean template skill."""
+    def harmony(hues):
+        return fit_hue_templates(np.asarray(hues, float), np.ones(len(hues))).harmony
+
+    single, analogous = harmony(np.full(10, 123.0)), harmony([0.0, 30.0, 60.0])
+    complementary = harmony([0.0, 180.0])
+    mosaic = harmony(np.random.default_rng(0).uniform(0, 360, 5000))
+    assert single == 1.0
+    assert analogous == pytest.approx(1 - (14.0 / 81.2 + 14.0 / 36.5) / 8, abs=0.002)
+    assert complementary == pytest.approx(0.6175, abs=0.001)
+    assert mosaic == pytest.approx(0.0, abs=0.03)
+    assert single > analogous > complementary > mosaic
+
+
+def test_harmony_score_of_a_photo_made_of_textbook_palettes_keeps_their_order():
+    rng = np.random.default_rng(3)
+
+    def mosaic(hues_deg):
+        tiles = np.asarray(hues_deg)[rng.integers(0, len(hues_deg), (12, 12))]
+        hsv = np.stack([tiles / 2.0, np.full_like(tiles, 220), np.full_like(tiles, 220)], -1).astype(np.uint8)
+        return cv2.cvtColor(np.kron(hsv, np.ones((8, 8, 1), np.uint8)), cv2.COLOR_HSV2RGB)
+
+    scores = [analyse_colours(mosaic(hues)).harmony["harmony_score"]
+              for hues in ([200.0], [170.0, 200.0, 230.0], [20.0, 200.0], rng.uniform(0, 360, 40))]
+    assert scores == sorted(scores, reverse=True) and scores[0] > 0.99 and scores[-1] < 0.3, scores
+
+
+def test_grey_images_fit_template_n_and_faint_hues_count_in_proportion_to_their_saturation():
     grey = fit_hue_templates(np.full(10, 0.0), np.zeros(10))
-    assert grey.template == "N" and np.isnan(grey.score)
+    assert grey.template == "N" and grey.harmony == 1.0 and np.isnan(grey.rotation_deg)
+    hues = np.random.default_rng(0).uniform(0, 360, 5000)
+    vivid = fit_hue_templates(hues, np.full(5000, 0.8)).harmony
+    faint = fit_hue_templates(hues, np.full(5000, 0.05))
+    assert faint.template == "N"
+    assert faint.harmony == pytest.approx(1 - 0.5 * (1 - vivid), abs=1e-9)
 
 
 def test_template_fit_from_the_histogram_matches_a_per_pixel_sum():
@@ -257,9 +311,27 @@ def test_hasler_colourfulness_of_half_red_half_blue_is_272_6():
 def test_ou_luo_harmony_matches_published_implementations(rgb_1, rgb_2, expected, tolerance):
     value = float(harmony_OuLuo2006(reference_lab(rgb_1), reference_lab(rgb_2)))
     assert value == pytest.approx(expected, abs=tolerance)
-    assert float(harmony(reference_lab(rgb_2), reference_lab(rgb_1), method="Ou2006")) == pytest.approx(value)
+    assert float(harmony_OuLuo2006(reference_lab(rgb_2), reference_lab(rgb_1))) == pytest.approx(value)
 
 
-def test_unknown_harmony_method_is_refused():
-    with pytest.raises(ValueError, match="Ou2006"):
-        harmony(np.zeros(3), np.zeros(3), method="Moon1944")
+def test_every_registered_measure_fills_exactly_its_declared_columns_and_the_schema_lists_them():
+    from icaa.pipeline.colour.measures import HARMONY_COLUMNS, HARMONY_MEASURES
+    from icaa.pipeline.schemas import COLOUR
+
+    assert list(HARMONY_MEASURES) == ["CohenOr2006", "OuLuo2006", "HaslerSusstrunk2003"]
+    row = analyse_colours(split((255, 0, 0), (0, 0, 255))).harmony
+    assert list(row) == [column.name for column in HARMONY_COLUMNS]
+    assert {column.name for column in HARMONY_COLUMNS} <= set(COLOUR.names)
+    assert row["harmony_template"] == "L" and row["colourfulness_m3"] == pytest.approx(272.6, abs=0.5)
+    assert row["harmony_ou_luo"] == pytest.approx(float(harmony_OuLuo2006(reference_lab((255, 0, 0)),
+                                                                          reference_lab((0, 0, 255)))), abs=0.05)
+
+
+def test_a_measure_returning_undeclared_columns_is_refused(monkeypatch):
+    from icaa.pipeline.colour import measures
+
+    broken = measures.HarmonyMeasure("Broken2024", "nobody", (measures.MeasureColumn("a", "float64", "a"),),
+                                     lambda measure_input: {"b": 1.0})
+    monkeypatch.setitem(measures.HARMONY_MEASURES, "Broken2024", broken)
+    with pytest.raises(ValueError, match="Broken2024 returned columns"):
+        analyse_colours(solid((255, 0, 0)))

@@ -20,7 +20,7 @@ def colour_table(harmony):
     frame = pd.DataFrame({"image_id": [f"img{i}.jpg" for i in range(len(harmony))],
                           "category": ["monochromatic/red"] * len(harmony),
                           "category_confidence": [0.9] * len(harmony),
-                          "harmony_template_score": harmony})
+                          "harmony_score": harmony})
     for n, name in enumerate(CLASS_SCORE_COLUMNS):
         frame[name] = [n / 100.0] * len(harmony)
     return frame
@@ -81,9 +81,9 @@ def test_missing_harmony_is_scored_from_popularity_and_unscorable_rows_are_rejec
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda c, p: c.assign(harmony_template_score=[1.5, 0.2]), "must lie in 0..1.*img0.jpg"),
+    (lambda c, p: c.assign(harmony_score=[1.5, 0.2]), "must lie in 0..1.*img0.jpg"),
     (lambda c, p: pd.concat([c, c.iloc[:1]]), "appear twice"),
-    (lambda c, p: c.drop(columns="harmony_template_score"), "missing column"),
+    (lambda c, p: c.drop(columns="harmony_score"), "missing column"),
 ])
 def test_bad_tables_raise_a_clear_error(change, message):
     colour = colour_table([0.1, 0.2])
@@ -115,15 +115,14 @@ def test_cli_writes_coarse_and_rejects_tables(tmp_path):
 
 
 def test_flags_say_what_happened_to_each_image():
-    colour = colour_table([0.1, 0.2, 0.3, 0.4, 0.5, np.nan, np.nan]).assign(
-        harmony_template=["i", "V", "L", "I", "T", "N", "X"])
+    colour = colour_table([0.1, 0.2, 0.3, 0.4, 0.5, np.nan, np.nan])
     ids = [f"img{i}.jpg" for i in range(7)]
     popularity = popularity_table(ids, [100, None, None, None, None, 16, None], [1, None, None, None, None, 2, None],
                                   status=["ok", "error:no_photo_id", "not_listed", "private", "error:timeout", "ok",
                                           "not_found"])
     coarse, rejects, summary = fuse_scores(colour, popularity)
     assert coarse["flag"].tolist() == ["ok", "no_photo_id", "no_popularity", "photo_not_found", "crawl_failed",
-                                       "grey_image"]
+                                       "no_harmony"]
     assert rejects[["image_id", "reason"]].values.tolist() == [["img6.jpg", "unscorable"]]
     assert rejects["detail"].tolist() == ["no harmony score and popularity status not_found"]
 
@@ -139,10 +138,3 @@ def test_without_a_popularity_table_every_image_is_scored_from_harmony_alone(tmp
     result = CliRunner().invoke(app, ["fuse", str(tmp_path / "colour.parquet"), "-o", str(tmp_path / "coarse.parquet")])
     assert result.exit_code == 0, result.output
     assert "'harmony_only': 3" in result.output
-
-
-def test_fuse_reads_the_harmony_score_column_when_the_table_has_it():
-    colour = colour_table([0.1, 0.9, 0.5]).assign(harmony_score=[0.9, 0.1, 0.5])
-    coarse, _, summary = fuse_scores(colour, None)
-    assert summary["harmony_column"] == "harmony_score"
-    assert coarse["coarse_score"].tolist() == [10.0, 1.0, 5.5]

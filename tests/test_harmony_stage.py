@@ -98,7 +98,7 @@ def test_every_demo_photo_gets_one_of_the_30_classes_and_valid_scores(demo_colou
     assert colour["category"].str.match(r"^(complementary|monochromatic)/[a-z_]+$").all()
     scores = colour[list(CLASS_SCORE_COLUMNS)].to_numpy()
     assert np.isfinite(scores).all() and (scores >= 0).all() and (scores <= 1 + 1e-9).all()
-    assert colour["harmony_template_score"].dropna().between(0, 1).all()
+    assert colour["harmony_score"].between(0, 1).all()
     assert colour["colourfulness_m3"].between(0, 300).all()
 
 
@@ -254,3 +254,52 @@ def test_cli_reads_thresholds_from_a_params_file_and_flags_override_it(demo_colo
     params.write_text("other: 1\n")
     result = CliRunner().invoke(app, arguments + ["-o", str(tmp_path / "bad.parquet")])
     assert result.exit_code != 0 and "no mapping at 'harmony-score.analysis'" in str(result.exception)
+
+
+def test_the_demo_coarse_score_spreads_over_1_to_10_and_fuse_reports_its_quartiles(demo_colour):
+    from icaa.pipeline.fuse import fuse_scores
+
+    _, colour = demo_colour
+    harmony = colour["harmony_score"]
+    assert harmony.between(0, 1).all() and harmony.nunique() >= 0.9 * len(harmony)
+    assert harmony.quantile(0.75) - harmony.quantile(0.25) >= 0.15
+    coarse, _, summary = fuse_scores(colour.reset_index(), pd.read_csv(DEMO_DIR / "popularity.csv"))
+    spread = summary["coarse_score"]
+    assert spread["min"] < 2 and spread["max"] > 8.5 and spread["q3"] - spread["q1"] > 2, spread
+    assert spread["median"] == round(coarse["coarse_score"].median(), 2)
+
+
+@pytest.fixture(scope="module")
+def labelled_agreement():
+    """Agreement with the three raters on data/labelled/, per part of its fixed split."""
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "benchmarks"))
+    try:
+        import colour_agreement
+    finally:
+        sys.path.remove(str(root / "benchmarks"))
+    split = pd.read_csv(root / "data" / "labelled" / "split.csv")
+    result = {}
+    for part in ("tuning", "held_out"):
+        photos = sorted(split.loc[split["part"] == part, "file"])
+        result[part] = colour_agreement.agreement(colour_agreement.computed_colours(photos), photos)
+    return result
+
+
+def test_the_labelled_split_keeps_at_least_60_sure_photos_out_of_any_tuning(labelled_agreement):
+    assert labelled_agreement["held_out"]["pair"][1] == 70 and labelled_agreement["held_out"]["dominant"][1] == 80
+
+
+def test_colour_agreement_on_held_out_photos_does_not_regress(labelled_agreement):
+    """Measured once, after the thresholds were fixed: dominant 52 of 80, pair 32 of 70."""
+    dominant, pair = (labelled_agreement["held_out"][key][:2] for key in ("dominant", "pair"))
+    assert dominant[0] >= 52 and pair[0] >= 32, (dominant, pair)
+
+
+@pytest.mark.xfail(strict=True, reason="out of sample the colour naming reaches 65 % / 46 %, not 90 % / 88 %")
+def test_colour_classes_agree_with_people_out_of_sample(labelled_agreement):
+    dominant, pair = (labelled_agreement["held_out"][key][:2] for key in ("dominant", "pair"))
+    assert dominant[0] / dominant[1] >= 0.90 and pair[0] / pair[1] >= 0.88

@@ -20,19 +20,19 @@ import cv2
 import numpy as np
 
 from icaa.pipeline.categories import HUE_FAMILIES, ICAA17K_CATEGORIES, pair_category
-from icaa.pipeline.colour.colourfulness import colourfulness_HaslerSusstrunk2003
 from icaa.pipeline.colour.conversion import (
     area_resize_long_side, as_rgb_float32, oklab_hue_deg, srgb_to_hsv, srgb_to_lab,
 )
-from icaa.pipeline.colour.harmony import harmony_OuLuo2006
+from icaa.pipeline.colour.measures import MeasureInput, harmony_measures
 from icaa.pipeline.colour.naming import (
     ACHROMATIC_INDEX, ACHROMATIC_LEVELS, FAMILY_UPPER_DEG, TONE_FAMILY, TONE_NAMES, achromatic_level, hue_family,
     hue_mode_families, is_achromatic, olive_as_green, tone_class, tone_index,
 )
-from icaa.pipeline.colour.templates import TEMPLATES, fit_hue_templates
 from icaa.pipeline.colour.wheel import ryb12_index
 
-__all__ = ["FAMILY_FROM", "ColourAnalysis", "figure_weights", "analyse_colours"]
+__all__ = ["FAMILY_FROM", "ColourAnalysis", "PixelColours", "ColourMasses", "ClassDecision", "pixel_colours",
+           "figure_weights", "figure_ground_weights", "pixel_families", "colour_masses", "class_scores",
+           "decide_class", "representative_colours", "analyse_colours"]
 
 #: What names a chromatic pixel's family in ``analyse_colours``: its hue mode, or its own hue.
 FAMILY_FROM = ("hue_mode", "pixel")
@@ -55,14 +55,8 @@ class ColourAnalysis:
     dominant_lab: tuple[float, float, float]
     auxiliary_lab: tuple[float, float, float] | None
     class_scores: dict[str, float] = field(default_factory=dict)
-    family_shares: dict[str, float] = field(default_factory=dict)
-    template: str = "N"
-    template_rotation_deg: float = float("nan")
-    template_distance_deg: float = float("nan")
-    harmony_template_score: float = float("nan")
-    template_distances_deg: dict[str, float] = field(default_factory=dict)
-    harmony_ou_luo: float = float("nan")
-    colourfulness: float = float("nan")
+    #: Every column of the registered harmony measures (``measures.HARMONY_COLUMNS``).
+    harmony: dict[str, object] = field(default_factory=dict)
 
 
 def figure_weights(lab: np.ndarray, chroma: np.ndarray, *, border_fraction: float = 0.04,
@@ -142,6 +136,304 @@ def _circular_mean_deg(hue_deg: np.ndarray, weights: np.ndarray) -> float:
     return float(np.degrees(np.arctan2((weights * np.sin(radians)).sum(), (weights * np.cos(radians)).sum())) % 360)
 
 
+@dataclass
+class PixelColours:
+    """Per-pixel colour quantities of an image at the analysis size (flat arrays of its N pixels)."""
+
+    rgb: np.ndarray               # sRGB (H, W, 3) in [0, 1]
+    lab_image: np.ndarray         # CIELAB (H, W, 3)
+    chroma_image: np.ndarray      # C*ab (H, W)
+    lab: np.ndarray               # (N, 3)
+    chroma: np.ndarray            # (N,)
+    hue: np.ndarray               # HSV hue, degrees (N,)
+    saturation: np.ndarray        # HSV saturation, 0..1 (N,)
+    chromatic: np.ndarray         # bool (N,): not black, gray or white
+    chromatic_hue: np.ndarray     # the hue naming a family, for the chromatic pixels only
+    chroma_credit: np.ndarray     # min(C* / chroma_full_credit, 1) for chromatic pixels, 0 otherwise
+
+    @property
+    def lightness(self) -> np.ndarray:
+        return self.lab[:, 0]
+
+
+def pixel_colours(rgb: np.ndarray, *, analysis_long_side_px: int = 96, achromatic_chroma: float = 10.0,
+                  black_lightness_any_chroma: float = 8.0, chroma_full_credit: float = 30.0,
+                  family_hue: str = "oklch") -> PixelColours:
+    """Step 1: the image area-averaged to ``analysis_long_side_px`` and each pixel's colour quantities.
+
+    ``rgb`` is sRGB ``(H, W, 3)``, float in [0, 1] or uint8. A pixel is chromatic unless
+    ``naming.is_achromatic``; its chroma credit ``min(C*/chroma_full_credit, 1)`` is the share of it that
+    counts as colour. ``family_hue`` ("oklch" or "hsv") chooses the hue angle that names families.
+
+    >>> pixels = pixel_colours(np.full((4, 4, 3), 0.5, np.float32))
+    >>> bool(pixels.chromatic.any()), float(pixels.chroma_credit.max())
+    (False, 0.0)
+    """
+    if family_hue not in FAMILY_UPPER_DEG:
+        raise ValueError(f"expected family_hue of {sorted(FAMILY_UPPER_DEG)}, got {family_hue!r}")
+    rgb = as_rgb_float32(rgb)
+    if rgb.ndim != 3 or min(rgb.shape[:2]) < 1:
+        raise ValueError(f"expected an image of shape (H, W, 3), got {rgb.shape}")
+    rgb = area_resize_long_side(rgb, analysis_long_side_px)
+    lab_image = srgb_to_lab(rgb)
+    hsv = srgb_to_hsv(rgb).reshape(-1, 3)
+    chroma_image = np.hypot(lab_image[..., 1], lab_image[..., 2])
+    lab, chroma = lab_image.reshape(-1, 3), chroma_image.reshape(-1)
+    hue, saturation = hsv[:, 0], hsv[:, 1]
+    chromatic = ~is_achromatic(lab[:, 0], chroma, achromatic_chroma=achromatic_chroma,
+                               black_lightness_any_chroma=black_lightness_any_chroma)
+    # The hue naming a family is needed for coloured pixels only (the OkLCh one costs a conversion).
+    chromatic_hue = hue[chromatic] if family_hue == "hsv" else oklab_hue_deg(rgb.reshape(-1, 3)[chromatic])
+    chroma_credit = np.minimum(chroma * (1.0 / chroma_full_credit), 1.0)
+    chroma_credit[~chromatic] = 0.0
+    return PixelColours(rgb, lab_image, chroma_image, lab, chroma, hue, saturation, chromatic, chromatic_hue,
+                        chroma_credit)
+
+
+def figure_ground_weights(pixels: PixelColours, *, suppress_background: bool = True,
+                          background_delta_e: float = 14.0, background_max_chroma: float = 18.0,
+                          background_weight: float = 0.25, background_border_fraction: float = 0.04,
+                          background_min_fraction: float = 0.15, background_max_fraction: float = 0.92,
+                          figure_min_chroma_credit: float = 0.5, backdrop_min_lightness: float = 80.0,
+                          backdrop_max_lightness: float = 20.0, saliency_strength: float = 0.0
+                          ) -> tuple[np.ndarray, float]:
+    """Step 2: per-pixel figure/ground weights (N,) and the share of pixels treated as backdrop.
+
+    A plain ground found by ``figure_weights`` is down-weighted only when it is a white (L* >=
+    ``backdrop_min_lightness``) or black (L* <= ``backdrop_max_lightness``) backdrop and the rest of the
+    image is clearly coloured (mean chroma credit >= ``figure_min_chroma_credit``): a red tool on a white
+    table is a red photo, a grey clock on a grey wall stays grey. ``saliency_strength`` blends in
+    spectral-residual saliency.
+
+    >>> rgb = np.ones((32, 32, 3), np.float32); rgb[8:24, 8:24] = (1.0, 0.0, 0.0)
+    >>> weights, fraction = figure_ground_weights(pixel_colours(rgb))
+    >>> float(weights.min()), round(fraction, 2)
+    (0.25, 0.75)
+    """
+    lightness, chroma_credit = pixels.lightness, pixels.chroma_credit
+    weights, background_fraction = np.ones(len(lightness), np.float32), 0.0
+    if suppress_background and min(pixels.rgb.shape[:2]) >= 8:
+        candidate_weights, candidate_fraction = figure_weights(
+            pixels.lab_image, pixels.chroma_image, border_fraction=background_border_fraction,
+            background_delta_e=background_delta_e, background_max_chroma=background_max_chroma,
+            background_weight=background_weight, background_min_fraction=background_min_fraction,
+            background_max_fraction=background_max_fraction)
+        candidate_weights = candidate_weights.reshape(-1)
+        if candidate_fraction > 0:
+            figure = candidate_weights == 1.0
+            background_lightness = float(np.median(lightness[~figure])) if not figure.all() else 50.0
+            studio_ground = background_lightness >= backdrop_min_lightness or \
+                background_lightness <= backdrop_max_lightness
+            if studio_ground and figure.any() and chroma_credit[figure].mean() >= figure_min_chroma_credit:
+                weights, background_fraction = candidate_weights, candidate_fraction
+    if saliency_strength > 0:
+        saliency = spectral_residual_saliency(pixels.lab_image[..., 0]).reshape(-1)
+        weights = weights * ((1.0 - saliency_strength) + saliency_strength * saliency)
+    return weights, background_fraction
+
+
+def pixel_families(pixels: PixelColours, weights: np.ndarray, *, family_from: str = "hue_mode",
+                   family_upper_deg: dict[str, float] | None = None, family_hue: str = "oklch",
+                   hue_mode_bin_deg: float = 5.0, hue_mode_smoothing_deg: float = 5.0,
+                   hue_mode_valley_ratio: float = 0.5, hue_mode_max_spread_deg: float = 45.0,
+                   olive_below_lightness: float = 45.0) -> np.ndarray:
+    """Step 3: each pixel's family, an index into ``HUE_FAMILIES`` or ``ACHROMATIC_INDEX`` (N,).
+
+    "hue_mode": a chromatic pixel takes the family of its mode of the (figure-weighted, chroma-credited)
+    hue histogram (``naming.hue_mode_families``); "pixel": its own hue. Dark yellows are olive, named green.
+
+    >>> rgb = np.zeros((4, 4, 3), np.float32); rgb[:, :2, 0] = 1.0
+    >>> pixels = pixel_colours(rgb)
+    >>> np.unique(pixel_families(pixels, np.ones(16))).tolist()   # red and (black) achromatic
+    [0, 6]
+    """
+    if family_from not in FAMILY_FROM:
+        raise ValueError(f"expected family_from of {FAMILY_FROM}, got {family_from!r}")
+    chromatic, lightness = pixels.chromatic, pixels.lightness
+    classes = np.full(len(chromatic), ACHROMATIC_INDEX, np.int64)
+    if family_from == "pixel":
+        classes[chromatic] = olive_as_green(hue_family(pixels.chromatic_hue, family_upper_deg, hue_space=family_hue),
+                                            lightness[chromatic], olive_below_lightness=olive_below_lightness)
+    elif chromatic.any():
+        classes[chromatic] = hue_mode_families(
+            pixels.chromatic_hue, (pixels.chroma_credit * weights)[chromatic], upper_deg=family_upper_deg,
+            hue_space=family_hue, bin_deg=hue_mode_bin_deg, smoothing_deg=hue_mode_smoothing_deg,
+            valley_ratio=hue_mode_valley_ratio, max_spread_deg=hue_mode_max_spread_deg,
+            lightness=lightness[chromatic], olive_below_lightness=olive_below_lightness)
+    return classes
+
+
+@dataclass
+class ColourMasses:
+    """How much of the image each family holds (step 4)."""
+
+    classes: np.ndarray            # (N,) family index of every pixel
+    credit: np.ndarray             # (N,) what each pixel adds to its family's mass
+    masses: np.ndarray             # (7,) six families then achromatic
+    chromatic_fraction: float      # chromatic share of the total mass
+    chromatic_shares: np.ndarray   # (6,) shares of the chromatic mass
+    all_shares: np.ndarray         # (7,) shares of the total mass
+
+
+def colour_masses(pixels: PixelColours, weights: np.ndarray, classes: np.ndarray) -> ColourMasses:
+    """Step 4: family masses. A pixel adds (figure weight x chroma credit) to its family; the rest of a
+    weakly coloured pixel adds to the achromatic mass (so a beige floor reads as grey-ish, not yellow).
+
+    >>> rgb = np.zeros((4, 4, 3), np.float32); rgb[:, :2, 0] = 1.0; rgb[:, 2:] = 0.5
+    >>> pixels = pixel_colours(rgb)
+    >>> round(colour_masses(pixels, np.ones(16), pixel_families(pixels, np.ones(16))).chromatic_fraction, 2)
+    0.5
+    """
+    chromatic, chroma_credit = pixels.chromatic, pixels.chroma_credit
+    credit = np.where(chromatic, chroma_credit, 1.0) * weights
+    family_count = ACHROMATIC_INDEX + 1
+    masses = np.bincount(classes, weights=credit, minlength=family_count)
+    masses[ACHROMATIC_INDEX] += float(np.dot(weights, np.where(chromatic, 1.0 - chroma_credit, 0.0)))
+    total_mass = masses.sum()
+    chromatic_mass = masses[:ACHROMATIC_INDEX].sum()
+    chromatic_fraction = float(chromatic_mass / total_mass) if total_mass > 0 else 0.0
+    chromatic_shares = masses[:ACHROMATIC_INDEX] / chromatic_mass if chromatic_mass > 0 else np.zeros(ACHROMATIC_INDEX)
+    all_shares = masses / total_mass if total_mass > 0 else np.zeros(family_count)
+    return ColourMasses(classes, credit, masses, chromatic_fraction, chromatic_shares, all_shares)
+
+
+def _achromatic_levels(pixels: PixelColours, weights: np.ndarray, *, black_below_lightness: float,
+                       white_above_lightness: float) -> tuple[np.ndarray, np.ndarray]:
+    """Every pixel's achromatic level (0 black, 1 gray, 2 white) and the levels' weighted shares among the
+    achromatic pixels."""
+    chromatic = pixels.chromatic
+    levels = achromatic_level(pixels.lightness, black_below_lightness=black_below_lightness,
+                              white_above_lightness=white_above_lightness)
+    level_fractions = np.bincount(levels[~chromatic], weights=weights[~chromatic], minlength=3)
+    level_fractions = level_fractions / level_fractions.sum() if level_fractions.sum() > 0 else np.zeros(3)
+    return levels, level_fractions
+
+
+def class_scores(pixels: PixelColours, weights: np.ndarray, masses: ColourMasses, *,
+                 auxiliary_min_share: float = 0.2, black_below_lightness: float = 20.0,
+                 white_above_lightness: float = 88.0, tone_thresholds: dict[str, float] | None = None
+                 ) -> dict[str, float]:
+    """Step 5: a soft score in 0..1 for each of the 30 ICAA17K classes.
+
+    A pair class scores the chromatic fraction x the pair's share of the chromatic mass, scaled down
+    while the smaller of the two is below ``auxiliary_min_share``; a monochromatic tone class its
+    family's share x the share of that family's credit in this tone x how alone the family is; black,
+    gray and white share the achromatic fraction by their pixel weights.
+
+    >>> rgb = np.zeros((4, 4, 3), np.float32); rgb[:, :2, 0] = 1.0; rgb[:, 2:, 2] = 1.0
+    >>> pixels = pixel_colours(rgb); weights = np.ones(16)
+    >>> scores = class_scores(pixels, weights, colour_masses(pixels, weights, pixel_families(pixels, weights)))
+    >>> max(scores, key=scores.get)
+    'complementary/red_blue'
+    """
+    chromatic, chromatic_fraction, chromatic_shares = pixels.chromatic, masses.chromatic_fraction, \
+        masses.chromatic_shares
+    thresholds = tone_thresholds or {}
+    tones = tone_index(np.where(chromatic, masses.classes, 0), pixels.lightness, pixels.chroma, **thresholds)
+    tone_mass = np.bincount(tones[chromatic], weights=masses.credit[chromatic], minlength=len(TONE_NAMES))
+    family_credit = np.bincount(TONE_FAMILY, weights=tone_mass, minlength=ACHROMATIC_INDEX)[TONE_FAMILY]
+    tone_fractions = np.divide(tone_mass, family_credit, out=np.zeros(len(TONE_NAMES)), where=family_credit > 0)
+    _, level_fractions = _achromatic_levels(pixels, weights, black_below_lightness=black_below_lightness,
+                                            white_above_lightness=white_above_lightness)
+    scores = dict.fromkeys(ICAA17K_CATEGORIES, 0.0)
+    for a in range(len(HUE_FAMILIES)):
+        for b in range(a + 1, len(HUE_FAMILIES)):
+            smaller = min(chromatic_shares[a], chromatic_shares[b])
+            scores[pair_category(HUE_FAMILIES[a], HUE_FAMILIES[b])] = chromatic_fraction * min(
+                1.0, smaller / auxiliary_min_share) * float(chromatic_shares[a] + chromatic_shares[b])
+    ranked_shares = np.sort(chromatic_shares)
+    for tone, name in enumerate(TONE_NAMES):
+        family = TONE_FAMILY[tone]
+        largest_other = ranked_shares[-2] if chromatic_shares[family] == ranked_shares[-1] else ranked_shares[-1]
+        alone = max(0.0, 1.0 - float(largest_other) / auxiliary_min_share)
+        scores[f"monochromatic/{name}"] = chromatic_fraction * float(chromatic_shares[family]) * alone * \
+            float(tone_fractions[tone])
+    for level_index, level in enumerate(ACHROMATIC_LEVELS):
+        scores[f"monochromatic/{level}"] = (1.0 - chromatic_fraction) * float(level_fractions[level_index])
+    return scores
+
+
+@dataclass
+class ClassDecision:
+    """The ICAA17K class of an image and the colours that name it (step 6)."""
+
+    category: str
+    dominant: str                 # a hue family or "achromatic"
+    auxiliary: str | None         # a hue family, "achromatic", or None
+    dominant_share: float
+    dominant_index: int           # index into HUE_FAMILIES, or ACHROMATIC_INDEX
+    auxiliary_index: int | None
+
+
+def decide_class(pixels: PixelColours, weights: np.ndarray, masses: ColourMasses, *,
+                 min_chromatic_fraction: float = 0.2, auxiliary_min_share: float = 0.2,
+                 achromatic_auxiliary_min_share: float = 0.25,
+                 achromatic_auxiliary_levels: tuple[str, ...] = ("gray", "white"),
+                 chromatic_auxiliary_min_fraction: float = 0.2, black_below_lightness: float = 20.0,
+                 white_above_lightness: float = 88.0, tone_thresholds: dict[str, float] | None = None
+                 ) -> ClassDecision:
+    """Step 6: the decision rule. Below ``min_chromatic_fraction`` of chromatic mass the photo is black,
+    gray or white; otherwise the runner-up family is the auxiliary colour when its share of the chromatic
+    mass reaches ``auxiliary_min_share`` (a pair class), else the dominant family's tone (weighted-median
+    L*, C*) names a monochromatic class, with achromatic auxiliary when enough gray/white pixels stand by.
+
+    >>> rgb = np.zeros((4, 4, 3), np.float32); rgb[:, :2, 0] = 1.0; rgb[:, 2:, 2] = 1.0
+    >>> pixels = pixel_colours(rgb); weights = np.ones(16)
+    >>> decide_class(pixels, weights, colour_masses(pixels, weights, pixel_families(pixels, weights))).category
+    'complementary/red_blue'
+    """
+    chromatic, lightness, chroma = pixels.chromatic, pixels.lightness, pixels.chroma
+    classes, credit = masses.classes, masses.credit
+    chromatic_shares, all_shares = masses.chromatic_shares, masses.all_shares
+    levels, level_fractions = _achromatic_levels(pixels, weights, black_below_lightness=black_below_lightness,
+                                                 white_above_lightness=white_above_lightness)
+    order = np.argsort(-chromatic_shares, kind="stable")
+    first, second = int(order[0]), int(order[1])
+    if masses.chromatic_fraction < min_chromatic_fraction:
+        level = ACHROMATIC_LEVELS[int(np.argmax(level_fractions))]
+        category, dominant = f"monochromatic/{level}", "achromatic"
+        auxiliary = HUE_FAMILIES[first] if masses.chromatic_fraction >= chromatic_auxiliary_min_fraction else None
+        dominant_share = float(all_shares[ACHROMATIC_INDEX])
+    else:
+        dominant = HUE_FAMILIES[first]
+        dominant_share = float(all_shares[first])
+        if chromatic_shares[second] >= auxiliary_min_share:
+            auxiliary = HUE_FAMILIES[second]
+            category = pair_category(dominant, auxiliary)
+        else:
+            members = classes == first
+            median_lightness = _weighted_median(lightness[members], credit[members])
+            median_chroma = _weighted_median(chroma[members], credit[members])
+            category = f"monochromatic/{tone_class(dominant, median_lightness, median_chroma, **(tone_thresholds or {}))}"
+            visible_levels = [ACHROMATIC_LEVELS.index(name) for name in achromatic_auxiliary_levels]
+            visible_grey = ~chromatic & np.isin(levels, visible_levels)
+            grey_fraction = float(weights[visible_grey].sum() / weights.sum())
+            auxiliary = "achromatic" if grey_fraction >= achromatic_auxiliary_min_share else None
+    auxiliary_index = None if auxiliary is None else (
+        ACHROMATIC_INDEX if auxiliary == "achromatic" else HUE_FAMILIES.index(auxiliary))
+    dominant_index = ACHROMATIC_INDEX if dominant == "achromatic" else HUE_FAMILIES.index(dominant)
+    return ClassDecision(category, dominant, auxiliary, dominant_share, dominant_index, auxiliary_index)
+
+
+def representative_colours(pixels: PixelColours, masses: ColourMasses) -> dict[int, tuple[float, float, float]]:
+    """Family index -> its credit-weighted mean CIELAB colour, for every family with at least one pixel.
+
+    >>> rgb = np.zeros((4, 4, 3), np.float32); rgb[..., 0] = 1.0
+    >>> pixels = pixel_colours(rgb); weights = np.ones(16)
+    >>> [round(v) for v in representative_colours(pixels, colour_masses(pixels, weights,
+    ...     pixel_families(pixels, weights)))[0]]
+    [53, 80, 67]
+    """
+    classes, group_credit = masses.classes, masses.credit + 1e-12
+    family_count = ACHROMATIC_INDEX + 1
+    pixel_counts = np.bincount(classes, minlength=family_count)
+    credit_sums = np.bincount(classes, weights=group_credit, minlength=family_count)
+    lab_sums = np.stack([np.bincount(classes, weights=group_credit * pixels.lab[:, channel], minlength=family_count)
+                         for channel in range(3)], axis=-1)
+    return {index: tuple(float(v) for v in lab_sums[index] / credit_sums[index])
+            for index in range(family_count) if pixel_counts[index] > 0}
+
+
 def analyse_colours(
     rgb: np.ndarray,
     *,
@@ -178,7 +470,13 @@ def analyse_colours(
     hue_mode_max_spread_deg: float = 45.0,
     olive_below_lightness: float = 45.0,
 ) -> ColourAnalysis:
-    """Dominant/auxiliary colours, ICAA17K class, class scores and harmony scores of one image.
+    """Dominant/auxiliary colours, ICAA17K class, class scores and harmony measures of one image.
+
+    The steps, each a pure function of its own: ``pixel_colours`` (conversion, achromatic pixels, chroma
+    credit), ``figure_ground_weights``, ``pixel_families``, ``colour_masses``, ``class_scores``,
+    ``decide_class``, ``representative_colours``, then every measure of ``measures.HARMONY_MEASURES``.
+    The keyword arguments are the thresholds of those steps (see each for its meaning); they live in
+    ``params.yaml`` under ``harmony-score.analysis``.
 
     Parameters
     ----------
@@ -192,12 +490,8 @@ def analyse_colours(
     auxiliary_min_share
         Share of the chromatic mass the runner-up family needs to be the auxiliary colour (tau_aux).
     suppress_background, figure_min_chroma_credit, backdrop_min_lightness, backdrop_max_lightness
-        A plain near-neutral ground touching the border (see ``figure_weights``, whose thresholds the
-        ``background_*`` arguments are) is down-weighted to
-        ``background_weight`` when it is a white (L* >= backdrop_min_lightness) or black
-        (L* <= backdrop_max_lightness) backdrop and the rest of the image is clearly coloured (mean
-        chroma credit >= figure_min_chroma_credit): a red tool on a white table is a red photo, a grey
-        clock on a grey wall stays grey.
+        Figure against ground (``figure_ground_weights``; the ``background_*`` arguments are the
+        thresholds of ``figure_weights``).
     achromatic_auxiliary_min_share
         With a single hue family, the share of (figure-weighted) pixels that are achromatic at one of
         ``achromatic_auxiliary_levels`` needed to call achromatic the auxiliary colour.
@@ -215,6 +509,8 @@ def analyse_colours(
     olive_below_lightness
         A yellow colour (a hue mode's, or with ``family_from="pixel"`` a pixel's) darker than this CIELAB
         L* is named green: dark yellows are olive (``naming.olive_as_green``). 0 turns it off.
+    grey_mean_saturation
+        Below this mean HSV saturation the hue templates report "N" (``templates.fit_hue_templates``).
 
     Example: a half red, half blue image is ``complementary/red_blue``.
 
@@ -224,164 +520,57 @@ def analyse_colours(
     """
     if family_from not in FAMILY_FROM:
         raise ValueError(f"expected family_from of {FAMILY_FROM}, got {family_from!r}")
-    if family_hue not in FAMILY_UPPER_DEG:
-        raise ValueError(f"expected family_hue of {sorted(FAMILY_UPPER_DEG)}, got {family_hue!r}")
-    rgb = as_rgb_float32(rgb)
-    if rgb.ndim != 3 or min(rgb.shape[:2]) < 1:
-        raise ValueError(f"expected an image of shape (H, W, 3), got {rgb.shape}")
-    rgb = area_resize_long_side(rgb, analysis_long_side_px)
-    lab_image = srgb_to_lab(rgb)
-    hsv = srgb_to_hsv(rgb).reshape(-1, 3)
-    chroma_image = np.hypot(lab_image[..., 1], lab_image[..., 2])
-    lab, chroma = lab_image.reshape(-1, 3), chroma_image.reshape(-1)
-    lightness, hue, saturation = lab[:, 0], hsv[:, 0], hsv[:, 1]
-    chromatic = ~is_achromatic(lightness, chroma, achromatic_chroma=achromatic_chroma,
-                               black_lightness_any_chroma=black_lightness_any_chroma)
-    # The hue naming a family is needed for coloured pixels only (the OkLCh one costs a conversion).
-    chromatic_hue = hue[chromatic] if family_hue == "hsv" else oklab_hue_deg(rgb.reshape(-1, 3)[chromatic])
-    classes = np.full(len(chromatic), ACHROMATIC_INDEX, np.int64)
-    if family_from == "pixel":
-        classes[chromatic] = olive_as_green(hue_family(chromatic_hue, family_upper_deg, hue_space=family_hue),
-                                            lightness[chromatic], olive_below_lightness=olive_below_lightness)
-    chroma_credit = np.minimum(chroma * (1.0 / chroma_full_credit), 1.0)
-    chroma_credit[~chromatic] = 0.0
-
-    weights, background_fraction = np.ones(len(classes), np.float32), 0.0
-    if suppress_background and min(rgb.shape[:2]) >= 8:
-        candidate_weights, candidate_fraction = figure_weights(
-            lab_image, chroma_image, border_fraction=background_border_fraction,
-            background_delta_e=background_delta_e, background_max_chroma=background_max_chroma,
-            background_weight=background_weight, background_min_fraction=background_min_fraction,
-            background_max_fraction=background_max_fraction)
-        candidate_weights = candidate_weights.reshape(-1)
-        if candidate_fraction > 0:
-            figure = candidate_weights == 1.0
-            # Only a clearly coloured figure is favoured over its plain ground; a grey object on a grey
-            # wall stays a grey photo.
-            background_lightness = float(np.median(lightness[~figure])) if not figure.all() else 50.0
-            studio_ground = background_lightness >= backdrop_min_lightness or \
-                background_lightness <= backdrop_max_lightness
-            if studio_ground and figure.any() and chroma_credit[figure].mean() >= figure_min_chroma_credit:
-                weights, background_fraction = candidate_weights, candidate_fraction
-    if saliency_strength > 0:
-        saliency = spectral_residual_saliency(lab_image[..., 0]).reshape(-1)
-        weights = weights * ((1.0 - saliency_strength) + saliency_strength * saliency)
-
-    if family_from == "hue_mode" and chromatic.any():
-        classes[chromatic] = hue_mode_families(
-            chromatic_hue, (chroma_credit * weights)[chromatic], upper_deg=family_upper_deg,
-            hue_space=family_hue, bin_deg=hue_mode_bin_deg, smoothing_deg=hue_mode_smoothing_deg,
-            valley_ratio=hue_mode_valley_ratio, max_spread_deg=hue_mode_max_spread_deg,
-            lightness=lightness[chromatic], olive_below_lightness=olive_below_lightness)
-    # A weakly coloured pixel is partly colour, partly grey: its chroma credit goes to its family and the
-    # rest to the achromatic mass (so a beige floor reads as grey-ish, not as a yellow photo).
-    credit = np.where(chromatic, chroma_credit, 1.0) * weights
-    family_count = ACHROMATIC_INDEX + 1
-    masses = np.bincount(classes, weights=credit, minlength=family_count)
-    masses[ACHROMATIC_INDEX] += float(np.dot(weights, np.where(chromatic, 1.0 - chroma_credit, 0.0)))
-    total_mass = masses.sum()
-    chromatic_mass = masses[:ACHROMATIC_INDEX].sum()
-    chromatic_fraction = float(chromatic_mass / total_mass) if total_mass > 0 else 0.0
-    chromatic_shares = masses[:ACHROMATIC_INDEX] / chromatic_mass if chromatic_mass > 0 else np.zeros(ACHROMATIC_INDEX)
-    all_shares = masses / total_mass if total_mass > 0 else np.zeros(family_count)
-
-    # Tone of every chromatic pixel (its monochromatic class) and the achromatic levels, as credit shares.
-    thresholds = tone_thresholds or {}
-    tones = tone_index(np.where(chromatic, classes, 0), lightness, chroma, **thresholds)
-    tone_mass = np.bincount(tones[chromatic], weights=credit[chromatic], minlength=len(TONE_NAMES))
-    family_credit = np.bincount(TONE_FAMILY, weights=tone_mass, minlength=ACHROMATIC_INDEX)[TONE_FAMILY]
-    tone_fractions = np.divide(tone_mass, family_credit, out=np.zeros(len(TONE_NAMES)), where=family_credit > 0)
-    levels = achromatic_level(lightness, black_below_lightness=black_below_lightness,
-                              white_above_lightness=white_above_lightness)
-    level_fractions = np.bincount(levels[~chromatic], weights=weights[~chromatic], minlength=3)
-    level_fractions = level_fractions / level_fractions.sum() if level_fractions.sum() > 0 else np.zeros(3)
-
-    # Soft scores for all 30 classes.
-    scores = dict.fromkeys(ICAA17K_CATEGORIES, 0.0)
-    for a in range(len(HUE_FAMILIES)):
-        for b in range(a + 1, len(HUE_FAMILIES)):
-            smaller = min(chromatic_shares[a], chromatic_shares[b])
-            scores[pair_category(HUE_FAMILIES[a], HUE_FAMILIES[b])] = chromatic_fraction * min(
-                1.0, smaller / auxiliary_min_share) * float(chromatic_shares[a] + chromatic_shares[b])
-    ranked_shares = np.sort(chromatic_shares)
-    for tone, name in enumerate(TONE_NAMES):
-        family = TONE_FAMILY[tone]
-        largest_other = ranked_shares[-2] if chromatic_shares[family] == ranked_shares[-1] else ranked_shares[-1]
-        alone = max(0.0, 1.0 - float(largest_other) / auxiliary_min_share)
-        scores[f"monochromatic/{name}"] = chromatic_fraction * float(chromatic_shares[family]) * alone * \
-            float(tone_fractions[tone])
-    for level_index, level in enumerate(ACHROMATIC_LEVELS):
-        scores[f"monochromatic/{level}"] = (1.0 - chromatic_fraction) * float(level_fractions[level_index])
-
-    # The decision rule.
-    order = np.argsort(-chromatic_shares, kind="stable")
-    first, second = int(order[0]), int(order[1])
-    if chromatic_fraction < min_chromatic_fraction:
-        level = ACHROMATIC_LEVELS[int(np.argmax(level_fractions))]
-        category, dominant = f"monochromatic/{level}", "achromatic"
-        auxiliary = HUE_FAMILIES[first] if chromatic_fraction >= chromatic_auxiliary_min_fraction else None
-        dominant_share = float(all_shares[ACHROMATIC_INDEX])
-    else:
-        dominant = HUE_FAMILIES[first]
-        dominant_share = float(all_shares[first])
-        if chromatic_shares[second] >= auxiliary_min_share:
-            auxiliary = HUE_FAMILIES[second]
-            category = pair_category(dominant, auxiliary)
-        else:
-            members = classes == first
-            median_lightness = _weighted_median(lightness[members], credit[members])
-            median_chroma = _weighted_median(chroma[members], credit[members])
-            category = f"monochromatic/{tone_class(dominant, median_lightness, median_chroma, **thresholds)}"
-            visible_levels = [ACHROMATIC_LEVELS.index(name) for name in achromatic_auxiliary_levels]
-            visible_grey = ~chromatic & np.isin(levels, visible_levels)
-            grey_fraction = float(weights[visible_grey].sum() / weights.sum())
-            auxiliary = "achromatic" if grey_fraction >= achromatic_auxiliary_min_share else None
-    auxiliary_index = None if auxiliary is None else (
-        ACHROMATIC_INDEX if auxiliary == "achromatic" else HUE_FAMILIES.index(auxiliary))
-    auxiliary_share = float(all_shares[auxiliary_index]) if auxiliary_index is not None else 0.0
+    pixels = pixel_colours(rgb, analysis_long_side_px=analysis_long_side_px, achromatic_chroma=achromatic_chroma,
+                           black_lightness_any_chroma=black_lightness_any_chroma,
+                           chroma_full_credit=chroma_full_credit, family_hue=family_hue)
+    weights, background_fraction = figure_ground_weights(
+        pixels, suppress_background=suppress_background, background_delta_e=background_delta_e,
+        background_max_chroma=background_max_chroma, background_weight=background_weight,
+        background_border_fraction=background_border_fraction, background_min_fraction=background_min_fraction,
+        background_max_fraction=background_max_fraction, figure_min_chroma_credit=figure_min_chroma_credit,
+        backdrop_min_lightness=backdrop_min_lightness, backdrop_max_lightness=backdrop_max_lightness,
+        saliency_strength=saliency_strength)
+    classes = pixel_families(pixels, weights, family_from=family_from, family_upper_deg=family_upper_deg,
+                             family_hue=family_hue, hue_mode_bin_deg=hue_mode_bin_deg,
+                             hue_mode_smoothing_deg=hue_mode_smoothing_deg, hue_mode_valley_ratio=hue_mode_valley_ratio,
+                             hue_mode_max_spread_deg=hue_mode_max_spread_deg,
+                             olive_below_lightness=olive_below_lightness)
+    masses = colour_masses(pixels, weights, classes)
+    tones = {"black_below_lightness": black_below_lightness, "white_above_lightness": white_above_lightness,
+             "tone_thresholds": tone_thresholds}
+    scores = class_scores(pixels, weights, masses, auxiliary_min_share=auxiliary_min_share, **tones)
+    decision = decide_class(pixels, weights, masses, min_chromatic_fraction=min_chromatic_fraction,
+                            auxiliary_min_share=auxiliary_min_share,
+                            achromatic_auxiliary_min_share=achromatic_auxiliary_min_share,
+                            achromatic_auxiliary_levels=achromatic_auxiliary_levels,
+                            chromatic_auxiliary_min_fraction=chromatic_auxiliary_min_fraction, **tones)
     score_total = sum(scores.values())
-    confidence = scores[category] / score_total if score_total > 0 else 0.0
-
-    dominant_index = ACHROMATIC_INDEX if dominant == "achromatic" else HUE_FAMILIES.index(dominant)
-
-    # Representative colour of each group: its credit-weighted mean CIELAB colour.
-    group_credit = credit + 1e-12
-    pixel_counts = np.bincount(classes, minlength=family_count)
-    credit_sums = np.bincount(classes, weights=group_credit, minlength=family_count)
-    lab_sums = np.stack([np.bincount(classes, weights=group_credit * lab[:, channel], minlength=family_count)
-                         for channel in range(3)], axis=-1)
-
-    def mean_lab(index: int) -> tuple[float, float, float] | None:
-        if pixel_counts[index] == 0:
-            return None
-        return tuple(float(v) for v in lab_sums[index] / credit_sums[index])
+    confidence = scores[decision.category] / score_total if score_total > 0 else 0.0
+    colours = representative_colours(pixels, masses)
 
     def family_ryb(index: int | None) -> int | None:
         if index is None or index == ACHROMATIC_INDEX:
             return None
         members = classes == index
-        return int(ryb12_index(_circular_mean_deg(hue[members], credit[members])))
+        return int(ryb12_index(_circular_mean_deg(pixels.hue[members], masses.credit[members])))
 
-    dominant_lab = mean_lab(dominant_index)
     # Ou-Luo needs two colours: the auxiliary, else the next-largest colour group present.
-    partner = auxiliary_index
+    partner = decision.auxiliary_index
     if partner is None:
-        ranked = [int(i) for i in np.argsort(-masses, kind="stable")
-                  if i != dominant_index and masses[i] > 0 and pixel_counts[i] > 0]
+        ranked = [int(i) for i in np.argsort(-masses.masses, kind="stable")
+                  if i != decision.dominant_index and masses.masses[i] > 0 and i in colours]
         partner = ranked[0] if ranked else None
-    partner_lab = mean_lab(partner) if partner is not None else None
-    ou_luo = float(harmony_OuLuo2006(np.array(dominant_lab), np.array(partner_lab))) \
-        if partner_lab and dominant_lab else float("nan")
-    fit = fit_hue_templates(hue, saturation, grey_mean_saturation=grey_mean_saturation)
+    dominant_lab = colours.get(decision.dominant_index)
+    measures = harmony_measures(MeasureInput(
+        pixels.rgb, pixels.hue, pixels.saturation, dominant_lab,
+        colours.get(partner) if partner is not None else None, grey_mean_saturation=grey_mean_saturation))
+    auxiliary_index = decision.auxiliary_index
     return ColourAnalysis(
-        category=category, category_confidence=float(confidence), dominant=dominant, auxiliary=auxiliary,
-        dominant_share=dominant_share, auxiliary_share=auxiliary_share, chromatic_fraction=chromatic_fraction,
-        background_fraction=background_fraction, ryb12_dominant=family_ryb(dominant_index),
-        ryb12_auxiliary=family_ryb(auxiliary_index), dominant_lab=dominant_lab,
-        auxiliary_lab=mean_lab(auxiliary_index) if auxiliary_index is not None else None,
-        class_scores=scores,
-        family_shares={name: float(all_shares[i]) for i, name in enumerate(HUE_FAMILIES + ("achromatic",))},
-        template=fit.template, template_rotation_deg=fit.rotation_deg, template_distance_deg=fit.distance_deg,
-        harmony_template_score=fit.score, template_distances_deg=fit.distances_deg, harmony_ou_luo=ou_luo,
-        colourfulness=colourfulness_HaslerSusstrunk2003(rgb),
+        category=decision.category, category_confidence=float(confidence), dominant=decision.dominant,
+        auxiliary=decision.auxiliary, dominant_share=decision.dominant_share,
+        auxiliary_share=float(masses.all_shares[auxiliary_index]) if auxiliary_index is not None else 0.0,
+        chromatic_fraction=masses.chromatic_fraction, background_fraction=background_fraction,
+        ryb12_dominant=family_ryb(decision.dominant_index), ryb12_auxiliary=family_ryb(auxiliary_index),
+        dominant_lab=dominant_lab, auxiliary_lab=colours.get(auxiliary_index) if auxiliary_index is not None else None,
+        class_scores=scores, harmony=measures,
     )

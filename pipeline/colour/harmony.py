@@ -1,10 +1,10 @@
-"""Two-colour harmony models; ``HARMONY_METHODS`` maps a method name to its function."""
+"""Ou & Luo (2006) two-colour harmony (registered as ``OuLuo2006`` in :mod:`icaa.pipeline.colour.measures`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["harmony_OuLuo2006", "HARMONY_METHODS", "harmony"]
+__all__ = ["harmony_OuLuo2006"]
 
 
 def harmony_OuLuo2006(lab_1: np.ndarray, lab_2: np.ndarray) -> np.ndarray:
@@ -40,13 +40,3 @@ def harmony_OuLuo2006(lab_1: np.ndarray, lab_2: np.ndarray) -> np.ndarray:
         return e_c * (h_s + e_y)
 
     return h_c + h_lsum + h_dl + h_sy(lightness_1, chroma_1, hue_1) + h_sy(lightness_2, chroma_2, hue_2)
-
-
-HARMONY_METHODS = {"Ou2006": harmony_OuLuo2006}
-
-
-def harmony(lab_1: np.ndarray, lab_2: np.ndarray, method: str = "Ou2006") -> np.ndarray:
-    """Two-colour harmony by the chosen method (see ``HARMONY_METHODS``)."""
-    if method not in HARMONY_METHODS:
-        raise ValueError(f"expected a method of {sorted(HARMONY_METHODS)}, got {method!r}")
-    return HARMONY_METHODS[method](lab_1, lab_2)

@@ -1,0 +1,39 @@
+"""Declared dependencies are the ones the package's code imports."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("pipeline", "model", "annotation")
+IMPORT_NAMES = {"opencv-python-headless": "cv2", "Pillow": "PIL", "ImageHash": "imagehash", "PyYAML": "yaml",
+                "dask": "distributed"}
+#: Declared for their command-line tool, which the README's commands run: nothing imports them.
+TOOLS = {"dvc"}
+
+
+def _imported_top_level_names() -> set[str]:
+    pattern = re.compile(r"^\s*(?:from|import)\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
+    return {name for package in PACKAGES for path in (ROOT / package).rglob("*.py")
+            for name in pattern.findall(path.read_text())}
+
+
+def _requirement_name(requirement: str) -> str:
+    return re.split(r"[\[<>=!~ ;]", requirement, maxsplit=1)[0]
+
+
+def test_every_core_dependency_is_imported_by_the_package():
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    imported = _imported_top_level_names()
+    unused = [name for name in map(_requirement_name, dependencies)
+              if name not in TOOLS and IMPORT_NAMES.get(name, name) not in imported]
+    assert unused == []
+
+
+def test_reference_libraries_of_the_tests_are_not_runtime_imports():
+    imported = _imported_top_level_names()
+    assert "colour" not in imported and "skimage" not in imported
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert {"colour-science", "scikit-image"} <= {_requirement_name(r) for r in extras["dev"]}
