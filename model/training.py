@@ -40,6 +40,7 @@ __all__ = [
     "LOSSES",
     "AMP_MODES",
     "RUN_FILES",
+    "headline_metrics",
     "check_image_size",
     "build_model",
     "load_split_tables",
@@ -55,7 +56,7 @@ TARGETS = ("colour", "both")
 LOSSES = ("mse", "smooth_l1")
 AMP_MODES = ("none", "bf16", "fp16")
 #: Files that mark a folder as holding a run: fit refuses to start over them without ``resume``.
-RUN_FILES = ("checkpoint.pt", "best.pt", "last.pt", "metrics.json")
+RUN_FILES = ("checkpoint.pt", "best.pt", "last.pt", "metrics.json", "summary.json")
 PLOT_COLUMNS = ("epoch", "lr", "train_loss", "val_loss", "val_srcc", "val_plcc", "val_accuracy", "val_mse")
 
 
@@ -447,6 +448,24 @@ def _write_plots(history: Sequence[Mapping[str, Any]], path: Path) -> None:
     atomic_write_text(path, out.getvalue())
 
 
+def headline_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """What a DVC metrics file keeps of fit's or evaluate's numbers: ``best_epoch``, SRCC and image
+    count (of the validation split under ``val``, of each score's head), so that ``dvc metrics show`` over
+    every stage fits a terminal; the rest is in the run's ``summary.json`` or the printed result."""
+    def scores(values: Mapping[str, Any]) -> dict[str, Any]:
+        kept = {key: values[key] for key in ("srcc", "n") if key in values}
+        if "overall" in values:
+            kept["overall"] = scores(values["overall"])
+        return kept
+
+    headline = {"best_epoch": metrics["best_epoch"]} if "best_epoch" in metrics else {}
+    if "val" in metrics:
+        headline["val"] = scores(metrics["val"])
+    else:
+        headline.update(scores(metrics))
+    return headline
+
+
 def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -619,18 +638,21 @@ def fit(data_dir: str | Path, run_dir: str | Path, settings: TrainSettings | Non
         save_weights(model, run_dir / "last.pt", settings.image_size, trained)
         if not (run_dir / "best.pt").is_file():  # resumed at the end, or every SRCC was NaN
             save_weights(model, run_dir / "best.pt", settings.image_size, trained)
-        # A DVC metric: headline numbers only (where the validation rows came from is in the summary).
-        metrics = {"best_epoch": best["epoch"], "epochs": settings.epochs, "val": best.get("val", {}),
+        val = dict(best.get("val", {}))
+        if settings.targets != "both":  # the overall head never learned: its numbers would mean nothing
+            val.pop("overall", None)
+        metrics = {"best_epoch": best["epoch"], "epochs": settings.epochs, "val": val,
                    "train_images": len(train_set), "val_images": len(val_set),
                    "skipped_images": problem_counts, "final_train_loss": history[-1]["train_loss"] if history else None}
-        atomic_write_json(metrics_path, _json_safe(metrics))
+        atomic_write_json(metrics_path, _json_safe(headline_metrics(metrics)))
+        atomic_write_json(run_dir / "summary.json", _json_safe({**metrics, "val_source": tables["val_source"]}))
         _write_plots(history, plots_path)
         summary = {**metrics, "val_source": tables["val_source"], "targets": settings.targets,
                    "warning": small_sample_warning(len(val_set), "validation SRCC, PLCC and accuracy"),
                    "history": history, "seconds": round(time.monotonic() - started, 1),
                    "outputs": {"best": str(run_dir / "best.pt"), "last": str(run_dir / "last.pt"),
                                "checkpoint": str(checkpoint_path), "metrics": str(metrics_path),
-                               "plots": str(plots_path)}}
+                               "summary": str(run_dir / "summary.json"), "plots": str(plots_path)}}
     if dist_info.world_size > 1:
         import torch.distributed as dist
 
@@ -677,7 +699,7 @@ def evaluate(weights: str | Path, data_dir: str | Path, split: str = "test", *, 
             table["predicted_overall_score"] = outputs[:, 0] * 10.0
         atomic_write_text(Path(predictions_path), table.to_csv(index=False))
     if metrics_path:
-        atomic_write_json(Path(metrics_path), _json_safe(metrics))
+        atomic_write_json(Path(metrics_path), _json_safe(headline_metrics(metrics)))
     warning = small_sample_warning(len(rows), f"the {split} metrics")
     metrics = {"split": split, "labels": str(label_file), "weights": str(weights), **metrics,
                **({"warning": warning} if warning else {}), "seconds": round(time.monotonic() - started, 1)}

@@ -18,10 +18,11 @@ from icaa.pipeline.schemas import SELECTION
 
 __all__ = ["run_balance", "parse_quota_overrides", "shortfall_sentence", "HEADLINE_METRICS"]
 
-#: What ``--metrics`` holds (a DVC metric: a few numbers that fit a terminal); the per-class, per-bin detail
-#: goes to ``balance_per_class.json`` beside the selection.
-HEADLINE_METRICS = ("rows_in", "photos", "multi_class_photos", "selected", "quota", "fraction_met", "unmet",
-                    "kl_from_uniform_max", "skipped")
+#: What ``--metrics`` holds (a DVC metric: so that ``dvc metrics show`` over every stage fits a terminal);
+#: the other totals and the per-class, per-bin detail go to ``balance_per_class.json`` beside the selection.
+HEADLINE_METRICS = ("selected", "unmet")
+SUMMARY_METRICS = ("rows_in", "photos", "multi_class_photos", "selected", "quota", "fraction_met", "unmet",
+                   "kl_from_uniform_max", "skipped")
 
 
 def shortfall_sentence(metrics: dict[str, Any]) -> str:
@@ -69,8 +70,9 @@ def run_balance(coarse_parquet: Path | str, output: Path | str, *, images: Path 
                                               seed=seed)
     write_table(selection, output, schema=SELECTION)
     atomic_write_json(metrics_path, {key: balance_metrics[key] for key in HEADLINE_METRICS})
-    atomic_write_json(details_path, {"bins": bins, "seed": seed, "per_class": balance_metrics["per_class"]})
-    return {key: balance_metrics[key] for key in HEADLINE_METRICS} | {
+    atomic_write_json(details_path, {key: balance_metrics[key] for key in SUMMARY_METRICS}
+                      | {"bins": bins, "seed": seed, "per_class": balance_metrics["per_class"]})
+    return {key: balance_metrics[key] for key in SUMMARY_METRICS} | {
         "shortfall": shortfall_sentence(balance_metrics), "output": str(output), "metrics": str(metrics_path),
         "per_class_details": str(details_path), "seconds": round(time.time() - started, 2)}
 

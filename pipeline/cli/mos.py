@@ -38,9 +38,8 @@ def run_mos(ratings_parquet: Path | str, output: Path | str, *, raters: Path | s
     write_table(mos, output, schema=MOS)
     write_table(rater_table, raters_path, schema=RATERS)
     summary.update(output=str(output), raters_table=str(raters_path), seconds=round(time.time() - started, 2))
-    if metrics:  # a DVC metric: counts only (method and screens are params, reasons are in the raters table)
-        atomic_write_json(metrics, {key: value for key, value in summary.items()
-                                    if isinstance(value, (int, float)) and key != "seconds"})
+    if metrics:  # a DVC metric: headline counts only (the rest is printed; reasons are in the raters table)
+        atomic_write_json(metrics, {key: summary[key] for key in ("raters", "raters_flagged") if key in summary})
     return summary
 
 
