@@ -75,6 +75,20 @@ WRONG_TABLES = [
 ]
 
 
+WRONG_FOLDERS_AND_FILES = [
+    ("resplit {t}/empty -o {t}/out", "found neither 1all.csv/all.csv nor both 1train.csv and 1test.csv"),
+    ("annotate import --from-export {t}/bad_export.json -o {t}/r.parquet",
+     "bad_export.json: expected a JSON list of tasks"),
+]
+
+
+@pytest.mark.parametrize("command, expected", WRONG_FOLDERS_AND_FILES, ids=["resplit", "annotate-import"])
+def test_an_empty_folder_or_a_wrong_export_gets_one_sentence(tables, command, expected, capsys, monkeypatch):
+    (tables / "bad_export.json").write_text('{"not": "a list of tasks"}')
+    argv = ["icaa-data", *command.format(t=tables).split()]
+    assert expected in fails(icaa_data, argv, capsys, monkeypatch)
+
+
 @pytest.mark.parametrize("command, expected", WRONG_TABLES, ids=[c.split()[0] + str(i) for i, (c, _) in
                                                                    enumerate(WRONG_TABLES)])
 def test_a_wrong_table_gets_one_sentence_naming_what_was_expected(tables, command, expected, capsys, monkeypatch):
