@@ -12,7 +12,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from icaa.pipeline.cli._util import fail, run_app
+from icaa.pipeline.cli._util import HELP_SETTINGS, fail, run_app
 from icaa.pipeline.errors import IcaaError
 
 __all__ = ["app", "main"]
@@ -22,8 +22,7 @@ app = typer.Typer(
     help="Train, evaluate and predict with the Delegate Transformer (DeT) on colour-aesthetics labels "
          "(ICAA17K or SPAQ layout).",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+    **HELP_SETTINGS,
 )
 
 
@@ -95,6 +94,8 @@ def fit_command(
                    f"best epoch {summary['best_epoch']}: val SRCC {val.get('srcc', float('nan')):.3f}, PLCC "
                    f"{val.get('plcc', float('nan')):.3f}, accuracy {val.get('accuracy', float('nan')):.3f} "
                    f"(majority {val.get('majority_accuracy', float('nan')):.3f}), MSE {val.get('mse', float('nan')):.3f}")
+        if summary.get("warning"):
+            typer.secho(f"warning: {summary['warning']}", fg=typer.colors.YELLOW, err=True)
         typer.echo("outputs: " + ", ".join(f"{k} {v}" for k, v in summary["outputs"].items()))
 
 
@@ -129,12 +130,14 @@ def evaluate_command(
                           progress=progress, echo=_echo)
     except IcaaError as error:
         raise fail(error) from None
+    if result.get("warning"):
+        typer.secho(f"warning: {result['warning']}", fg=typer.colors.YELLOW, err=True)
     typer.echo(json.dumps(result, indent=2))
 
 
 @app.command("predict")
 def predict_command(
-    images: Annotated[List[Path], typer.Argument(exists=True, dir_okay=False, help="Image files.")],
+    images: Annotated[List[Path], typer.Argument(help="Image files and folders (every image file under a folder).")],
     weights: Annotated[Path, typer.Option("--weights", exists=True, dir_okay=False,
                                           help="icaa-train weights (best.pt) or an official DeT state dict.")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", dir_okay=False,
@@ -144,27 +147,38 @@ def predict_command(
     explain: Annotated[bool, typer.Option(help="Add the pipeline's dominant/auxiliary colours and class.")] = False,
     device: Annotated[Optional[str], typer.Option(help="torch device.")] = None,
 ) -> None:
-    """Colour and overall scores (0-10) of image files; each image is scored on its own.
+    """Colour (and, when trained, overall) scores 0-10 of image files and folders; bad files are skipped.
 
-    Example: icaa-train predict photo1.jpg photo2.jpg --weights work/train/best.pt -o scores.csv
+    Each image is scored on its own. overall_score appears only for weights whose overall head was trained
+    (fit --targets both, or an official DeT checkpoint). A missing or unreadable file gets a row with its
+    status and no score, and the others are scored.
+
+    Example: icaa-train predict photo1.jpg my_photos/ --weights work/train/best.pt -o scores.csv
     """
     from icaa.model.training import predict
     from icaa.pipeline.io import atomic_write_text
 
     try:
+        if output is not None and output.suffix.lower() not in (".csv", ".json"):
+            raise IcaaError(f"--output must end in .csv or .json, got {output.name}")
+        if output is not None and any(output.resolve() == Path(p).resolve() for p in [*images, weights]):
+            raise IcaaError(f"--output {output} is one of the inputs; choose another output path")
         table = predict(images, weights, config=config, batch_size=batch_size, device=device, explain=explain)
         if output is None:
             typer.echo(table.to_csv(index=False), nl=False)
-            return
-        if output.suffix.lower() == ".json":
+        elif output.suffix.lower() == ".json":
             atomic_write_text(output, table.to_json(orient="records", indent=2) + "\n")
-        elif output.suffix.lower() == ".csv":
-            atomic_write_text(output, table.to_csv(index=False))
         else:
-            raise IcaaError(f"--output must end in .csv or .json, got {output.name}")
+            atomic_write_text(output, table.to_csv(index=False))
     except IcaaError as error:
         raise fail(error) from None
-    typer.echo(f"scored {len(table)} images -> {output}", err=True)
+    skipped = table[table["status"] != "ok"]
+    for row in skipped.itertuples(index=False):
+        typer.echo(f"skipped {row.image}: {row.status} ({row.detail})", err=True)
+    scored = len(table) - len(skipped)
+    typer.echo(f"scored {scored} images, skipped {len(skipped)}" + (f" -> {output}" if output else ""), err=True)
+    if scored == 0:
+        raise typer.Exit(code=1)
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["DeTConfig", "DET_CONFIGS", "REFERENCE_MODES", "resolve_config"]
+__all__ = ["DeTConfig", "DET_CONFIGS", "REFERENCE_MODES", "resolve_config", "image_size_fits", "valid_image_sizes"]
 
 REFERENCE_MODES = ("per_image", "batch")
 """``per_image``: each image's delegate points depend on that image only (default, for prediction).
@@ -150,3 +150,28 @@ def resolve_config(cfg: str | Mapping[str, Any] | DeTConfig, **overrides: Any) -
     if overrides:
         base = DeTConfig.from_dict({**base.to_dict(), **base.extra, **overrides})
     return base
+
+
+def image_size_fits(cfg: DeTConfig, image_size: int) -> bool:
+    """Whether ``image_size`` pixels go through every stage: the patch stem and the three 2x2 down projections
+    divide it evenly, and each window-attention stage's feature map is a whole number of windows.
+
+    >>> image_size_fits(DET_CONFIGS["dat_tiny"], 224), image_size_fits(DET_CONFIGS["dat_tiny"], 256)
+    (True, False)
+    """
+    if image_size <= 0 or image_size % (cfg.patch_size * 8):
+        return False
+    for index, letters in enumerate(cfg.stage_spec):
+        fmap = image_size // cfg.patch_size // 2 ** index
+        if any(letter in ("L", "S") for letter in letters) and fmap % cfg.window_sizes[index]:
+            return False
+    return True
+
+
+def valid_image_sizes(cfg: DeTConfig, largest: int = 1024) -> list[int]:
+    """Every input size up to ``largest`` pixels that ``cfg`` accepts (:func:`image_size_fits`).
+
+    >>> valid_image_sizes(DET_CONFIGS["dat_tiny"])
+    [224, 448, 672, 896]
+    """
+    return [size for size in range(cfg.patch_size * 8, largest + 1, cfg.patch_size * 8) if image_size_fits(cfg, size)]

@@ -30,7 +30,7 @@ import pandas as pd
 
 from icaa.model.data import (ScoreDataset, carve_validation, check_images, find_split_file, image_root_of,
                              read_labels)
-from icaa.model.metrics import score_metrics
+from icaa.model.metrics import score_metrics, small_sample_warning
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
@@ -39,6 +39,9 @@ __all__ = [
     "TARGETS",
     "LOSSES",
     "AMP_MODES",
+    "RUN_FILES",
+    "headline_metrics",
+    "check_image_size",
     "build_model",
     "load_split_tables",
     "fit",
@@ -52,6 +55,8 @@ __all__ = [
 TARGETS = ("colour", "both")
 LOSSES = ("mse", "smooth_l1")
 AMP_MODES = ("none", "bf16", "fp16")
+#: Files that mark a folder as holding a run: fit refuses to start over them without ``resume``.
+RUN_FILES = ("checkpoint.pt", "best.pt", "last.pt", "metrics.json", "summary.json")
 PLOT_COLUMNS = ("epoch", "lr", "train_loss", "val_loss", "val_srcc", "val_plcc", "val_accuracy", "val_mse")
 
 
@@ -106,10 +111,28 @@ def _resolve_config(config: Any) -> Any:
     return config
 
 
+def check_image_size(config: Any, image_size: int) -> None:
+    """IcaaError naming the sizes that fit when ``image_size`` does not fit the config's windows (checked before
+    anything is built or read, so a wrong size costs one sentence, not a shape error deep in the model)."""
+    from icaa.model.config import image_size_fits, resolve_config, valid_image_sizes
+
+    try:
+        cfg = resolve_config(_resolve_config(config))
+    except (ValueError, TypeError) as error:
+        raise IcaaError(f"cannot read DeT config {config!r}: {error}") from None
+    if not image_size_fits(cfg, int(image_size)):
+        sizes = valid_image_sizes(cfg)
+        name = config if isinstance(config, str) else "this config"
+        raise IcaaError(f"--image-size {image_size} does not fit {name}: its windows "
+                        f"({', '.join(map(str, cfg.window_sizes))} tokens at 1/4 to 1/32 scale) need one of "
+                        f"{', '.join(map(str, sizes)) or 'no size up to 1024'} pixels")
+
+
 def build_model(config: Any = "dat_tiny", image_size: int = 224, reference_mode: str = "per_image"):
     """A DeT from a config name (``dat_tiny``...), a dict or a JSON path, for ``image_size`` pixel inputs."""
     from icaa.model import DeT
 
+    check_image_size(config, image_size)
     config = _resolve_config(config)
     try:
         return DeT.from_config(config, reference_mode=reference_mode, img_size=int(image_size))
@@ -157,6 +180,8 @@ def load_weights(path: str | Path, config: Any = "dat_base", image_size: int | N
                                   strict=True)
         except RuntimeError as error:
             raise IcaaError(f"{path}: the weights do not fit their own config ({error})") from None
+        # The colour head always trains; the overall head only with targets "both".
+        model.trained_targets = checkpoint.get("targets") or checkpoint.get("settings", {}).get("targets", "colour")
     else:
         from icaa.model import load_official_checkpoint
 
@@ -167,6 +192,7 @@ def load_weights(path: str | Path, config: Any = "dat_base", image_size: int | N
         except Exception as error:
             raise IcaaError(f"{path}: not an icaa-train weights file nor an official DeT state dict for config "
                             f"{config!r} ({error})") from None
+        model.trained_targets = "both"  # the published DeT learned both scores
     model.eval()
     return model, size
 
@@ -422,6 +448,24 @@ def _write_plots(history: Sequence[Mapping[str, Any]], path: Path) -> None:
     atomic_write_text(path, out.getvalue())
 
 
+def headline_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """What a DVC metrics file keeps of fit's or evaluate's numbers: ``best_epoch``, SRCC and image
+    count (of the validation split under ``val``, of each score's head), so that ``dvc metrics show`` over
+    every stage fits a terminal; the rest is in the run's ``summary.json`` or the printed result."""
+    def scores(values: Mapping[str, Any]) -> dict[str, Any]:
+        kept = {key: values[key] for key in ("srcc", "n") if key in values}
+        if "overall" in values:
+            kept["overall"] = scores(values["overall"])
+        return kept
+
+    headline = {"best_epoch": metrics["best_epoch"]} if "best_epoch" in metrics else {}
+    if "val" in metrics:
+        headline["val"] = scores(metrics["val"])
+    else:
+        headline.update(scores(metrics))
+    return headline
+
+
 def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -449,7 +493,14 @@ def fit(data_dir: str | Path, run_dir: str | Path, settings: TrainSettings | Non
     started = time.monotonic()
     settings = settings or TrainSettings()
     settings.check()
+    if model_factory is None:
+        check_image_size(settings.config, settings.image_size)
     run_dir = Path(run_dir)
+    if not resume:
+        earlier = [name for name in RUN_FILES if (run_dir / name).exists()]
+        if earlier:
+            raise IcaaError(f"{run_dir} already holds a training run ({', '.join(earlier)}); add --resume to "
+                            "continue it, or choose a new --out folder (nothing was changed)")
     metrics_path = Path(metrics_path) if metrics_path else run_dir / "metrics.json"
     plots_path = Path(plots_path) if plots_path else run_dir / "plots" / "train.csv"
     checkpoint_path = run_dir / "checkpoint.pt"
@@ -583,18 +634,25 @@ def fit(data_dir: str | Path, run_dir: str | Path, settings: TrainSettings | Non
 
     summary: dict[str, Any] = {}
     if dist_info.main:
-        save_weights(model, run_dir / "last.pt", settings.image_size, {"epoch": settings.epochs})
+        trained = {"epoch": settings.epochs, "targets": settings.targets}
+        save_weights(model, run_dir / "last.pt", settings.image_size, trained)
         if not (run_dir / "best.pt").is_file():  # resumed at the end, or every SRCC was NaN
-            save_weights(model, run_dir / "best.pt", settings.image_size, {"epoch": settings.epochs})
-        metrics = {"best_epoch": best["epoch"], "epochs": settings.epochs, "val": best.get("val", {}),
-                   "val_source": tables["val_source"], "train_images": len(train_set), "val_images": len(val_set),
+            save_weights(model, run_dir / "best.pt", settings.image_size, trained)
+        val = dict(best.get("val", {}))
+        if settings.targets != "both":  # the overall head never learned: its numbers would mean nothing
+            val.pop("overall", None)
+        metrics = {"best_epoch": best["epoch"], "epochs": settings.epochs, "val": val,
+                   "train_images": len(train_set), "val_images": len(val_set),
                    "skipped_images": problem_counts, "final_train_loss": history[-1]["train_loss"] if history else None}
-        atomic_write_json(metrics_path, _json_safe(metrics))
+        atomic_write_json(metrics_path, _json_safe(headline_metrics(metrics)))
+        atomic_write_json(run_dir / "summary.json", _json_safe({**metrics, "val_source": tables["val_source"]}))
         _write_plots(history, plots_path)
-        summary = {**metrics, "history": history, "seconds": round(time.monotonic() - started, 1),
+        summary = {**metrics, "val_source": tables["val_source"], "targets": settings.targets,
+                   "warning": small_sample_warning(len(val_set), "validation SRCC, PLCC and accuracy"),
+                   "history": history, "seconds": round(time.monotonic() - started, 1),
                    "outputs": {"best": str(run_dir / "best.pt"), "last": str(run_dir / "last.pt"),
                                "checkpoint": str(checkpoint_path), "metrics": str(metrics_path),
-                               "plots": str(plots_path)}}
+                               "summary": str(run_dir / "summary.json"), "plots": str(plots_path)}}
     if dist_info.world_size > 1:
         import torch.distributed as dist
 
@@ -629,52 +687,92 @@ def evaluate(weights: str | Path, data_dir: str | Path, split: str = "test", *, 
     dataset = ScoreDataset(rows, root, EvalTransform(size))
     loader = _loader(dataset, batch_size, False, workers, 0, 0, _Dist(), dev)
     outputs, targets = _predict_loader(model, loader, dev, progress=progress, desc=f"evaluate {split}")
-    metrics = {"split": split, "labels": str(label_file), "weights": str(weights), "skipped_images": problems,
-               **_split_metrics(outputs, targets)}
+    metrics = {"skipped_images": problems, **_split_metrics(outputs, targets)}  # the DVC metric: numbers only
+    with_overall = getattr(model, "trained_targets", "both") == "both"
+    if not with_overall:  # the overall head never learned: its numbers would mean nothing
+        metrics.pop("overall", None)
     if predictions_path:
         table = pd.DataFrame({"image_id": rows["image_id"], "colour_score": rows["colour_score"],
-                              "predicted_colour_score": outputs[:, 1] * 10.0,
-                              "overall_score": rows["overall_score"], "predicted_overall_score": outputs[:, 0] * 10.0})
+                              "predicted_colour_score": outputs[:, 1] * 10.0})
+        if with_overall:
+            table["overall_score"] = rows["overall_score"]
+            table["predicted_overall_score"] = outputs[:, 0] * 10.0
         atomic_write_text(Path(predictions_path), table.to_csv(index=False))
     if metrics_path:
-        atomic_write_json(Path(metrics_path), _json_safe(metrics))
-    metrics["seconds"] = round(time.monotonic() - started, 1)
+        atomic_write_json(Path(metrics_path), _json_safe(headline_metrics(metrics)))
+    warning = small_sample_warning(len(rows), f"the {split} metrics")
+    metrics = {"split": split, "labels": str(label_file), "weights": str(weights), **metrics,
+               **({"warning": warning} if warning else {}), "seconds": round(time.monotonic() - started, 1)}
     return _json_safe(metrics)
+
+
+#: File endings ``predict`` picks up inside a folder (the scan stage's defaults).
+PREDICT_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def list_prediction_inputs(images: Sequence[str | Path]) -> list[tuple[Path, str | None]]:
+    """Files to score: each file given, and every image file under each folder given (sorted, hidden ones
+    skipped), with ``None`` or the reason a path cannot be scored (``missing``)."""
+    listed: list[tuple[Path, str | None]] = []
+    for item in map(Path, images):
+        if item.is_dir():
+            listed.extend((path, None) for path in sorted(item.rglob("*"))
+                          if path.is_file() and path.suffix.lower() in PREDICT_EXTENSIONS
+                          and not any(part.startswith(".") for part in path.relative_to(item).parts))
+        else:
+            listed.append((item, None if item.is_file() else "missing"))
+    return listed
 
 
 def predict(images: Sequence[str | Path], weights: str | Path, *, config: Any = "dat_base", batch_size: int = 16,
             device: str | None = None, explain: bool = False) -> pd.DataFrame:
-    """Scores of image files: ``image, colour_score, overall_score`` (0-10), per-image reference mode so a
-    score never depends on the other images; with ``explain``, the pipeline's colour description too."""
+    """Scores of image files and of the images in folders, 0-10, per-image reference mode so a score never
+    depends on the other images.
+
+    Columns: ``image``, ``colour_score``, ``overall_score`` only when the weights trained the overall head
+    (``--targets both``, or an official DeT checkpoint), ``status`` (``ok``, ``missing`` or ``unreadable``)
+    and ``detail``; a file that cannot be read is listed with its reason and the others are scored. With
+    ``explain``, the pipeline's colour description too.
+    """
     import torch
 
-    paths = [Path(p) for p in images]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise IcaaError(f"{len(missing)} images do not exist: {missing[:10]}")
+    listed = list_prediction_inputs(images)
+    if not listed:
+        raise IcaaError(f"no image files to score in {', '.join(map(str, images))} (looked for "
+                        f"{' '.join(PREDICT_EXTENSIONS)})")
     explainer = _explainer() if explain else None
     model, size = load_weights(weights, config, reference_mode="per_image")
+    with_overall = getattr(model, "trained_targets", "both") == "both"
     dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(dev)
     from icaa.model.transforms import EvalTransform, load_rgb
 
     transform = EvalTransform(size)
-    rows = []
-    for start in range(0, len(paths), batch_size):
-        chunk = paths[start:start + batch_size]
-        tensors = []
-        for p in chunk:
+    rows: list[dict[str, Any]] = []
+    readable: list[tuple[int, Any]] = []
+    for path, reason in listed:
+        row: dict[str, Any] = {"image": str(path), "colour_score": math.nan}
+        if with_overall:
+            row["overall_score"] = math.nan
+        row.update(status=reason or "ok", detail="no such file" if reason else None)
+        if reason is None:
             try:
-                tensors.append(transform(load_rgb(p)))
-            except Exception as error:
-                raise IcaaError(f"{p}: cannot read the image ({type(error).__name__}: {error})") from None
+                readable.append((len(rows), transform(load_rgb(path))))
+                if explainer is not None:
+                    row.update(explainer(path))
+            except Exception as error:  # any decoder failure: this file is skipped, the others are scored
+                row.update(status="unreadable", detail=f"{type(error).__name__}: {error}")
+                if readable and readable[-1][0] == len(rows):
+                    readable.pop()
+        rows.append(row)
+    for start in range(0, len(readable), batch_size):
+        chunk = readable[start:start + batch_size]
         with torch.no_grad():
-            out = model(torch.stack(tensors).to(dev)).float().cpu().numpy()
-        for p, (overall, colour) in zip(chunk, out):
-            row = {"image": str(p), "colour_score": float(colour) * 10.0, "overall_score": float(overall) * 10.0}
-            if explainer is not None:
-                row.update(explainer(p))
-            rows.append(row)
+            out = model(torch.stack([tensor for _, tensor in chunk]).to(dev)).float().cpu().numpy()
+        for (index, _), (overall, colour) in zip(chunk, out):
+            rows[index]["colour_score"] = float(colour) * 10.0
+            if with_overall:
+                rows[index]["overall_score"] = float(overall) * 10.0
     return pd.DataFrame(rows)
 
 

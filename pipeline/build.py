@@ -1,7 +1,8 @@
 """Assemble the published dataset in ICAA17K's layout, and re-split ICAA17K itself, leak-free.
 
-``build_dataset``: selection + MOS + images -> ``<out>/<kind>/<category>/<file>`` (hard links, else
-copies), ``all.csv``/``train.csv``/``val.csv``/``test.csv`` with exactly ``ID,color,MOS,probability``,
+``build_dataset``: selection + MOS + images -> ``<out>/<kind>/<category>/<file>`` (copies; hard links only
+when asked, since a hard link is the original photo), ``all.csv``/``train.csv``/``val.csv``/``test.csv`` with
+exactly ``ID,color,MOS,probability``,
 ``manifest.parquet`` (every upstream column) and ``DATASHEET.md``. ``resplit_icaa17k``: the release's
 label files -> the same photo-grouped split. Both split with :mod:`icaa.pipeline.split`.
 """
@@ -21,11 +22,13 @@ import pandas as pd
 from icaa.pipeline.categories import ICAA17K_CATEGORIES
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.icaa17k import photo_name, read_icaa17k_csv, write_icaa17k_csv
-from icaa.pipeline.io import atomic_write_json, atomic_write_text, require_columns, resolve_inside, write_table
+from icaa.pipeline.io import (apply_umask, atomic_write_json, atomic_write_text, require_columns, resolve_inside,
+                              write_table)
+from icaa.pipeline.outputs import refuse_nonempty_folder
 from icaa.pipeline.schemas import REJECTS
 from icaa.pipeline.split import SPLITS, assert_no_leak, grouped_split, leaked_rows, photo_groups, score_bins
 
-__all__ = ["BUILD_REJECTS", "file_names", "build_dataset", "resplit_icaa17k", "read_release", "datasheet"]
+__all__ = ["BUILD_REJECTS", "file_names", "foreign_files", "build_dataset", "resplit_icaa17k", "read_release", "datasheet"]
 
 #: Closed set of reasons a selected row is not in the dataset.
 BUILD_REJECTS: dict[str, str] = {
@@ -51,8 +54,8 @@ def file_names(image_ids: pd.Series, categories: pd.Series) -> pd.Series:
     return pd.Series(frame["name"].to_numpy(), index=image_ids.index)
 
 
-def _place(source: Path, target: Path, link: bool = True) -> str:
-    """Hard-link ``source`` at ``target`` (copy across file systems or when ``link`` is false)."""
+def _place(source: Path, target: Path, link: bool = False) -> str:
+    """Copy ``source`` to ``target``, or hard-link it when ``link`` is true (copy across file systems)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if link:
         try:
@@ -138,17 +141,46 @@ def datasheet(manifest: pd.DataFrame, summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+_BUILD_FILES = ("all.csv", "manifest.parquet", "DATASHEET.md", "rejects.parquet",
+                *(f"{name}.csv" for name in SPLITS))
+
+
+def foreign_files(dataset_dir: Path | str) -> list[str]:
+    """Files under an existing dataset folder that its build did not write (relative POSIX paths, sorted):
+    anything but the tables, the datasheet and the images its ``manifest.parquet`` lists."""
+    import pyarrow.parquet as pq
+
+    dataset_dir = Path(dataset_dir)
+    written = set(_BUILD_FILES)
+    try:
+        written |= set(pq.read_table(dataset_dir / "manifest.parquet", columns=["ID"]).column("ID").to_pylist())
+    except (OSError, KeyError, ValueError):
+        pass
+    return sorted(path.relative_to(dataset_dir).as_posix() for path in dataset_dir.rglob("*")
+                  if not path.is_dir() and path.relative_to(dataset_dir).as_posix() not in written)
+
+
 def build_dataset(selection: pd.DataFrame, mos: pd.DataFrame, images: pd.DataFrame, output_dir: Path | str, *,
                   extra_tables: Sequence[pd.DataFrame] = (), train_fraction: float = 0.8, val_fraction: float = 0.1,
                   test_fraction: float = 0.1, seed: int = 0, bins: int = 10, min_probability: float = 0.5,
-                  link: bool = True) -> dict[str, Any]:
-    """Write the dataset folder; return a summary (rows, photos, rejects by code, split sizes)."""
+                  link: bool = False, overwrite: bool = False) -> dict[str, Any]:
+    """Write the dataset folder; return a summary (rows, photos, rejects by code, split sizes).
+
+    An existing folder with files in it is replaced only with ``overwrite``, and only when every file in it
+    is one a build writes (:func:`foreign_files`), so nothing the user put there is deleted.
+    """
     require_columns(selection, ["image_id", "category"], "selection")
     require_columns(mos, ["image_id", "color", "MOS", "probability"], "MOS table")
     require_columns(images, ["image_id", "path"], "images table")
     output_dir = Path(output_dir)
-    if output_dir.exists() and any(output_dir.iterdir()) and not (output_dir / "manifest.parquet").is_file():
-        raise IcaaError(f"{output_dir} exists and is not an icaa dataset (no manifest.parquet); choose an empty folder")
+    if refuse_nonempty_folder(output_dir, flag="" if overwrite else "--overwrite", what="replaces the dataset in it"):
+        if not (output_dir / "manifest.parquet").is_file():
+            raise IcaaError(f"{output_dir} exists and is not an icaa dataset (no manifest.parquet); choose an empty "
+                            "folder")
+        strangers = foreign_files(output_dir)
+        if strangers:
+            raise IcaaError(f"{output_dir} holds {len(strangers)} file(s) that no build wrote, e.g. {strangers[0]}; "
+                            "move them out or choose a new folder (--overwrite replaces only a build's own files)")
     unknown = ~selection["category"].isin(ICAA17K_CATEGORIES)
     if unknown.any():
         rows = np.flatnonzero(unknown.to_numpy())
@@ -198,6 +230,7 @@ def build_dataset(selection: pd.DataFrame, mos: pd.DataFrame, images: pd.DataFra
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
     try:
+        apply_umask(staging)
         methods = [_place(Path(p), staging / i, link) for p, i in zip(kept["path"], kept["ID"])]
         kept["placed_by"] = methods
         write_icaa17k_csv(kept, staging / "all.csv")

@@ -23,6 +23,7 @@ from icaa.pipeline.errors import IcaaError
 
 __all__ = [
     "FUSE_FLAGS",
+    "HARMONY_COLUMN",
     "NORMALISATIONS",
     "normalise_rank",
     "normalise_minmax",
@@ -34,12 +35,17 @@ __all__ = [
 #: Closed set of row flags.
 FUSE_FLAGS: dict[str, str] = {
     "ok": "harmony and popularity both usable",
+    "harmony_only": "no popularity table was given: scored from harmony alone, as asked",
     "zero_views": "the crawl says 0 views (or no views/faves numbers): f_subj undefined",
-    "no_popularity": "the image has no row in popularity.parquet",
-    "crawl_failed": "the popularity row's status is not ok (not_found, private, error:...)",
-    "no_harmony": "harmony_score is missing: scored from popularity alone",
+    "no_popularity": "the popularity table has no numbers for the image (no row, or status not_listed)",
+    "no_photo_id": "no Flickr photo id for the image (file name and manifest hold none): no crawl was tried",
+    "photo_not_found": "the API says the photo does not exist or is private",
+    "crawl_failed": "the crawl asked and failed (status error:<reason>: timeout, server error, ...)",
+    "no_harmony": "the harmony score is missing: scored from popularity alone",
 }
-_UNUSABLE_POPULARITY = ("zero_views", "no_popularity", "crawl_failed")
+_UNUSABLE_POPULARITY = ("zero_views", "no_popularity", "no_photo_id", "photo_not_found", "crawl_failed")
+#: The harmony column read as f_obj.
+HARMONY_COLUMN = "harmony_score"
 
 
 def normalise_rank(values: np.ndarray) -> np.ndarray:
@@ -106,7 +112,20 @@ def _duplicates(frame: pd.DataFrame, name: str) -> None:
                         f"{', '.join(map(str, duplicated.head(3)))}; give each image one row")
 
 
-def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame, *, normalisation: str = "rank",
+def _popularity_flags(status: np.ndarray, present: np.ndarray, f_subj: np.ndarray) -> np.ndarray:
+    """One flag per row from the popularity status: what the crawl did for the image."""
+    flags = np.full(len(status), "ok", dtype=object)
+    status_text = np.array([s if isinstance(s, str) else "" for s in status], dtype=object)
+    flags[~present | (status_text == "not_listed")] = "no_popularity"
+    flags[present & (status_text == "error:no_photo_id")] = "no_photo_id"
+    flags[present & np.isin(status_text, ["not_found", "private"])] = "photo_not_found"
+    other_error = present & (status_text != "ok") & (flags == "ok")
+    flags[other_error] = "crawl_failed"
+    flags[(flags == "ok") & np.isnan(f_subj)] = "zero_views"
+    return flags
+
+
+def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame | None, *, normalisation: str = "rank",
                 weight_obj: float = 0.5, weight_subj: float = 0.5, on_missing_popularity: str = "harmony"
                 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Coarse scores for every image of ``colour``.
@@ -117,7 +136,8 @@ def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame, *, normalisation
         harmony-score's table: ``image_id``, ``harmony_score`` (0..1), ``category`` and the
         ``class_score_*`` columns (carried over).
     popularity
-        crawl's table: ``image_id``, ``views``, ``faves``, ``status``.
+        crawl's table: ``image_id``, ``views``, ``faves``, ``status``; ``None`` scores every image from harmony
+        alone (flag ``harmony_only``), as for a folder of one's own photos.
     normalisation
         ``rank`` (default), ``minmax`` or ``zscore`` (see :data:`NORMALISATIONS`).
     weight_obj, weight_subj
@@ -136,17 +156,28 @@ def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame, *, normalisation
         raise IcaaError(f"on_missing_popularity must be harmony or drop; got {on_missing_popularity!r}")
     if weight_obj < 0 or weight_subj < 0 or weight_obj + weight_subj <= 0:
         raise IcaaError(f"weights must be >= 0 and not both 0; got weight_obj={weight_obj}, weight_subj={weight_subj}")
-    for name, frame, needed in (("colour table", colour, ("image_id", "harmony_score")),
-                                ("popularity table", popularity, ("image_id", "views", "faves", "status"))):
+    harmony_column = HARMONY_COLUMN
+    if popularity is None:
+        if on_missing_popularity == "drop":
+            raise IcaaError("on_missing_popularity=drop needs a popularity table: without one every image would "
+                            "be dropped; give the table or use harmony")
+        popularity = pd.DataFrame({"image_id": pd.Series(dtype=str), "views": pd.Series(dtype=float),
+                                   "faves": pd.Series(dtype=float), "status": pd.Series(dtype=str)})
+        harmony_only = True
+    else:
+        harmony_only = False
+    for name, frame, needed in (("colour table (harmony-score's colour.parquet)", colour, ("image_id", harmony_column)),
+                                ("popularity table (crawl's popularity.parquet)", popularity,
+                                 ("image_id", "views", "faves", "status"))):
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise IcaaError(f"{name}: missing column(s) {', '.join(missing)}; found "
                             f"{', '.join(map(str, frame.columns))}")
         _duplicates(frame, name)
-    harmony = pd.to_numeric(colour["harmony_score"], errors="coerce").to_numpy(dtype=np.float64)
+    harmony = pd.to_numeric(colour[harmony_column], errors="coerce").to_numpy(dtype=np.float64)
     bad = colour["image_id"][(harmony < 0) | (harmony > 1)]
     if len(bad):
-        raise IcaaError(f"colour table: harmony_score must lie in 0..1; {len(bad)} row(s) outside, e.g. "
+        raise IcaaError(f"colour table: {harmony_column} must lie in 0..1; {len(bad)} row(s) outside, e.g. "
                         f"{', '.join(map(str, bad.head(3)))}")
     pop = popularity.set_index(popularity["image_id"].astype(str))
     ids = colour["image_id"].astype(str)
@@ -156,11 +187,9 @@ def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame, *, normalisation
     faves = pd.to_numeric(matched["faves"], errors="coerce").to_numpy(dtype=np.float64)
     status = matched["status"].astype(object).to_numpy()
     f_subj = popularity_score(faves, views)
-    flags = np.full(len(colour), "ok", dtype=object)
-    flags[~present] = "no_popularity"
-    failed = present & (status != "ok")
-    flags[failed] = "crawl_failed"
-    flags[present & ~failed & np.isnan(f_subj)] = "zero_views"
+    flags = _popularity_flags(status, present, f_subj)
+    if harmony_only:
+        flags[:] = "harmony_only"
     f_subj[flags != "ok"] = np.nan
     flags[np.isnan(harmony)] = "no_harmony"
 
@@ -171,7 +200,10 @@ def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame, *, normalisation
     rejects = pd.DataFrame({
         "image_id": ids[~keep].to_numpy(),
         "reason": np.where(np.isnan(harmony[~keep]), "unscorable", flags[~keep]),
-        "detail": [f"popularity status {s}" if isinstance(s, str) else "no popularity row" for s in status[~keep]],
+        "detail": [("no harmony score and " if np.isnan(h) else "")
+                   + ("no popularity table was given" if harmony_only
+                      else f"popularity status {st}" if isinstance(st, str) else "no popularity row")
+                   for h, st in zip(harmony[~keep], status[~keep])],
     })
 
     normalise = NORMALISATIONS[normalisation]

@@ -179,7 +179,7 @@ def harmony_score(images: Path | str, output: Path | str, *, rejects_output: Pat
                         f"decode at least as large as the analysis")
     started = time.perf_counter()
     output = Path(output)
-    rejects_output = Path(rejects_output) if rejects_output else output.with_name("rejects.parquet")
+    rejects_output = Path(rejects_output) if rejects_output else output.with_name("harmony_rejects.parquet")
     table = read_table(images)
     require_columns(table, ["image_id"] + ([] if images_root else ["path"]), str(images))
     if "path" not in table.columns:

@@ -24,7 +24,20 @@ __all__ = [
     "is_inside",
     "resolve_inside",
     "relative_id",
+    "apply_umask",
 ]
+
+
+def apply_umask(path: Path | str) -> None:
+    """Give a file made by ``tempfile.mkstemp`` (mode 0600) the mode a plain ``open`` would, 0666 less the umask
+    (a folder from ``tempfile.mkdtemp``: 0777 less the umask, as ``mkdir`` gives).
+
+    Outputs on shared storage must be readable by whoever the user's umask allows, as any other file they
+    write is.
+    """
+    mask = os.umask(0o022)
+    os.umask(mask)
+    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~mask)
 
 
 def _atomic_replace(path: Path, write) -> None:
@@ -32,6 +45,7 @@ def _atomic_replace(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        apply_umask(tmp_name)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()

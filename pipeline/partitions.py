@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -211,6 +212,26 @@ def _exit_with_parent(parent_pid: int, poll_s: float = 0.5) -> None:
                 os._exit(1)
 
     threading.Thread(target=watch, name="icaa-exit-with-parent", daemon=True).start()
+    # Ctrl-C is the parent's to handle: it stops handing out chunks and says what was kept, while a child
+    # finishes (and marks done) the chunk it holds instead of printing a KeyboardInterrupt traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _start_fork_server_ignoring_ctrl_c(context) -> None:
+    """Start the fork server with SIGINT ignored, which it and every child forked from it inherit.
+
+    The server imports the preloaded modules before it protects itself from ^C, so a Ctrl-C during that
+    start-up would print a traceback from it.
+    """
+    if context.get_start_method() != "forkserver" or threading.current_thread() is not threading.main_thread():
+        return
+    from multiprocessing import forkserver
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _run_on_local_processes(pending: list[int], args, workers: int, chunk_module: str, bar) -> None:
@@ -225,21 +246,22 @@ def _run_on_local_processes(pending: list[int], args, workers: int, chunk_module
         # The fork server imports the main module (as it does by default) and the chunk's module once; every
         # child forked from it starts with them loaded, and a later run in this process reuses the server.
         context.set_forkserver_preload(["__main__", chunk_module])
+        _start_fork_server_ignoring_ctrl_c(context)
     queue = deque(pending)
     running: dict[Future, Executor] = {}
-    with ThreadPoolExecutor(max_workers=1) as here, \
+    with _ctrl_c_deferred() as stop_requested, ThreadPoolExecutor(max_workers=1) as here, \
             ProcessPoolExecutor(max_workers=workers - 1, mp_context=context, initializer=_exit_with_parent,
                                 initargs=(os.getpid(),)) as children:
 
         def hand_out(executor: Executor) -> None:
-            if queue:
+            if queue and not stop_requested.is_set():
                 running[executor.submit(_run_chunk, *args(queue.popleft()))] = executor
 
         hand_out(here)
         for _ in range(workers - 1):
             hand_out(children)
         while running:
-            finished, _ = wait_for_any(running, return_when=FIRST_COMPLETED)
+            finished, _ = wait_for_any(running, timeout=0.25, return_when=FIRST_COMPLETED)
             for future in finished:
                 executor = running.pop(future)
                 try:
@@ -252,6 +274,30 @@ def _run_on_local_processes(pending: list[int], args, workers: int, chunk_module
                     ) from error
                 bar.update(1)
                 hand_out(executor)
+    if stop_requested.is_set():
+        raise KeyboardInterrupt
+
+
+class _ctrl_c_deferred:
+    """While local workers run, a first Ctrl-C only stops handing out chunks: the running ones finish and mark
+    themselves done, the pool shuts down cleanly (no child is left half-started), and KeyboardInterrupt is
+    raised afterwards. A second Ctrl-C interrupts at once."""
+
+    def __enter__(self) -> threading.Event:
+        self.stop = threading.Event()
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self.stop
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self.stop.is_set():
+            raise KeyboardInterrupt
+        self.stop.set()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def _run_on_dask(scheduler: str, pending: list[int], args, retries: int, run_fingerprint: str, bar, *,

@@ -229,8 +229,11 @@ def scan(images_dir: Path | str, output: Path | str, *, rejects_output: Path | s
     """
     started = time.perf_counter()
     output = Path(output)
-    rejects_output = Path(rejects_output) if rejects_output else output.with_name("rejects.parquet")
+    rejects_output = Path(rejects_output) if rejects_output else output.with_name("scan_rejects.parquet")
     listing = list_manifest(manifest, images_dir) if manifest else list_images(images_dir, extensions)
+    if listing.empty:
+        where = "the manifest lists none" if manifest else f"looked for {' '.join(extensions)}, hidden files skipped"
+        raise IcaaError(f"{manifest or images_dir}: no image files to scan ({where})")
     options = {"min_side_px": min_side_px, "max_pixels": max_pixels}
     work_dir = Path(work_dir) if work_dir else output.parent / f".{output.stem}.parts"
     identity = fingerprint(listing["image_id"].tolist(), listing["path"].tolist(), options, "scan-v1")

@@ -63,7 +63,8 @@ POPULARITY = pa.schema([
     column("posted_at", _UTC_SECONDS, "upload time", unit="UTC"),
     column("fetched_at", _UTC_SECONDS, "when the answer was fetched (null for a file source without it)",
            unit="UTC"),
-    column("status", pa.string(), "ok, not_found, private or error:<reason> (crawl.popularity.ERROR_REASONS)",
+    column("status", pa.string(), "ok, not_found, private, not_listed (not in the --source file table) or "
+                                  "error:<reason> (crawl.popularity.ERROR_REASONS)",
            nullable=False),
     column("detail", pa.string(), "human-readable detail of the status (API message, parse failure, source)"),
 ])
@@ -112,8 +113,8 @@ def _coarse_schema() -> pa.Schema:
                direction="higher_better"),
         column("scored_from", pa.string(), "both, harmony (popularity unusable) or popularity (no harmony score)",
                nullable=False),
-        column("flag", pa.string(), "ok, zero_views, no_popularity, crawl_failed or no_harmony "
-               "(fuse.FUSE_FLAGS)", nullable=False),
+        column("flag", pa.string(), "ok, harmony_only, zero_views, no_popularity, no_photo_id, photo_not_found, "
+               "crawl_failed or no_harmony (fuse.FUSE_FLAGS)", nullable=False),
     ])
 
 

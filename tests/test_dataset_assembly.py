@@ -150,7 +150,10 @@ def test_balance_cli_writes_selection_and_metrics(tmp_path):
     selection = pd.read_parquet(tmp_path / "sel.parquet")
     assert len(selection) == 100 and list(selection.columns) == SELECTION.names
     metrics = json.loads((tmp_path / "m" / "balance.json").read_text())
-    assert metrics["per_class"][RED]["selected_per_bin"] == [10] * 10
+    assert metrics["selected"] == 100 and "per_class" not in metrics  # headline numbers only
+    details = json.loads((tmp_path / "balance_per_class.json").read_text())
+    assert details["per_class"][RED]["selected_per_bin"] == [10] * 10
+    assert "every class quota met (100 photos)" in result.output
     bad = CliRunner().invoke(app, ["balance", str(tmp_path / "coarse.parquet"), "-o", str(tmp_path / "x.parquet"),
                                    "--quota", "red:3"])
     # The root app (run_app) prints IcaaError and exits 1; CliRunner hands the exception back.
@@ -256,20 +259,24 @@ def test_build_cli_and_bad_inputs(tmp_path):
                 tmp_path / "mos.parquet")
     result = CliRunner().invoke(app, ["build", "--selection", str(tmp_path / "selection.parquet"), "--mos",
                                       str(tmp_path / "mos.parquet"), "--images", str(tmp_path / "images.parquet"),
-                                      "-o", str(tmp_path / "ds"), "--no-link"])
+                                      "-o", str(tmp_path / "ds")])
     assert result.exit_code == 0, result.output
     assert len(read_icaa17k_csv(tmp_path / "ds" / "all.csv")) == 7
     assert "licence" not in pd.read_parquet(tmp_path / "ds" / "manifest.parquet").columns
     assert "| unknown | 7 |" in (tmp_path / "ds" / "DATASHEET.md").read_text()
     write_table(pd.DataFrame({"image_id": images["image_id"], "color": 6.0}), tmp_path / "bad_mos.parquet")
-    with pytest.raises(IcaaError, match="missing column.*MOS"):
+    with pytest.raises(IcaaError, match="bad_mos.parquet is not a MOS table.*lacks MOS, probability"):
         run_build(tmp_path / "selection.parquet", tmp_path / "bad_mos.parquet", tmp_path / "images.parquet",
                   tmp_path / "ds2")
     (tmp_path / "occupied").mkdir()
     (tmp_path / "occupied" / "keep.txt").write_text("mine")
-    with pytest.raises(IcaaError, match="not an icaa dataset"):
+    with pytest.raises(IcaaError, match="already holds files.*--overwrite"):
         run_build(tmp_path / "selection.parquet", tmp_path / "mos.parquet", tmp_path / "images.parquet",
                   tmp_path / "occupied")
+    with pytest.raises(IcaaError, match="not an icaa dataset"):
+        run_build(tmp_path / "selection.parquet", tmp_path / "mos.parquet", tmp_path / "images.parquet",
+                  tmp_path / "occupied", overwrite=True)
+    assert (tmp_path / "occupied" / "keep.txt").read_text() == "mine"
 
 
 def test_file_names_resolve_clashes_deterministically():

@@ -73,6 +73,9 @@ def test_dvc_repro_on_a_fresh_clone_builds_everything_then_reruns_only_what_a_pa
     models = [p for p in (clone / "work" / "train").rglob("*") if p.suffix in {".pt", ".pth", ".safetensors", ".ckpt"}]
     assert models, "dvc repro left no trained model under work/train/"
     assert (clone / "metrics" / "evaluate.json").is_file()
+    # Metrics files hold headline numbers only: the table of every stage's metrics fits a terminal.
+    table = _dvc(clone, "metrics", "show").splitlines()
+    assert len(table) == 5 and max(len(line) for line in table) <= 140, "\n".join(table)
     # The declared plots have data after the run and render offline (vl-convert is in the dev extra).
     if importlib.util.find_spec("vl_convert") is not None:
         from icaa.pipeline.plots import render_dvc_plots

@@ -104,11 +104,37 @@ def test_cli_writes_coarse_and_rejects_tables(tmp_path):
     result = CliRunner().invoke(app, ["fuse", str(tmp_path / "colour.parquet"), str(tmp_path / "popularity.parquet"),
                                       "-o", str(tmp_path / "out" / "coarse.parquet")])
     assert result.exit_code == 0, result.output
-    assert "crawl_failed" in result.output
+    assert "'photo_not_found': 1" in result.output  # the API's answer, not a failed crawl
     coarse = pd.read_parquet(tmp_path / "out" / "coarse.parquet")
     assert coarse.columns.tolist() == COARSE.names
     assert coarse["coarse_score"].tolist() == [3.25, 10.0]  # img0: 1 + 9 * (0 + 0.5) / 2; img1: harmony rank 1
     assert len(pd.read_parquet(tmp_path / "out" / "fuse_rejects.parquet")) == 0
     summary = run_fuse(tmp_path / "colour.parquet", tmp_path / "popularity.parquet", tmp_path / "o2.parquet",
                        on_missing_popularity="drop")
-    assert summary["scored"] == 1 and summary["rejects_by_reason"] == {"crawl_failed": 1}
+    assert summary["scored"] == 1 and summary["rejects_by_reason"] == {"photo_not_found": 1}
+
+
+def test_flags_say_what_happened_to_each_image():
+    colour = colour_table([0.1, 0.2, 0.3, 0.4, 0.5, np.nan, np.nan])
+    ids = [f"img{i}.jpg" for i in range(7)]
+    popularity = popularity_table(ids, [100, None, None, None, None, 16, None], [1, None, None, None, None, 2, None],
+                                  status=["ok", "error:no_photo_id", "not_listed", "private", "error:timeout", "ok",
+                                          "not_found"])
+    coarse, rejects, summary = fuse_scores(colour, popularity)
+    assert coarse["flag"].tolist() == ["ok", "no_photo_id", "no_popularity", "photo_not_found", "crawl_failed",
+                                       "no_harmony"]
+    assert rejects[["image_id", "reason"]].values.tolist() == [["img6.jpg", "unscorable"]]
+    assert rejects["detail"].tolist() == ["no harmony score and popularity status not_found"]
+
+
+def test_without_a_popularity_table_every_image_is_scored_from_harmony_alone(tmp_path):
+    colour = colour_table([0.1, 0.9, 0.5])
+    coarse, rejects, summary = fuse_scores(colour, None)
+    assert coarse["flag"].tolist() == ["harmony_only"] * 3 and coarse["scored_from"].tolist() == ["harmony"] * 3
+    assert coarse["coarse_score"].tolist() == [1.0, 10.0, 5.5] and len(rejects) == 0
+    with pytest.raises(IcaaError, match="drop needs a popularity table"):
+        fuse_scores(colour, None, on_missing_popularity="drop")
+    write_table(colour, tmp_path / "colour.parquet")
+    result = CliRunner().invoke(app, ["fuse", str(tmp_path / "colour.parquet"), "-o", str(tmp_path / "coarse.parquet")])
+    assert result.exit_code == 0, result.output
+    assert "'harmony_only': 3" in result.output

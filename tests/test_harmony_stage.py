@@ -140,7 +140,7 @@ def test_awkward_files_are_scored_or_rejected_with_their_reason(tmp_path):
     images.to_parquet(tmp_path / "images.parquet")
     summary = harmony_score(tmp_path / "images.parquet", tmp_path / "colour.parquet", progress=False)
     colour = pd.read_parquet(tmp_path / "colour.parquet").set_index("image_id")
-    rejects = pd.read_parquet(tmp_path / "rejects.parquet")
+    rejects = pd.read_parquet(tmp_path / "harmony_rejects.parquet")
     expected_rejects = {name: reason for name, reason in EXPECTED_REJECTS.items() if reason != "too_small"}
     assert dict(zip(rejects["image_id"], rejects["reason"])) == expected_rejects
     assert set(colour.index) == set(good) | set(EXPECTED_GOOD) | {"tiny.png"}
@@ -170,7 +170,7 @@ def test_paths_outside_the_image_root_are_refused(tmp_path):
     shutil.copy(sorted(DEMO_DIR.glob("*.jpg"))[0], root / "a.jpg")
     pd.DataFrame({"image_id": ["a.jpg", "../../etc/passwd"], "path": ["", ""]}).to_parquet(tmp_path / "i.parquet")
     harmony_score(tmp_path / "i.parquet", tmp_path / "c.parquet", images_root=root, progress=False)
-    rejects = pd.read_parquet(tmp_path / "rejects.parquet")
+    rejects = pd.read_parquet(tmp_path / "harmony_rejects.parquet")
     assert rejects["reason"].tolist() == ["outside_root"]
     assert pd.read_parquet(tmp_path / "c.parquet")["image_id"].tolist() == ["a.jpg"]
 

@@ -22,7 +22,7 @@ def robustness_scan(tmp_path_factory):
     good = make_robustness_folder(folder)
     out = tmp_path_factory.mktemp("out")
     summary = scan(folder, out / "images.parquet", progress=False)
-    return folder, good, summary, pd.read_parquet(out / "images.parquet"), pd.read_parquet(out / "rejects.parquet")
+    return folder, good, summary, pd.read_parquet(out / "images.parquet"), pd.read_parquet(out / "scan_rejects.parquet")
 
 
 def test_every_bad_file_goes_to_rejects_with_its_reason(robustness_scan):
@@ -96,7 +96,7 @@ def test_manifest_input_refuses_paths_outside_the_root_and_reports_missing_files
         csv.writer(handle).writerows([["path"], ["a.jpg"], ["../secret.jpg"], ["gone.jpg"]])
     summary = scan(root, tmp_path / "out/images.parquet", manifest=manifest, progress=False)
     images = pd.read_parquet(tmp_path / "out/images.parquet")
-    rejects = pd.read_parquet(tmp_path / "out/rejects.parquet")
+    rejects = pd.read_parquet(tmp_path / "out/scan_rejects.parquet")
     assert images["image_id"].tolist() == ["a.jpg"]
     assert dict(zip(rejects["image_id"], rejects["reason"])) == {"../secret.jpg": "outside_root", "gone.jpg": "missing"}
     assert summary.files_in == 3
@@ -175,7 +175,7 @@ def test_extensions_choose_which_files_are_scanned(tmp_path):
                                       "--extensions", ".png,GIF"])
     assert result.exit_code == 0, result.output
     scanned = pd.concat([pd.read_parquet(tmp_path / "images.parquet")["image_id"],
-                         pd.read_parquet(tmp_path / "rejects.parquet")["image_id"]])
+                         pd.read_parquet(tmp_path / "scan_rejects.parquet")["image_id"]])
     assert scanned.tolist() and all(name.lower().endswith((".png", ".gif")) for name in scanned)
 
 

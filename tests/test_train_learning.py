@@ -111,5 +111,5 @@ def test_torchrun_with_two_cpu_processes_trains_through_ddp_and_only_rank_0_writ
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("trained 16 images x 2 epochs") == 1   # rank 0 alone reports
     metrics = json.loads((tmp_path / "run/metrics.json").read_text())
-    assert metrics["train_images"] == 16 and metrics["val"]["n"] == 4
+    assert json.loads((tmp_path / "run/summary.json").read_text())["train_images"] == 16 and metrics["val"]["n"] == 4
     assert len(pd.read_csv(tmp_path / "run/plots/train.csv")) == 2

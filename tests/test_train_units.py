@@ -186,7 +186,9 @@ def test_evaluate_scores_the_test_split_and_writes_predictions(tiny_run, tmp_pat
     root, _ = tiny_run
     result = evaluate(root / "run/best.pt", root / "data", "test", workers=0, progress=False,
                       predictions_path=tmp_path / "pred.csv", metrics_path=tmp_path / "m.json")
-    assert result["n"] == 8 and result["split"] == "test" and "overall" in result
+    # Trained with targets "colour": the overall head learned nothing, so it is not reported.
+    assert result["n"] == 8 and result["split"] == "test" and "overall" not in result
+    assert "only 8 images" in result["warning"]
     predictions = pd.read_csv(tmp_path / "pred.csv")
     assert len(predictions) == 8 and predictions["predicted_colour_score"].between(0, 10).all()
     assert json.loads((tmp_path / "m.json").read_text())["n"] == 8
@@ -199,7 +201,7 @@ def test_predict_scores_each_image_independently_of_its_batch(tiny_run):
     images = sorted((root / "data/images/warm").glob("test_*.png"))[:3]
     together = predict(images, root / "run/best.pt", batch_size=3)
     alone = pd.concat([predict([p], root / "run/best.pt") for p in images], ignore_index=True)
-    assert list(together.columns) == ["image", "colour_score", "overall_score"]
+    assert list(together.columns) == ["image", "colour_score", "status", "detail"]  # no untrained overall head
     assert together["colour_score"].between(0, 10).all()
     np.testing.assert_allclose(together["colour_score"], alone["colour_score"], atol=1e-4)
 
@@ -219,7 +221,7 @@ def test_cli_evaluate_and_predict_write_json_and_csv(tiny_run, tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())[0]["image"] == image
     result = runner.invoke(app, ["predict", image, "--weights", str(root / "run/best.pt")])
-    assert result.stdout.splitlines()[0] == "image,colour_score,overall_score"
+    assert result.stdout.splitlines()[0] == "image,colour_score,status,detail"
 
 
 def test_predict_explain_adds_the_pipeline_class_and_dominant_colour(tiny_run, tmp_path):

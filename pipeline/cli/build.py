@@ -10,7 +10,10 @@ import typer
 
 from icaa.pipeline.build import build_dataset, resplit_icaa17k
 from icaa.pipeline.cli._util import app, echo_summary
-from icaa.pipeline.io import read_table
+from icaa.pipeline.contracts import check_table
+from icaa.pipeline.errors import IcaaError
+from icaa.pipeline.io import is_inside, read_table
+from icaa.pipeline.outputs import refuse_overwriting_inputs
 
 __all__ = ["run_build", "run_resplit"]
 
@@ -18,13 +21,24 @@ __all__ = ["run_build", "run_resplit"]
 def run_build(selection: Path | str, mos: Path | str, images: Path | str, output_dir: Path | str, *,
               extra: list[Path] | None = None, train_fraction: float = 0.8, val_fraction: float = 0.1,
               test_fraction: float = 0.1, seed: int = 0, bins: int = 10, min_probability: float = 0.5,
-              link: bool = True) -> dict[str, Any]:
+              link: bool = False, overwrite: bool = False) -> dict[str, Any]:
     """Read the tables, write the dataset folder; return the summary."""
     started = time.time()
-    summary = build_dataset(read_table(selection), read_table(mos), read_table(images), output_dir,
+    inputs = {"--selection": selection, "--mos": mos, "--images": images,
+              **{f"--extra {path}": path for path in extra or []}}
+    refuse_overwriting_inputs({"-o": output_dir}, inputs)
+    inside = [name for name, path in inputs.items() if is_inside(Path(output_dir).resolve(), Path(path).resolve())]
+    if inside:
+        raise IcaaError(f"the input {inside[0]} lies inside the output folder {output_dir}, which build replaces; "
+                        "choose another output folder")
+    tables = {}
+    for kind, path in (("selection", selection), ("mos", mos), ("images", images)):
+        tables[kind] = read_table(path)
+        check_table(tables[kind], kind, path, needed=["image_id", "category"] if kind == "selection" else None)
+    summary = build_dataset(tables["selection"], tables["mos"], tables["images"], output_dir,
                             extra_tables=[read_table(p) for p in extra or []], train_fraction=train_fraction,
                             val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, bins=bins,
-                            min_probability=min_probability, link=link)
+                            min_probability=min_probability, link=link, overwrite=overwrite)
     summary["seconds"] = round(time.time() - started, 2)
     return summary
 
@@ -42,7 +56,8 @@ def build_command(
     selection: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="selection.parquet from balance")],
     mos: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="MOS table: image_id, color, MOS, probability")],
     images: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="images.parquet from scan (path, sha256)")],
-    output_dir: Annotated[Path, typer.Option("-o", "--output", help="dataset folder to write (replaced)")],
+    output_dir: Annotated[Path, typer.Option("-o", "--output", help="dataset folder to write (new or empty; "
+                                                                    "see --overwrite)")],
     extra: Annotated[list[Path] | None, typer.Option(exists=True, dir_okay=False,
                                                      help="more per-image tables for the manifest (repeatable)")]
         = None,
@@ -52,12 +67,17 @@ def build_command(
     seed: Annotated[int, typer.Option(help="split seed")] = 0,
     bins: Annotated[int, typer.Option(help="colour-score bins used to stratify")] = 10,
     min_probability: Annotated[float, typer.Option(help="keep rows whose mean confidence reaches this")] = 0.5,
-    link: Annotated[bool, typer.Option(help="hard-link images (else copy)")] = True,
+    link: Annotated[bool, typer.Option("--link", help="hard-link images instead of copying them: saves space, "
+                                                      "but a hard link IS the original photo, so editing a dataset "
+                                                      "image edits the original")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace the dataset an earlier build wrote in "
+                                                                "--output (refused if it holds other files)")]
+        = False,
 ) -> None:
     """Write the dataset in ICAA17K's layout with a photo-grouped split, manifest.parquet and DATASHEET.md."""
     echo_summary("build", run_build(selection, mos, images, output_dir, extra=extra, train_fraction=train_fraction,
                              val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, bins=bins,
-                             min_probability=min_probability, link=link))
+                             min_probability=min_probability, link=link, overwrite=overwrite))
 
 
 @app.command("resplit", epilog="Example: icaa-data resplit ../shared/reference/icaa17k -o work/icaa17k_resplit "

@@ -20,6 +20,7 @@ from icaa.pipeline.crawl.popularity import crawl_popularity, popularity_from_tab
 from icaa.pipeline.crawl.ratelimit import RateLimiter
 from icaa.pipeline.crawl.retry import RetryPolicy
 from icaa.pipeline.crawl.search import REUSABLE_LICENCES, search_candidates
+from icaa.pipeline.contracts import check_table
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import read_table, write_table
 from icaa.pipeline.schemas import CANDIDATES, POPULARITY
@@ -60,6 +61,7 @@ def run_popularity(images_parquet: Path | str, output: Path | str, *, source: st
     """Write ``popularity.parquet`` for every image of ``images_parquet``; return a summary."""
     started = time.time()
     images = read_table(images_parquet)
+    check_table(images, "images", images_parquet, needed=["image_id"])
     if "image_id" not in images.columns:
         raise IcaaError(f"{images_parquet}: no image_id column; found {', '.join(map(str, images.columns))}")
     summary: dict[str, Any] = {"images": len(images), "source": source, "output": str(output)}

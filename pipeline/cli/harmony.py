@@ -7,8 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from icaa.pipeline.cli._util import app
+from icaa.pipeline.cli._util import app, interrupted
+from icaa.pipeline.contracts import check_table
+from icaa.pipeline.io import read_table
+from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.harmony import harmony_score, load_analysis_options
+from icaa.pipeline.outputs import refuse_overwriting_inputs
 
 __all__ = ["harmony_score_command"]
 
@@ -19,7 +23,8 @@ __all__ = ["harmony_score_command"]
 def harmony_score_command(
     images: Annotated[Path, typer.Argument(help="images.parquet from scan.", exists=True, dir_okay=False)],
     output: Annotated[Path, typer.Option("-o", "--output", help="colour.parquet to write.")],
-    rejects: Annotated[Optional[Path], typer.Option(help="rejects.parquet (default: beside the output).")] = None,
+    rejects: Annotated[Optional[Path], typer.Option(help="Rejected images (default: harmony_rejects.parquet "
+                                                    "beside the output).")] = None,
     images_root: Annotated[Optional[Path], typer.Option(help="Read each image at IMAGES_ROOT/image_id (refusing "
                                                         "paths outside it) instead of scan's absolute path.",
                                                         exists=True, file_okay=False)] = None,
@@ -48,16 +53,29 @@ def harmony_score_command(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Dominant and auxiliary colour, ICAA17K class (30 scores), hue-template, Ou-Luo and colourfulness scores."""
+    rejects = rejects or output.with_name("harmony_rejects.parquet")
+    refuse_overwriting_inputs({"-o": output, "--rejects": rejects},
+                              {"IMAGES": images, "--analysis-params": analysis_params})
+    check_table(read_table(images), "images", images, needed=["image_id"] + ([] if images_root else ["path"]))
     analysis = load_analysis_options(analysis_params, analysis_key) if analysis_params else {}
     overrides = {"chroma_full_credit": chroma_full_credit, "achromatic_chroma": achromatic_chroma,
                  "min_chromatic_fraction": min_chromatic_fraction, "auxiliary_min_share": auxiliary_min_share,
                  "suppress_background": suppress_background}
     analysis.update({name: value for name, value in overrides.items() if value is not None})
-    summary = harmony_score(
-        images, output, rejects_output=rejects, images_root=images_root, long_side_px=long_side_px,
-        max_pixels=max_pixels, chunk_size=chunk_size, workers=workers, scheduler=scheduler or None, progress=progress,
-        **analysis)
+    try:
+        summary = harmony_score(
+            images, output, rejects_output=rejects, images_root=images_root, long_side_px=long_side_px,
+            max_pixels=max_pixels, chunk_size=chunk_size, workers=workers, scheduler=scheduler or None,
+            progress=progress, **analysis)
+    except KeyboardInterrupt:
+        raise interrupted("harmony-score", output.parent / f".{output.stem}.parts", chunk_size) from None
     rejected = ", ".join(f"{reason} {count}" for reason, count in summary.rejects_by_reason.items()) or "none"
+    if summary.images_in == 0:
+        raise IcaaError(f"{images} lists no images; run scan on a folder of photos first")
+    if summary.scored == 0:
+        where = (f"under --images-root {images_root}" if images_root else "at the paths scan recorded")
+        raise IcaaError(f"none of the {summary.images_in} images could be scored {where} (rejects: {rejected}, "
+                        f"listed in {rejects}); is --images-root the folder scan read?")
     top = ", ".join(f"{name} {count}" for name, count in sorted(summary.categories.items(), key=lambda kv: -kv[1])[:5])
     typer.echo(f"harmony-score: {summary.images_in} images in, {summary.scored} scored; rejects: {rejected}; "
                f"top classes: {top or 'none'}; {summary.seconds:.1f} s; wrote {', '.join(summary.outputs)}")

@@ -11,6 +11,7 @@ import typer
 from icaa.pipeline.cli._util import app, echo_summary
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import atomic_write_json, read_table, require_columns, write_table
+from icaa.pipeline.outputs import refuse_overwriting_inputs
 from icaa.pipeline.schemas import MOS, RATERS
 
 __all__ = ["run_mos"]
@@ -22,6 +23,9 @@ def run_mos(ratings_parquet: Path | str, output: Path | str, *, raters: Path | s
     """Write mos.parquet (and raters.parquet, metrics JSON); ``options`` are ``compute_mos`` keyword arguments."""
     from icaa.annotation.mos import compute_mos
     started = time.time()
+    raters_path = Path(raters) if raters else Path(output).with_name("raters.parquet")
+    refuse_overwriting_inputs({"-o": output, "--raters": raters_path, "--metrics": metrics},
+                              {"RATINGS_PARQUET": ratings_parquet})
     ratings = read_table(ratings_parquet)
     require_columns(ratings, ["image_id", "rater", "color", "overall", "confidence"], str(ratings_parquet))
     for name, low, high in (("color", 1, 10), ("overall", 1, 10), ("confidence", 0, 1)):
@@ -31,12 +35,11 @@ def run_mos(ratings_parquet: Path | str, output: Path | str, *, raters: Path | s
                             f"image {bad.iloc[0]['image_id']} by {bad.iloc[0]['rater']}: {bad.iloc[0][name]!r}; "
                             f"use the table written by `icaa-data annotate import`")
     mos, rater_table, summary = compute_mos(ratings, method=method, screens=tuple(screens), **options)
-    raters_path = Path(raters) if raters else Path(output).with_name("raters.parquet")
     write_table(mos, output, schema=MOS)
     write_table(rater_table, raters_path, schema=RATERS)
     summary.update(output=str(output), raters_table=str(raters_path), seconds=round(time.time() - started, 2))
-    if metrics:
-        atomic_write_json(metrics, summary)
+    if metrics:  # a DVC metric: headline counts only (the rest is printed; reasons are in the raters table)
+        atomic_write_json(metrics, {key: summary[key] for key in ("raters", "raters_flagged") if key in summary})
     return summary
 
 

@@ -9,8 +9,10 @@ from typing import Annotated, Any
 import typer
 
 from icaa.pipeline.cli._util import app
+from icaa.pipeline.contracts import check_table
+from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import atomic_write_text, read_table
-from icaa.pipeline.report import render_report
+from icaa.pipeline.outputs import refuse_overwriting_inputs
 
 __all__ = ["run_report"]
 
@@ -19,11 +21,22 @@ def run_report(coarse: Path | str, output: Path | str, *, selection: Path | str 
                dataset: Path | str | None = None, images: Path | str | None = None, bins: int = 10,
                extremes: int = 2) -> dict[str, Any]:
     """Write the HTML report; return the summary."""
+    from icaa.pipeline.report import render_report
+
     started = time.time()
-    manifest = read_table(Path(dataset) / "manifest.parquet") if dataset else None
-    text = render_report(read_table(coarse), selection=read_table(selection) if selection else None,
-                         manifest=manifest, images=read_table(images) if images else None, bins=bins,
-                         extremes=extremes)
+    manifest_path = Path(dataset) / "manifest.parquet" if dataset else None
+    refuse_overwriting_inputs({"-o": output}, {"COARSE": coarse, "--selection": selection, "--images": images,
+                                               "--dataset manifest": manifest_path})
+    if manifest_path is not None and not manifest_path.is_file():
+        raise IcaaError(f"--dataset {dataset} holds no manifest.parquet; give the folder that build wrote")
+    tables = {}
+    for kind, path in (("coarse", coarse), ("selection", selection), ("images", images),
+                       ("manifest", manifest_path)):
+        if path is not None:
+            tables[kind] = read_table(path)
+            check_table(tables[kind], kind, path)
+    text = render_report(tables["coarse"], selection=tables.get("selection"), manifest=tables.get("manifest"),
+                         images=tables.get("images"), bins=bins, extremes=extremes)
     atomic_write_text(output, text)
     return {"output": str(output), "bytes": len(text.encode()), "seconds": round(time.time() - started, 2)}
 

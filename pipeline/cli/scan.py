@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from icaa.pipeline.cli._util import app
+from icaa.pipeline.cli._util import app, interrupted
+from icaa.pipeline.outputs import refuse_overwriting_inputs
 from icaa.pipeline.scan import DEFAULT_EXTENSIONS, scan
 
 __all__ = ["scan_command"]
@@ -18,7 +19,8 @@ def scan_command(
     images_dir: Annotated[Path, typer.Argument(help="Image root: ids are paths relative to it.", exists=True,
                                                file_okay=False)],
     output: Annotated[Path, typer.Option("-o", "--output", help="images.parquet to write.")],
-    rejects: Annotated[Optional[Path], typer.Option(help="rejects.parquet (default: beside the output).")] = None,
+    rejects: Annotated[Optional[Path], typer.Option(help="Rejected files (default: scan_rejects.parquet beside "
+                                                    "the output).")] = None,
     manifest: Annotated[Optional[Path], typer.Option(help="CSV/Parquet with a 'path' or 'image_id' column "
                                                      "(relative to IMAGES_DIR) instead of walking the folder.",
                                                      exists=True, dir_okay=False)] = None,
@@ -33,11 +35,17 @@ def scan_command(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Describe each photo: id, hashes, size, format, EXIF camera, duplicate group; reject the rest with a reason."""
-    summary = scan(images_dir, output, rejects_output=rejects, manifest=manifest,
-                   extensions=tuple(e.strip() if e.strip().startswith(".") else "." + e.strip()
-                                    for e in extensions.split(",") if e.strip()),
-                   min_side_px=min_side_px, max_pixels=max_pixels, near_duplicate_distance=near_duplicate_distance,
-                   chunk_size=chunk_size, workers=workers, scheduler=scheduler, progress=progress)
+    rejects = rejects or output.with_name("scan_rejects.parquet")
+    refuse_overwriting_inputs({"-o": output, "--rejects": rejects}, {"--manifest": manifest})
+    endings = tuple(e.strip() if e.strip().startswith(".") else "." + e.strip() for e in extensions.split(",")
+                    if e.strip())
+    try:
+        summary = scan(images_dir, output, rejects_output=rejects, manifest=manifest, extensions=endings,
+                       min_side_px=min_side_px, max_pixels=max_pixels,
+                       near_duplicate_distance=near_duplicate_distance, chunk_size=chunk_size, workers=workers,
+                       scheduler=scheduler, progress=progress)
+    except KeyboardInterrupt:
+        raise interrupted("scan", output.parent / f".{output.stem}.parts", chunk_size) from None
     rejected = ", ".join(f"{reason} {count}" for reason, count in summary.rejects_by_reason.items()) or "none"
     typer.echo(f"scan: {summary.files_in} files in, {summary.images_out} images out; rejects: {rejected}; "
                f"duplicates: {summary.exact_duplicates} exact, {summary.near_duplicates} near; "

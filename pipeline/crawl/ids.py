@@ -8,6 +8,11 @@ valid photo id (no leading zero, at most ``max_photo_id``). Flickr's ids grow wi
 passed 5.4e10 in 2025, so an 11-digit run starting with 6-9 cannot be an id yet; that rule alone
 splits ``massy19702990610207`` into ``massy1970`` + ``2990610207``. Such splits are marked
 ``ambiguous`` (the owner ends in a digit): a manifest column ``photo_id`` always wins over a parse.
+
+Only names that look like Flickr names are read: the stem holds nothing but letters, digits, ``@``, ``_`` and
+``-``, and the photo id has at least ``MIN_PHOTO_ID_DIGITS`` (9) digits; ids passed 100,000,000 in 2006 and
+every ICAA17K name has 9 to 11. So ``scratch_route66.jpg``, ``IMG_1234.jpg`` or ``my photo 2.png`` hold no
+photo id (failure ``not_a_flickr_name``), and are never fetched as someone else's photo.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from icaa.pipeline.errors import IcaaError
 
 __all__ = [
     "MAX_PHOTO_ID",
+    "MIN_PHOTO_ID_DIGITS",
     "PARSE_FAILURES",
     "ParsedName",
     "parse_photo_name",
@@ -32,15 +38,21 @@ __all__ = [
 #: Largest photo id accepted by the name parser (Flickr's newest ids are about 5.5e10 in 2025-26).
 MAX_PHOTO_ID = 69_999_999_999
 
+#: Fewest digits read as a photo id from a file name (Flickr's ids reached 9 digits in 2006).
+MIN_PHOTO_ID_DIGITS = 9
+
 #: Closed set of reasons a file name does not parse.
 PARSE_FAILURES: dict[str, str] = {
     "no_trailing_digits": "the file name does not end in digits, so it holds no photo id",
     "no_valid_photo_id": "no suffix of the trailing digits is a valid photo id (leading zero or too large)",
     "no_owner": "nothing is left for the owner once the photo id is taken",
+    "not_a_flickr_name": "the name is not <owner><photo id>: characters other than letters, digits, @, _ and -, "
+                         f"or fewer than {MIN_PHOTO_ID_DIGITS} digits for the photo id",
 }
 
 _NSID_NAME = re.compile(r"^(?P<owner>\d+@N\d{2})(?P<photo_id>\d+)$")
 _TRAILING_DIGITS = re.compile(r"^(?P<head>.*?)(?P<digits>\d+)$")
+_FLICKR_NAME_CHARACTERS = re.compile(r"^[A-Za-z0-9@_-]+$")
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,8 @@ def parse_photo_name(name: str, *, max_photo_id: int = MAX_PHOTO_ID) -> ParsedNa
     stem = PurePosixPath(name.replace("\\", "/")).name
     if "." in stem:
         stem = stem.rsplit(".", 1)[0]
+    if not _FLICKR_NAME_CHARACTERS.match(stem):
+        return ParsedName(None, None, None, failure="not_a_flickr_name")
     nsid = _NSID_NAME.match(stem)
     if nsid and _valid_photo_id(nsid["photo_id"], max_photo_id):
         return ParsedName(nsid["owner"], nsid["photo_id"], "nsid")
@@ -97,7 +111,9 @@ def parse_photo_name(name: str, *, max_photo_id: int = MAX_PHOTO_ID) -> ParsedNa
     if not trailing:
         return ParsedName(None, None, None, failure="no_trailing_digits")
     head, digits = trailing["head"], trailing["digits"]
-    for length in range(min(len(digits), len(str(max_photo_id))), 0, -1):
+    if len(digits) < MIN_PHOTO_ID_DIGITS:
+        return ParsedName(None, None, None, failure="not_a_flickr_name")
+    for length in range(min(len(digits), len(str(max_photo_id))), MIN_PHOTO_ID_DIGITS - 1, -1):
         candidate = digits[-length:]
         if not _valid_photo_id(candidate, max_photo_id):
             continue
@@ -108,7 +124,8 @@ def parse_photo_name(name: str, *, max_photo_id: int = MAX_PHOTO_ID) -> ParsedNa
     return ParsedName(None, None, None, failure="no_valid_photo_id")
 
 
-def alternative_splits(name: str, *, max_photo_id: int = MAX_PHOTO_ID, min_digits: int = 8) -> list[tuple[str, str]]:
+def alternative_splits(name: str, *, max_photo_id: int = MAX_PHOTO_ID,
+                       min_digits: int = MIN_PHOTO_ID_DIGITS) -> list[tuple[str, str]]:
     """The other ``(owner, photo_id)`` readings of a username-style name, longest id first.
 
     A username may end in digits, so every name ``<username><digits>`` has other readings. They

@@ -49,7 +49,10 @@ ERROR_REASONS: dict[str, str] = {
     **PERMANENT_REASONS,
 }
 #: Every status a popularity row can have.
-POPULARITY_STATUSES: tuple[str, ...] = ("ok", "not_found", "private") + tuple(f"error:{r}" for r in ERROR_REASONS)
+POPULARITY_STATUSES: tuple[str, ...] = ("ok", "not_found", "private", "not_listed") + tuple(
+    f"error:{r}" for r in ERROR_REASONS)
+#: ``not_listed``: read from a local table (``--source file``) that has no row for the image; no API was asked,
+#: so nothing is known about the photo (``not_found`` is the API's answer that the photo does not exist).
 
 
 @dataclass
@@ -210,7 +213,7 @@ def popularity_from_table(images: pd.DataFrame, source: Path | str, *, photo_id_
     The table has ``image_id`` or ``photo_id`` (rows are matched on ``image_id`` when it has that
     column, else on the photo id), ``views`` and ``faves``, and optionally ``owner``, ``licence``,
     ``posted_at`` (ISO date or Unix seconds), ``fetched_at`` and ``status``. Images it does not
-    list get status ``not_found``.
+    list get status ``not_listed``.
     """
     table = read_table(source)
     where = str(source)
@@ -256,7 +259,7 @@ def popularity_from_table(images: pd.DataFrame, source: Path | str, *, photo_id_
         lookup = target.image_id if key == "image_id" else target.photo_id
         if lookup is None or lookup not in by_key.index:
             rows.append({"image_id": target.image_id, "photo_id": target.photo_id, "owner": target.owner,
-                         "status": "not_found", "detail": f"not listed in {Path(source).name}"})
+                         "status": "not_listed", "detail": f"not listed in {Path(source).name}"})
             continue
         found = by_key.loc[lookup]
         photo_id = found.get("photo_id") if key == "image_id" else lookup

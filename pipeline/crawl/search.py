@@ -26,6 +26,7 @@ import requests
 from icaa.pipeline.crawl.client import CallFailed, FlickrClient, answer_status
 from icaa.pipeline.crawl.popularity import ERROR_REASONS
 from icaa.pipeline.errors import IcaaError
+from icaa.pipeline.io import apply_umask
 from icaa.pipeline.partitions import run_partitioned
 
 __all__ = [
@@ -118,6 +119,7 @@ def _download(session: requests.Session, url: str, destination: Path, *, max_byt
                 digest, size = hashlib.sha256(), 0
                 fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent)
                 try:
+                    apply_umask(tmp_name)
                     with os.fdopen(fd, "wb") as handle:
                         for chunk in response.iter_content(65536):
                             size += len(chunk)
