@@ -1,5 +1,5 @@
-"""Start-up time of the command-line tools: ``icaa-data --help`` and ``icaa-train --help`` against a bare
-``python -c pass`` in the same run (target: each under 0.5 s on the project's 2-core VM).
+"""Start-up time of the command-line tools: ``icaa-data --help``, ``icaa-train --help`` and ``icaa-data
+harmony-score --help`` against a bare ``python -c pass`` in the same run (target: each under 0.5 s on the project's 2-core VM).
 
 The tools import each stage, pandas, scipy, dask and torch only when a command that uses them runs, so
 ``--help`` costs little more than Python and Typer. Best of --repeats (each a new process).
@@ -32,13 +32,14 @@ def main() -> None:
     args = parser.parse_args()
     baseline = best_wall_s([sys.executable, "-c", "pass"], args.repeats)
     print(f"python -c pass: {baseline:.3f} s (baseline)")
-    for tool in ("icaa-data", "icaa-train"):
+    for tool, *arguments in (("icaa-data",), ("icaa-train",), ("icaa-data", "harmony-score")):
         executable = shutil.which(tool)
         if executable is None:
             sys.exit(f"{tool} is not installed in this environment (pip install -e .)")
-        seconds = best_wall_s([executable, "--help"], args.repeats)
+        seconds = best_wall_s([executable, *arguments, "--help"], args.repeats)
         verdict = "ok" if seconds < 0.5 else "over the 0.5 s target"
-        print(f"{tool} --help: {seconds:.3f} s, {seconds / baseline:.1f}x the baseline ({verdict})")
+        print(f"{' '.join([tool, *arguments])} --help: {seconds:.3f} s, {seconds / baseline:.1f}x the baseline "
+              f"({verdict})")
 
 
 if __name__ == "__main__":

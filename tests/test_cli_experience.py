@@ -23,7 +23,7 @@ HEAVY_MODULES = ("torch", "scipy", "pandas", "numpy", "pyarrow", "dask", "distri
 
 IMPORTED_BY_HELP = """
 import sys
-sys.argv = [{tool!r}, "--help"]
+sys.argv = [{tool!r}, *{arguments!r}, "--help"]
 from {module} import main
 try:
     main()
@@ -33,12 +33,15 @@ print("MODULES", " ".join(sorted(sys.modules)), file=sys.stderr)
 """
 
 
-@pytest.mark.parametrize("tool, module", [("icaa-data", "icaa.pipeline.cli"), ("icaa-train", "icaa.model.cli")])
-def test_help_imports_no_stage_and_no_heavy_library(tool, module):
-    done = subprocess.run([sys.executable, "-c", IMPORTED_BY_HELP.format(tool=tool, module=module)],
+@pytest.mark.parametrize("tool, module, arguments", [
+    ("icaa-data", "icaa.pipeline.cli", []), ("icaa-train", "icaa.model.cli", []),
+    ("icaa-data", "icaa.pipeline.cli", ["harmony-score"]),
+])
+def test_help_imports_no_stage_and_no_heavy_library(tool, module, arguments):
+    done = subprocess.run([sys.executable, "-c", IMPORTED_BY_HELP.format(tool=tool, module=module, arguments=arguments)],
                           capture_output=True, text=True, check=True)
     loaded = set(done.stderr.split("MODULES", 1)[1].split())
-    assert "Commands:" in done.stdout
+    assert ("Options:" if arguments else "Commands:") in done.stdout
     assert sorted(m for m in loaded if m.split(".")[0] in HEAVY_MODULES or m in HEAVY_MODULES) == []
 
 

@@ -8,11 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from icaa.pipeline.cli._util import app, interrupted
-from icaa.pipeline.contracts import check_table
-from icaa.pipeline.io import read_table
 from icaa.pipeline.errors import IcaaError
-from icaa.pipeline.harmony import harmony_score, load_analysis_options
-from icaa.pipeline.outputs import refuse_overwriting_inputs
 
 __all__ = ["harmony_score_command"]
 
@@ -53,6 +49,12 @@ def harmony_score_command(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Dominant and auxiliary colour, ICAA17K class (30 scores), hue-template, Ou-Luo and colourfulness scores."""
+    # The stage's modules (pandas, OpenCV, pyarrow) load here, not for --help.
+    from icaa.pipeline.contracts import check_table
+    from icaa.pipeline.harmony import harmony_score, load_analysis_options
+    from icaa.pipeline.io import read_table
+    from icaa.pipeline.outputs import refuse_overwriting_inputs
+
     rejects = rejects or output.with_name("harmony_rejects.parquet")
     refuse_overwriting_inputs({"-o": output, "--rejects": rejects},
                               {"IMAGES": images, "--analysis-params": analysis_params})
