@@ -107,3 +107,10 @@ def test_dvc_repro_on_a_fresh_clone_builds_everything_then_reruns_only_what_a_pa
     ran = _stages_run(experiment)
     assert "balance" in ran, experiment[-3000:]
     assert not ran & {"scan", "harmony-score", "crawl", "fuse", "annotate-import", "mos"}, ran
+
+    # Editing a module that every stage imports marks every stage that runs the package as changed.
+    with open(clone / "pipeline" / "schemas.py", "a") as handle:
+        handle.write("\n# an edit\n")
+    status = _dvc(clone, "status")
+    changed = {stage for stage in REQUIRED_STAGES if f"\n{stage}:" in "\n" + status}
+    assert changed >= {"scan", "harmony-score", "fuse", "balance", "build", "report", "train"}, status
