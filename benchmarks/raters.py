@@ -1,4 +1,4 @@
-"""Rater simulation: how close each MOS estimator gets to the true scores (issue 5).
+"""Rater simulation: how close each MOS estimator gets to the true scores.
 
 Designs (``icaa.annotation.simulate``): dense lab-like study (400 images, 60 raters x 360 images, 65 % honest
 with noise SD 1, 10 % biased by +-1.5, 20 % lazy with a growing middle-score probability, 5 % spammers), the same

@@ -1,15 +1,14 @@
 """Every table passed between stages, as one pyarrow schema each, with each column's meaning.
 
 A column's metadata holds ``description`` and, where they apply, ``unit``, ``range`` and
-``direction`` (``higher_better`` / ``lower_better``), so that ``describe_schema`` can document the
-table. Stages cast their output to these schemas when writing; the docs in README are generated from here.
+``direction`` (``higher_better`` / ``lower_better``). Stages cast their output to these schemas when writing; the docs in README are generated from here.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-__all__ = ["column", "describe_schema", "SCHEMAS", "REJECTS", "POPULARITY", "CANDIDATES", "COARSE",
+__all__ = ["column", "SCHEMAS", "REJECTS", "POPULARITY", "CANDIDATES", "COARSE",
            "RATINGS", "ANNOTATION_REJECTS", "RATERS", "MOS", "SELECTION"]
 
 
@@ -26,16 +25,6 @@ def column(name: str, dtype: pa.DataType, description: str, *, unit: str | None 
     return pa.field(name, dtype, nullable=nullable, metadata=metadata)
 
 
-def describe_schema(schema: pa.Schema) -> str:
-    """A Markdown table of a schema's columns."""
-    lines = ["| column | type | meaning | unit | range |", "| --- | --- | --- | --- | --- |"]
-    for field in schema:
-        meta = {k.decode(): v.decode() for k, v in (field.metadata or {}).items()}
-        lines.append(f"| `{field.name}` | {field.type} | {meta.get('description', '')} | "
-                     f"{meta.get('unit', '')} | {meta.get('range', '')} |")
-    return "\n".join(lines)
-
-
 #: Rows a stage could not use, one per input row, with a code from the stage's closed set of reasons.
 REJECTS = pa.schema([
     column("image_id", pa.string(), "id of the rejected row (relative path under the image root)", nullable=False),
@@ -45,7 +34,7 @@ REJECTS = pa.schema([
     column("detail", pa.string(), "human-readable detail (the decoder's message, sizes, ...)"),
 ])
 
-# --- crawl / fuse (issue 3) -----------------------------------------------------------------------
+# --- crawl / fuse ------------------------------------------------------------------------------------
 _UTC_SECONDS = pa.timestamp("s", tz="UTC")
 
 #: ``icaa-data crawl popularity``: one row per image of images.parquet.
@@ -121,7 +110,7 @@ def _coarse_schema() -> pa.Schema:
 #: ``icaa-data fuse``: one pre-assessment (coarse) score per image, ICAA17K section 4.1.
 COARSE = _coarse_schema()
 
-# --- annotate / mos (issue 5) ---------------------------------------------------------------------
+# --- annotate / mos ----------------------------------------------------------------------------------
 _UTC_MICROSECONDS = pa.timestamp("us", tz="UTC")
 
 #: ``icaa-data annotate import``: one row per valid rating (the latest annotation of a rater on a task).
@@ -204,7 +193,7 @@ SCHEMAS: dict[str, pa.Schema] = {"rejects": REJECTS, "popularity": POPULARITY, "
                                  "coarse": COARSE}
 SCHEMAS.update({"ratings": RATINGS, "annotation_rejects": ANNOTATION_REJECTS, "raters": RATERS, "mos": MOS})
 
-# --- balance / build (issue 4) --------------------------------------------------------------------
+# --- balance / build ---------------------------------------------------------------------------------
 #: ``icaa-data balance``: one row per selected photo (a duplicate group counts once).
 SELECTION = pa.schema([
     column("image_id", pa.string(), "image id representing the photo (scan's duplicate representative when in the pool)",
