@@ -1,7 +1,7 @@
 """Every table passed between stages, as one pyarrow schema each, with each column's meaning.
 
 A column's metadata holds ``description`` and, where they apply, ``unit``, ``range`` and
-``direction`` (``higher_better`` / ``lower_better``). Stages cast their output to these schemas when writing; the docs in README are generated from here.
+``direction`` (``higher_better`` / ``lower_better``). Stages cast their output to these schemas when writing.
 """
 
 from __future__ import annotations
