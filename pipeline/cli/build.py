@@ -54,7 +54,9 @@ def run_resplit(csv_dir: Path | str, output_dir: Path | str, **options: Any) -> 
              "-o dataset")
 def build_command(
     selection: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="selection.parquet from balance")],
-    mos: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="MOS table: image_id, color, MOS, probability")],
+    mos: Annotated[Path, typer.Option(exists=True, dir_okay=False, help=(
+        "MOS table, Parquet (mos.parquet from icaa-data mos) or CSV (your own ratings): image_id, color, MOS, "
+        "probability."))],
     images: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="images.parquet from scan (path, sha256)")],
     output_dir: Annotated[Path, typer.Option("-o", "--output", help="dataset folder to write (new or empty; "
                                                                     "see --overwrite)")],
