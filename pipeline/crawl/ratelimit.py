@@ -3,10 +3,16 @@
 A sliding-window log, not a token bucket: the limiter keeps the start time of the last ``calls``
 calls and lets a new call start only when the oldest of them is more than a window old, so no
 window of that length ever holds more than ``calls`` calls. It is shared by every thread of a crawl
-(one lock) and, given a :class:`~icaa.pipeline.crawl.cache.ResponseCache`, writes each call time to
-the cache file and reads the recent ones back on start, so a restarted crawl continues the same
-window instead of bursting. A small ``margin`` (a fraction of the window) absorbs the jitter between
-our clock and the time the server counts the request.
+(one lock) and, given a :class:`~icaa.pipeline.crawl.cache.ResponseCache`, keeps the log in the cache
+file and takes each slot in one SQLite write transaction: a restarted crawl continues the same window
+instead of bursting, and crawls in several processes sharing the file (one API key) share the limit.
+A small ``margin`` (a fraction of the window) absorbs the jitter between our clock and the time the
+server counts the request.
+
+Not pyrate-limiter: its SQLite bucket serves either many threads of one process (a thread lock) or
+many single-threaded processes (its file lock; its source says a hybrid lock would be needed for
+both), and a crawl is both; it also has no way to hold every caller until a server's ``Retry-After``
+has passed, and its background leaker thread deletes rows of a file this module shares with the cache.
 """
 
 from __future__ import annotations
@@ -55,8 +61,7 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        recent = store.calls_since(clock() - self.window_s) if store is not None else []
-        self._starts: collections.deque[float] = collections.deque(recent[-self.calls:], maxlen=self.calls)
+        self._starts: collections.deque[float] = collections.deque(maxlen=self.calls)
         self._hold_until = 0.0
 
     def hold_until(self, moment: float) -> None:
@@ -82,14 +87,14 @@ class RateLimiter:
             while True:
                 now = self._clock()
                 wait = self._hold_until - now
-                if len(self._starts) == self.calls:
-                    wait = max(wait, self._starts[0] + self.window_s - now)
                 if wait <= 0:
-                    break
+                    if self._store is not None:
+                        wait = self._store.reserve_call(now, self.calls, self.window_s)
+                    elif len(self._starts) == self.calls:
+                        wait = self._starts[0] + self.window_s - now
+                    if wait <= 0:
+                        self._starts.append(now)
+                        break
                 self._sleep(wait)
                 waited += wait
-            now = self._clock()
-            self._starts.append(now)
-            if self._store is not None:
-                self._store.record_call(now)
         return waited
