@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from icaa.pipeline.crawl.cache import ResponseCache
 from icaa.pipeline.crawl.client import CallFailed, FlickrClient, answer_status
 from icaa.pipeline.crawl.ids import MAX_PHOTO_ID, PARSE_FAILURES, alternative_splits, photo_ids_for
 from icaa.pipeline.crawl.licences import SPDX_TO_FLICKR, licence_name
@@ -39,6 +40,7 @@ __all__ = [
     "is_public",
     "fetch_photo_popularity",
     "crawl_popularity",
+    "plan_popularity",
     "popularity_from_table",
     "status_counts",
 ]
@@ -204,6 +206,34 @@ def crawl_popularity(images: pd.DataFrame, *, client: FlickrClient, workers: int
                      "licence": result.licence, "licence_name": licence_name(result.licence), "posted_at": result.posted_at, "fetched_at": result.fetched_at,
                      "status": result.status, "detail": result.detail})
     return _as_popularity_frame(rows)
+
+
+def plan_popularity(images: pd.DataFrame, cache: ResponseCache | None, *, photo_id_column: str = "photo_id",
+                    max_photo_id: int = MAX_PHOTO_ID) -> dict[str, Any]:
+    """The calls :func:`crawl_popularity` will make, read from the cache alone (no request): a dry run.
+
+    Per distinct photo: getInfo unless cached, and getFavorites unless cached or the cached getInfo
+    answer already ends the photo (not found, private). ``ambiguous_names`` counts file names whose
+    other owner/id readings are tried when the first is not found, two calls each at most.
+    """
+    targets = photo_ids_for(images, photo_id_column=photo_id_column, max_photo_id=max_photo_id)
+    photo_ids = list(dict.fromkeys(pid for pid in targets["photo_id"] if pid is not None))
+    calls = hits = 0
+    for photo_id in photo_ids:
+        info = cache.get("flickr.photos.getInfo", {"photo_id": photo_id}) if cache is not None else None
+        if info is None:
+            calls += 2
+            continue
+        hits += 1
+        photo = info.payload.get("photo") or {}
+        if info.payload.get("stat") != "ok" or is_public(photo.get("visibility") or {}) is not True:
+            continue
+        faves = cache.get("flickr.photos.getFavorites", {"photo_id": photo_id, "page": "1", "per_page": "1"})
+        calls, hits = (calls, hits + 1) if faves is not None else (calls + 1, hits)
+    return {"photos": len(photo_ids), "images_without_photo_id": int(targets["photo_id"].isna().sum()),
+            "calls": calls, "cache_hits": hits,
+            "ambiguous_names": int(sum(1 for t in targets.itertuples(index=False) if t.id_source == "file_name"
+                                       and alternative_splits(t.image_id, max_photo_id=max_photo_id)))}
 
 
 def _as_popularity_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
