@@ -22,6 +22,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,16 +101,18 @@ class ResponseCache:
             return self._connection.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
     # call log of the rate limiter --------------------------------------------------------------
-    def reserve_call(self, now: float, calls: int, window_s: float) -> float:
-        """Record a call at ``now`` if fewer than ``calls`` started in the last ``window_s``; else the wait.
+    def reserve_call(self, clock: Callable[[], float], calls: int, window_s: float) -> float:
+        """Record a call now if fewer than ``calls`` started in the last ``window_s``; else return the wait.
 
         Returns 0.0 when the call was recorded, otherwise the seconds until the oldest of the last
         ``calls`` calls leaves the window. One write transaction (``BEGIN IMMEDIATE``), so processes
-        sharing the file never reserve the same slot.
+        sharing the file never reserve the same slot; the time is read once the transaction holds the
+        file, so a wait for the lock does not make the recorded start earlier than the real one.
         """
         with self._lock:
             self._connection.execute("BEGIN IMMEDIATE")
             try:
+                now = clock()
                 self._connection.execute("DELETE FROM calls WHERE called_at <= ?", (now - window_s,))
                 recent = self._connection.execute(
                     "SELECT called_at FROM calls ORDER BY called_at DESC LIMIT ?", (calls,)).fetchall()
