@@ -3,10 +3,11 @@
 ``FlickrClient.call(method, **arguments)`` returns the API's JSON answer (``stat`` ok, or a permanent
 ``stat`` fail such as photo-not-found), from the cache when it is there, otherwise after taking a
 slot of the global rate limiter for every attempt, retrying transient failures per
-:class:`RetryPolicy` (a tenacity loop), and storing the answer. Failures that remain after every retry raise :class:`CallFailed` with a reason from
-``retry.TRANSIENT_REASONS`` / ``PERMANENT_REASONS``; an invalid key raises :class:`InvalidApiKey`
-(an ``IcaaError``) and stops the crawl. The API key is sent as a query argument (the API has no
-other way) and scrubbed from every message this module produces, including urllib3's debug log.
+:class:`RetryPolicy` (a tenacity loop), and storing the answer. Failures that remain after every
+retry raise :class:`CallFailed` with a reason from ``retry.TRANSIENT_REASONS`` /
+``PERMANENT_REASONS``; an invalid key raises :class:`InvalidApiKey` (an ``IcaaError``) and stops the
+crawl. The API key is sent as a query argument (the API has no other way) and scrubbed from every
+message this module produces, including urllib3's debug log.
 """
 
 from __future__ import annotations

@@ -203,7 +203,8 @@ def crawl_popularity(images: pd.DataFrame, *, client: FlickrClient, workers: int
         rows.append({"image_id": target.image_id, "photo_id": result.photo_id,
                      "owner": result.owner or target.owner, "owner_name": result.owner_name,
                      "views": result.views, "faves": result.faves,
-                     "licence": result.licence, "licence_name": licence_name(result.licence), "posted_at": result.posted_at, "fetched_at": result.fetched_at,
+                     "licence": result.licence, "licence_name": licence_name(result.licence),
+                     "posted_at": result.posted_at, "fetched_at": result.fetched_at,
                      "status": result.status, "detail": result.detail})
     return _as_popularity_frame(rows)
 
