@@ -8,7 +8,14 @@ Two runs of ``crawl_popularity`` (2 calls per photo, SQLite cache and call log o
 2. latency-bound: no effective limit, 8 threads. Target: >= 50 calls/s on 2 cores. The baseline
    is the same crawl with 1 thread in the same process (one call at a time, ~20 ms each).
 
-Run: ``python benchmarks/crawl.py`` (about 20 s). Prints rates and ratios.
+3. calls per 1,000 photos: ``search_candidates`` over 2,000 photos (500 a page, views and faves
+   from the extras) against ``crawl_popularity`` (getInfo + getFavorites per photo) in the same run.
+   Target: at most 10 calls per 1,000 searched photos. Printed with the photos per hour that makes
+   at Flickr's 3,600 calls an hour, also when 0.5 % of the rows lack an extra (one more call each).
+   The search asks for a size the fake does not serve (``url_o``), so nothing is downloaded: file
+   downloads are not API calls.
+
+Run: ``python benchmarks/crawl.py`` (about 30 s). Prints rates and ratios.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from icaa.pipeline.crawl.client import FlickrClient  # noqa: E402
 from icaa.pipeline.crawl.popularity import crawl_popularity  # noqa: E402
 from icaa.pipeline.crawl.ratelimit import RateLimiter  # noqa: E402
 from icaa.pipeline.crawl.retry import RetryPolicy  # noqa: E402
+from icaa.pipeline.crawl.search import search_candidates  # noqa: E402
 
 KEY = "benchmark-key"
 
@@ -56,6 +64,30 @@ def run(fake, photos: int, *, calls: int, period_s: float, workers: int, offset:
             "most_in_window": most_in_window}
 
 
+def calls_per_thousand(fake, photos: int, *, missing_every: int | None, offset: int, per_photo: int) -> dict:
+    """API calls per 1,000 photos: from search pages, and from per-photo calls on ``per_photo`` photos."""
+    title = f"harbour {offset}"
+    for n in range(photos):
+        gaps = {"count_faves": None} if missing_every and n % missing_every == 0 else {}
+        fake.add(FakePhoto(str(20_000_000_000 + offset + n), owner="1@N01", title=title, views=100 + n, faves=n,
+                           search_fields=gaps))
+    with tempfile.TemporaryDirectory() as folder, ResponseCache(Path(folder) / "cache.sqlite") as cache:
+        client = FlickrClient(KEY, endpoint=fake.url(), rate_limiter=RateLimiter(10**9, 1.0, store=cache),
+                              cache=cache, retry=RetryPolicy(max_attempts=3, backoff_base_s=0.05), timeout_s=10.0)
+        table = search_candidates(client, Path(folder) / "images", text=title, limit=photos, size="url_o")
+        search_calls = client.counts["requests"]
+        assert len(table) == photos and table["faves"].notna().all(), table["status"].value_counts()
+        client.close()
+    images = pd.DataFrame({"image_id": [f"1@N01{20_000_000_000 + offset + n}.jpg" for n in range(per_photo)]})
+    with tempfile.TemporaryDirectory() as folder, ResponseCache(Path(folder) / "cache.sqlite") as cache:
+        client = FlickrClient(KEY, endpoint=fake.url(), rate_limiter=RateLimiter(10**9, 1.0, store=cache),
+                              cache=cache, retry=RetryPolicy(max_attempts=3, backoff_base_s=0.05), timeout_s=10.0)
+        crawl_popularity(images, client=client, workers=4)
+        per_photo_calls = client.counts["requests"]
+        client.close()
+    return {"search": 1000 * search_calls / photos, "per_photo": 1000 * per_photo_calls / per_photo}
+
+
 def main() -> None:
     fake = start_fake_flickr(KEY, latency_s=0.020)
     try:
@@ -71,6 +103,15 @@ def main() -> None:
               f"{threaded['overall_rate']:.1f} calls/s -> ratio to 50/s target "
               f"{threaded['overall_rate'] / 50:.2f} (target >= 1), to 1-thread baseline "
               f"{threaded['overall_rate'] / baseline['overall_rate']:.2f}x")
+        for label, missing_every in (("all extras present", None), ("0.5 % rows lack count_faves", 200)):
+            rates = calls_per_thousand(fake, 2000, missing_every=missing_every, offset=300_000 + (missing_every or 0)
+                                       * 10_000, per_photo=100)
+            print(f"calls/1000 photos ({label}): search {rates['search']:.1f} (target <= 10), per-photo "
+                  f"{rates['per_photo']:.0f} -> {rates['per_photo'] / rates['search']:.0f}x fewer calls; at "
+                  f"3,600 calls/h: {3600 * 1000 / rates['search']:,.0f} photos/h searched vs "
+                  f"{3600 * 1000 / rates['per_photo']:,.0f} photos/h per photo "
+                  f"(1,000,000 photos: {1e6 * rates['search'] / 1000 / 3600:.1f} h vs "
+                  f"{1e6 * rates['per_photo'] / 1000 / 3600 / 24:.1f} days)")
     finally:
         fake.server.clear()
         fake.server.stop()

@@ -31,6 +31,7 @@ __all__ = ["BALANCE_SKIPS", "even_targets", "spread_deficits", "kl_from_uniform"
 #: Closed set of reasons a row of the pool is not a candidate.
 BALANCE_SKIPS: dict[str, str] = {
     "no_score": "coarse_score is missing or not finite",
+    "not_public": "the crawl found the photo is not public (flag or status private / not_public): never selected",
     "no_category": "category is missing (and no class score reaches the threshold)",
     "duplicate": "another image of the same scan duplicate group represents the photo",
 }
@@ -180,6 +181,12 @@ def balance_pool(pool: pd.DataFrame, *, images: pd.DataFrame | None = None, per_
     scores = pd.to_numeric(pool["coarse_score"], errors="coerce").to_numpy(dtype=np.float64)
     has_score = np.isfinite(scores)
     skips["no_score"] = int((~has_score).sum())
+    not_public = np.zeros(len(pool), dtype=bool)
+    for name in ("flag", "status"):
+        if name in pool.columns:
+            not_public |= pool[name].isin(["private", "not_public"]).to_numpy(dtype=bool)
+    skips["not_public"] = int((has_score & not_public).sum())
+    has_score &= ~not_public
 
     # One representative row per photo (duplicate group): the representative itself when present, else the
     # member with the smallest hash of its image id (order-independent). Its classes are the union of its

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from icaa.pipeline.categories import ICAA17K_CATEGORIES
+from icaa.pipeline.crawl.licences import SPDX_TO_FLICKR, LicenceFilter, licence_name, parse_licence_filter
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.icaa17k import photo_name, read_icaa17k_csv, write_icaa17k_csv
 from icaa.pipeline.io import (apply_umask, atomic_write_json, atomic_write_text, require_columns, resolve_inside,
@@ -32,6 +33,9 @@ __all__ = ["BUILD_REJECTS", "file_names", "foreign_files", "build_dataset", "res
 
 #: Closed set of reasons a selected row is not in the dataset.
 BUILD_REJECTS: dict[str, str] = {
+    "not_public": "the crawl found the photo is not public (popularity status private): never shipped",
+    "licence_not_allowed": "licence unknown or not admitted by build.licences (default: the Flickr licences "
+                           "that allow redistribution in a dataset, crawl.licences.REDISTRIBUTABLE_LICENCES)",
     "no_mos": "no row in the MOS table, or its color/MOS/probability is missing",
     "low_confidence": "probability below build.min_probability (ICAA17K keeps mean confidence > 0.5)",
     "no_image": "no path in images.parquet, or the file is missing",
@@ -75,16 +79,48 @@ def _first_column(frame: pd.DataFrame, names: Sequence[str]) -> pd.Series:
     return pd.Series("unknown", index=frame.index)
 
 
+def licence_columns(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(Flickr licence ids, licence names) per row: ``licence`` holds ids, or names in a table of photos
+    not from Flickr (an attribution table); ``licence_name`` holds names. A name that is exactly a
+    Flickr licence (``SPDX_TO_FLICKR``, e.g. ``CC0-1.0``) also counts as its id."""
+    raw = frame["licence"] if "licence" in frame.columns else pd.Series(np.nan, index=frame.index, dtype=object)
+    ids = pd.to_numeric(raw, errors="coerce")
+    names = frame["licence_name"] if "licence_name" in frame.columns else pd.Series(None, index=frame.index,
+                                                                                    dtype=object)
+    named_in_licence = raw.map(lambda v: isinstance(v, str) and bool(v.strip())) & ids.isna()
+    names = names.where(~named_in_licence, raw)
+    ids = ids.where(ids.notna(), names.map(lambda v: SPDX_TO_FLICKR.get(v) if isinstance(v, str) else None))
+    return pd.to_numeric(ids, errors="coerce"), names
+
+
+def licence_labels(frame: pd.DataFrame) -> pd.Series:
+    """Per row: the licence name with its Flickr id (``CC BY 2.0 (Flickr 4)``), a name alone for photos
+    not from Flickr (``GPL-2+``), the bare id when Flickr's name is unknown, else ``unknown``."""
+    ids, names = licence_columns(frame)
+    labels = []
+    for licence_id, name in zip(ids, names):
+        name = name if isinstance(name, str) and name.strip() else licence_name(licence_id)
+        if pd.isna(licence_id):
+            labels.append(name or "unknown")
+        else:
+            labels.append(f"{name} (Flickr {int(licence_id)})" if name else f"Flickr {int(licence_id)}")
+    return pd.Series(labels, index=frame.index, dtype=object).str.replace("|", "/", regex=False)
+
+
+def _owner_labels(frame: pd.DataFrame) -> pd.Series:
+    """Owner's name with the Flickr NSID when both are known (``Ann (1@N01)``), else whichever is, else unknown."""
+    name = _first_column(frame, ("author", "owner_name"))
+    nsid = _first_column(frame, ("owner",))
+    return pd.Series([n if o == "unknown" or o == n else o if n == "unknown" else f"{n} ({o})"
+                      for n, o in zip(name, nsid)], index=frame.index, dtype=object)
+
+
 def datasheet(manifest: pd.DataFrame, summary: dict[str, Any]) -> str:
     """``DATASHEET.md`` (Gebru et al., "Datasheets for Datasets", CACM 2021) filled from the manifest."""
     per_class = manifest.groupby("category").size().sort_index()
     per_split = manifest.groupby("split").size().reindex(list(SPLITS), fill_value=0)
     color = manifest["color"]
-    if "licence" in manifest.columns:
-        licences = manifest["licence"].map(lambda v: "unknown" if pd.isna(v) else str(int(v))
-                                           if isinstance(v, (int, float, np.integer, np.floating)) else str(v))
-    else:
-        licences = pd.Series("unknown", index=manifest.index)
+    licences = licence_labels(manifest)
     licence_counts = licences.value_counts().sort_index()
     lines = [
         "# Datasheet", "",
@@ -126,14 +162,17 @@ def datasheet(manifest: pd.DataFrame, summary: dict[str, Any]) -> str:
         "Training and evaluating colour-aesthetics models (e.g. `icaa-train` DeT). Scores reflect the raters' "
         "taste and the classes are the ICAA17K colour combinations; do not use the scores to judge people.", "",
         "## Distribution and licences",
-        "Licence per image (Flickr licence id from the crawl's `licence` column; `unknown` where none was "
-        "recorded). Redistribute only images whose licence allows it.", "",
+        f"Licence filter: {summary.get('licence_filter', 'unknown')}. Every image shipped is listed below with "
+        "its licence (the crawl's Flickr licence id and name, or the attribution table's licence for photos "
+        "not from Flickr) and its owner, to be credited as the licence asks. Photos the crawl found not "
+        "public are never shipped." + (" The filter is off: check each licence before redistributing."
+                                        if summary.get("licence_filter", "").startswith("any") else ""), "",
         "| licence | rows |", "| --- | --- |",
         *[f"| {k} | {int(v)} |" for k, v in licence_counts.items()], "",
-        "### Licence per image", "",
-        "| ID | licence | author |", "| --- | --- | --- |",
+        "### Licence and owner per image", "",
+        "| ID | licence | owner |", "| --- | --- | --- |",
         *[f"| {i} | {lic} | {author} |" for i, lic, author in zip(
-            manifest["ID"], licences, _first_column(manifest, ("author", "owner_name", "owner")))], "",
+            manifest["ID"], licences, _owner_labels(manifest))], "",
         "## Maintenance",
         f"Rebuild with `dvc repro`; split seed {summary['seed']}, fractions train/val/test "
         f"{summary['fractions']}.", "",
@@ -163,12 +202,18 @@ def foreign_files(dataset_dir: Path | str) -> list[str]:
 def build_dataset(selection: pd.DataFrame, mos: pd.DataFrame, images: pd.DataFrame, output_dir: Path | str, *,
                   extra_tables: Sequence[pd.DataFrame] = (), train_fraction: float = 0.8, val_fraction: float = 0.1,
                   test_fraction: float = 0.1, seed: int = 0, bins: int = 10, min_probability: float = 0.5,
-                  link: bool = False, overwrite: bool = False) -> dict[str, Any]:
+                  link: bool = False, overwrite: bool = False,
+                  licences: str | Sequence[object] | LicenceFilter | None = None) -> dict[str, Any]:
     """Write the dataset folder; return a summary (rows, photos, rejects by code, split sizes).
 
     An existing folder with files in it is replaced only with ``overwrite``, and only when every file in it
     is one a build writes (:func:`foreign_files`), so nothing the user put there is deleted.
+    ``licences`` is the licence filter (see :func:`icaa.pipeline.crawl.licences.parse_licence_filter`):
+    None keeps the default, which admits only the Flickr licences that allow redistribution; the
+    licence comes from the ``licence`` / ``licence_name`` columns of an extra table (the crawl's
+    popularity.parquet). A row whose ``status`` is ``private`` is never shipped.
     """
+    licence_filter = licences if isinstance(licences, LicenceFilter) else parse_licence_filter(licences)
     require_columns(selection, ["image_id", "category"], "selection")
     require_columns(mos, ["image_id", "color", "MOS", "probability"], "MOS table")
     require_columns(images, ["image_id", "path"], "images table")
@@ -201,8 +246,12 @@ def build_dataset(selection: pd.DataFrame, mos: pd.DataFrame, images: pd.DataFra
             cols = [c for c in extra.columns if c not in frame.columns or c == "image_id"]
             frame = frame.merge(extra.drop_duplicates("image_id")[cols], on="image_id", how="left")
     reason = pd.Series(pd.NA, index=frame.index, dtype="string")
+    if "status" in frame.columns:
+        reason[(frame["status"] == "private").to_numpy()] = "not_public"
+    admitted = licence_filter.admits(*licence_columns(frame))
+    reason[reason.isna() & ~admitted] = "licence_not_allowed"
     labels = frame[["color", "MOS", "probability"]].apply(pd.to_numeric, errors="coerce")
-    reason[labels.isna().any(axis=1)] = "no_mos"
+    reason[reason.isna() & labels.isna().any(axis=1)] = "no_mos"
     reason[reason.isna() & (labels["probability"] < min_probability)] = "low_confidence"
     exists = frame["path"].map(lambda p: isinstance(p, str) and Path(p).is_file())
     reason[reason.isna() & ~exists] = "no_image"
@@ -210,8 +259,11 @@ def build_dataset(selection: pd.DataFrame, mos: pd.DataFrame, images: pd.DataFra
     kept = frame[reason.isna()].reset_index(drop=True)
     kept[["color", "MOS", "probability"]] = labels[reason.isna()].reset_index(drop=True)
     if kept.empty:
-        raise IcaaError(f"build: no row has a MOS, a confidence >= {min_probability} and an image file "
-                        f"(rejected: {rejected['reason'].value_counts().to_dict()})")
+        hint = ("; licences come from the crawl's popularity.parquet given with --extra, and --licences names "
+                "the ones to ship" if (rejected["reason"] == "licence_not_allowed").any() else "")
+        raise IcaaError(f"build: no row is public, has an admitted licence, a MOS, a confidence >= "
+                        f"{min_probability} and an image file (rejected: "
+                        f"{rejected['reason'].value_counts().to_dict()}){hint}")
     kept["ID"] = kept["category"].astype(str) + "/" + file_names(kept["image_id"], kept["category"])
     keys = {"image_id": kept["image_id"].astype(str)}
     if "photo_key" in kept.columns:
@@ -245,7 +297,8 @@ def build_dataset(selection: pd.DataFrame, mos: pd.DataFrame, images: pd.DataFra
             write_table(pd.DataFrame({"image_id": rejected["image_id"].astype(str).to_numpy(),
                                       "path": rejected["path"].to_numpy() if "path" in rejected.columns else None,
                                       "stage": "build", "reason": rejected["reason"].astype(str).to_numpy(),
-                                      "detail": ("category " + rejected["category"].astype(str)).to_numpy()}),
+                                      "detail": ("category " + rejected["category"].astype(str) + "; licence "
+                                                 + licence_labels(rejected)).to_numpy()}),
                         staging / "rejects.parquet", schema=REJECTS)
         summary = {
             "rows_in": int(len(frame)), "rows": int(len(kept)), "photos": int(kept["photo_group"].nunique()),
@@ -254,6 +307,7 @@ def build_dataset(selection: pd.DataFrame, mos: pd.DataFrame, images: pd.DataFra
             "photos_on_both_sides": 0,
             "placed_by": {str(k): int(v) for k, v in pd.Series(methods).value_counts().items()},
             "seed": seed, "fractions": [train_fraction, val_fraction, test_fraction], "min_probability": min_probability,
+            "licence_filter": licence_filter.describe(),
         }
         atomic_write_text(staging / "DATASHEET.md", datasheet(kept, summary))
         if output_dir.exists():

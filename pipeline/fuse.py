@@ -7,7 +7,8 @@ and adds them without saying how; we normalise each within the candidate pool (d
 robust to the heavy tail of faves), take the weighted mean and map it to ``1 + 9 * mean`` so the
 coarse score spans 1..10 like the final MOS. Rows whose popularity is unusable (zero views, no
 popularity row, a failed crawl) are flagged and scored from harmony alone, or dropped into the
-rejects table with the flag as reason (``on_missing_popularity="drop"``).
+rejects table with the flag as reason (``on_missing_popularity="drop"``). A photo the crawl found
+not public (status ``private``) is always rejected (reason ``not_public``): it must never be published.
 """
 
 from __future__ import annotations
@@ -197,9 +198,12 @@ def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame | None, *, normal
     if on_missing_popularity == "drop":
         keep &= ~np.isin(flags, _UNUSABLE_POPULARITY)
     keep &= ~(np.isnan(harmony) & np.isnan(f_subj))  # nothing to score from
+    not_public = present & (status == "private")
+    keep &= ~not_public
     rejects = pd.DataFrame({
         "image_id": ids[~keep].to_numpy(),
-        "reason": np.where(np.isnan(harmony[~keep]), "unscorable", flags[~keep]),
+        "reason": np.where(not_public[~keep], "not_public",
+                           np.where(np.isnan(harmony[~keep]), "unscorable", flags[~keep])),
         "detail": [("no harmony score and " if np.isnan(h) else "")
                    + ("no popularity table was given" if harmony_only
                       else f"popularity status {st}" if isinstance(st, str) else "no popularity row")

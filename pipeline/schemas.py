@@ -43,17 +43,21 @@ POPULARITY = pa.schema([
            nullable=False),
     column("photo_id", pa.string(), "Flickr photo id (manifest column photo_id, else parsed from the file name)"),
     column("owner", pa.string(), "owner NSID from the API, else the owner parsed from the file name"),
+    column("owner_name", pa.string(), "owner's name for attribution (getInfo realname, else username; the "
+           "author of an attribution table)"),
     column("views", pa.int64(), "view count (getInfo views)", unit="views", value_range=">= 0",
            direction="higher_better"),
     column("faves", pa.int64(), "fave count (getFavorites total with per_page=1)", unit="faves",
            value_range=">= 0", direction="higher_better"),
     column("licence", pa.int32(), "Flickr licence id (4, 5, 9, 10 reusable CC; 7, 8 no known copyright / "
            "US government; 0 all rights reserved)", value_range="0..16"),
+    column("licence_name", pa.string(), "licence name (Flickr's name of the id, or an attribution table's "
+           "licence such as GPL-2+ for photos not from Flickr)"),
     column("posted_at", _UTC_SECONDS, "upload time", unit="UTC"),
     column("fetched_at", _UTC_SECONDS, "when the answer was fetched (null for a file source without it)",
            unit="UTC"),
-    column("status", pa.string(), "ok, not_found, private, not_listed (not in the --source file table) or "
-                                  "error:<reason> (crawl.popularity.ERROR_REASONS)",
+    column("status", pa.string(), "ok, not_found, private (not a public photo: never shipped), not_listed (not "
+                                  "in the --source file table) or error:<reason> (crawl.popularity.ERROR_REASONS)",
            nullable=False),
     column("detail", pa.string(), "human-readable detail of the status (API message, parse failure, source)"),
 ])
@@ -67,9 +71,10 @@ CANDIDATES = pa.schema([
     column("owner_name", pa.string(), "owner's display name (for attribution)"),
     column("title", pa.string(), "photo title"),
     column("licence", pa.int32(), "Flickr licence id", value_range="0..16"),
-    column("views", pa.int64(), "view count (search extra views)", unit="views", value_range=">= 0"),
-    column("faves", pa.int64(), "fave count (getFavorites total), null when not fetched", unit="faves",
-           value_range=">= 0"),
+    column("views", pa.int64(), "view count (search extra views; getInfo when the extra is missing)",
+           unit="views", value_range=">= 0"),
+    column("faves", pa.int64(), "fave count (search extra count_faves; getFavorites total when it is missing)",
+           unit="faves", value_range=">= 0"),
     column("posted_at", _UTC_SECONDS, "upload time", unit="UTC"),
     column("url", pa.string(), "URL of the downloaded size"),
     column("path", pa.string(), "absolute path of the downloaded file"),

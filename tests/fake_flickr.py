@@ -5,6 +5,11 @@ as the API does (``stat`` ok / fail payloads, string numbers, pagination), serve
 ``/photos/``, logs every request with its arrival time, and plays scripted faults per photo:
 ``429`` (with ``Retry-After``), ``500``, ``slow`` (sleeps past the client's timeout), ``malformed``
 (HTML body), ``drop`` (closes the socket without an answer) and ``unavailable`` (API code 201).
+Faults of a search page are keyed by ``("flickr.photos.search", "page<N>")``.
+
+A photo's ``visibility`` is what a key sees whose account may see friends' and family photos:
+``public``, ``friends``, ``family`` or ``friends,family`` (search rows and getInfo both report it).
+``search_fields`` overrides a search row's extras (a value of None leaves the field out).
 """
 
 from __future__ import annotations
@@ -32,8 +37,15 @@ class FakePhoto:
     licence: int = 4
     posted: int = 1_500_000_000
     title: str = "a photo"
-    private: bool = False
+    private: bool = False  # permission denied (code 2) to this key
     size_bytes: int = 2000
+    visibility: str = "public"
+    comments: int = 1
+    search_fields: dict = field(default_factory=dict)
+
+    def visibility_flags(self) -> dict[str, int]:
+        return {"ispublic": int(self.visibility == "public"), "isfriend": int("friends" in self.visibility),
+                "isfamily": int("family" in self.visibility)}
 
 
 @dataclass
@@ -74,6 +86,8 @@ class FakeFlickr:
         arrival = time.time()
         args = request.args
         method, photo_id = args.get("method", ""), args.get("photo_id", "")
+        if method == "flickr.photos.search":
+            photo_id = f"page{args.get('page', '1')}"
         with self._lock:
             self.log.append((arrival, method, photo_id))
             self.seen_keys.append(args.get("api_key", ""))
@@ -133,7 +147,7 @@ class FakeFlickr:
             "id": photo.photo_id, "secret": "abc", "server": "1", "farm": 1, "dateuploaded": str(photo.posted),
             "license": str(photo.licence), "views": str(photo.views),
             "owner": {"nsid": photo.owner, "username": photo.owner_name, "path_alias": None},
-            "title": {"_content": photo.title}, "visibility": {"ispublic": 1, "isfriend": 0, "isfamily": 0},
+            "title": {"_content": photo.title}, "visibility": photo.visibility_flags(),
             "dates": {"posted": str(photo.posted), "taken": "2017-07-14 10:00:00", "lastupdate": str(photo.posted)},
         }})
 
@@ -159,10 +173,21 @@ class FakeFlickr:
         photos = []
         for p in chunk:
             item = {"id": p.photo_id, "owner": p.owner, "secret": "abc", "server": "1", "farm": 1, "title": p.title,
-                    "ispublic": 1, "license": str(p.licence), "dateupload": str(p.posted), "ownername": p.owner_name,
-                    "views": str(p.views)}
+                    **p.visibility_flags(), "license": str(p.licence), "dateupload": str(p.posted),
+                    "ownername": p.owner_name}
+            if "views" in extras:
+                item["views"] = str(p.views)
+            if "count_faves" in extras:
+                item["count_faves"] = str(p.faves)
+            if "count_comments" in extras:
+                item["count_comments"] = str(p.comments)
             if "url_l" in extras:
                 item.update(url_l=f"{base}{p.photo_id}_b.jpg", height_l=768, width_l=1024)
+            for name, value in p.search_fields.items():
+                if value is None:
+                    item.pop(name, None)
+                else:
+                    item[name] = value
             photos.append(item)
         pages = max(1, -(-len(matches) // per_page))
         return self._ok({"photos": {"page": page, "pages": pages, "perpage": per_page, "total": str(len(matches)),

@@ -417,3 +417,223 @@ def test_an_ambiguous_name_whose_first_reading_is_not_found_tries_the_next_owner
     assert "owner abc1 + photo 2990610207" in table["detail"][1]
     info_calls = [pid for _, method, pid in fake.calls(GET_INFO)]
     assert info_calls.count("12990610207") == 1 and info_calls.count("2990610207") == 1  # cached, asked once
+
+
+# --- popularity from search pages, visibility, dry runs, libraries at scale ----------------------
+SEARCH = "flickr.photos.search"
+
+
+def _red_doors(fake, count, start=42_000_000_000, overrides=None):
+    photos = [FakePhoto(str(start + n), owner=f"{n}@N0{n % 10}", title=f"red door {n}", views=1000 + n, faves=n,
+                        licence=4, **(overrides or {}).get(n, {})) for n in range(count)]
+    fake.add(*photos)
+    return photos
+
+
+@pytest.mark.server
+def test_search_takes_views_and_faves_from_the_pages_and_calls_per_photo_only_for_missing_extras(fake, tmp_path):
+    _red_doors(fake, 12, overrides={3: {"search_fields": {"count_faves": None}},        # extra missing
+                                    5: {"search_fields": {"views": "lots"}},            # malformed
+                                    7: {"search_fields": {"ispublic": None}}})          # visibility unknown
+    with ResponseCache(tmp_path / "cache.sqlite") as cache:
+        client = make_client(fake, cache)
+        from icaa.pipeline.crawl.search import search_candidates
+        table = search_candidates(client, tmp_path / "images", text="red door", limit=12, per_page=5)
+    assert (table["status"] == "ok").all(), table[["photo_id", "status", "detail"]]
+    assert table["views"].tolist() == [1000 + n for n in range(12)]
+    assert table["faves"].tolist() == list(range(12))
+    per_photo = [(method, pid) for _, method, pid in fake.calls() if method != SEARCH]
+    assert sorted(per_photo) == [(GET_FAVES, "42000000003"), (GET_INFO, "42000000005"), (GET_INFO, "42000000007")]
+    assert len(fake.calls(SEARCH)) == 3  # 12 photos at 5 a page
+    extras = fake.server.log[0][0].args["extras"].split(",")
+    assert {"views", "count_faves", "license", "owner_name"} <= set(extras)
+
+
+@pytest.mark.server
+def test_photos_that_are_not_public_get_status_private_from_search_rows_and_from_getinfo(fake, tmp_path):
+    _red_doors(fake, 6, overrides={1: {"visibility": "friends"}, 2: {"visibility": "family"},
+                                   3: {"visibility": "friends,family"},
+                                   4: {"visibility": "friends", "search_fields": {"ispublic": None}}})
+    with ResponseCache(tmp_path / "cache.sqlite") as cache:
+        client = make_client(fake, cache)
+        from icaa.pipeline.crawl.search import search_candidates
+        candidates = search_candidates(client, tmp_path / "images", text="red door", limit=10)
+        assert candidates["status"].tolist() == ["ok", "private", "private", "private", "private", "ok"]
+        assert "ispublic=0 isfriend=1" in candidates["detail"][1]
+        assert "getInfo visibility" in candidates["detail"][4]  # the row had no ispublic: getInfo decided
+        assert candidates["image_id"].notna().tolist() == [True, False, False, False, False, True]
+        downloaded = sorted(p.name for p in (tmp_path / "images").iterdir())
+        assert downloaded == sorted(candidates["image_id"].dropna())
+        assert not [1 for t in fake.server.log if t[0].path.startswith("/photos/4200000000" + "1")]
+        # the same photos by file name: getInfo's visibility decides, and no fave call is spent on them
+        names = pd.DataFrame({"image_id": [f"{n}@N0{n}{42_000_000_000 + n}.jpg" for n in range(6)]})
+        popularity = crawl_popularity(names, client=client, workers=2)
+    assert popularity["status"].tolist() == ["ok", "private", "private", "private", "private", "ok"]
+    assert popularity.loc[1, "views"] is pd.NA and popularity.loc[1, "faves"] is pd.NA
+    faved = {pid for _, _, pid in fake.calls(GET_FAVES)}
+    assert faved == {"42000000000", "42000000005"}
+
+
+def test_a_private_photo_never_reaches_balance_or_build(tmp_path):
+    from icaa.pipeline.balance import balance_pool
+    from icaa.pipeline.build import build_dataset
+    from icaa.pipeline.fuse import fuse_scores
+
+    ids = [f"{n}@N0{n}4300000000{n}.jpg" for n in range(4)]
+    colour = pd.DataFrame({"image_id": ids, "harmony_template_score": [0.2, 0.4, 0.6, 0.8],
+                           "category": "monochromatic/red"})
+    popularity = pd.DataFrame({"image_id": ids, "views": [100, None, 100, 100], "faves": [4, None, 9, 1],
+                               "licence": 4, "status": ["ok", "private", "ok", "ok"]})
+    coarse, rejects, _ = fuse_scores(colour, popularity, on_missing_popularity="harmony")
+    assert ids[1] not in set(coarse["image_id"])
+    assert rejects.set_index("image_id").loc[ids[1], "reason"] == "not_public"
+    # a pool that still carries a private row (an old table) is not selected from either
+    pool = pd.concat([coarse, pd.DataFrame({"image_id": [ids[1]], "category": ["monochromatic/red"],
+                                            "coarse_score": [9.0], "flag": ["private"]})], ignore_index=True)
+    selection, metrics = balance_pool(pool, per_class=4)
+    assert ids[1] not in set(selection["image_id"]) and len(selection) == 3
+    # build: the popularity table says private, so the row is rejected even when selected by hand
+    for image_id in ids:
+        (tmp_path / image_id).write_bytes(b"\xff\xd8" + image_id.encode())
+    images = pd.DataFrame({"image_id": ids, "path": [str(tmp_path / i) for i in ids]})
+    mos = pd.DataFrame({"image_id": ids, "color": [3.0, 4.0, 5.0, 6.0], "MOS": 5.0, "probability": 0.8})
+    chosen = pd.DataFrame({"image_id": ids, "category": "monochromatic/red"})
+    summary = build_dataset(chosen, mos, images, tmp_path / "ds", extra_tables=[popularity])
+    assert summary["rejected"] == {"not_public": 1} and summary["rows"] == 3
+    assert ids[1] not in (tmp_path / "ds" / "all.csv").read_text()
+
+
+def test_licence_filter_default_admits_only_redistributable_flickr_licences():
+    from icaa.pipeline.crawl.licences import REDISTRIBUTABLE_LICENCES, parse_licence_filter
+
+    assert REDISTRIBUTABLE_LICENCES == (4, 5, 7, 8, 9, 10)
+    ids = pd.Series([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, None, None])
+    names = pd.Series([None] * 12 + ["GPL-2+", None])
+    assert parse_licence_filter(None).admits(ids, names).tolist() == [
+        False, False, False, False, True, True, False, True, True, True, True, False, False, False]
+    assert parse_licence_filter("9,GPL-2+").admits(ids, names).tolist() == [i in (9, 12) for i in range(14)]
+    assert parse_licence_filter("any").admits(ids, names).all()
+    with pytest.raises(IcaaError, match="takes no other"):
+        parse_licence_filter("any,4")
+
+
+def test_file_source_takes_licence_and_owner_from_an_attribution_table(tmp_path):
+    pd.DataFrame({"image_id": ["a.jpg", "b.jpg", "c.jpg"], "views": [10, 20, 30], "faves": [1, 2, 3]}).to_csv(
+        tmp_path / "pop.csv", index=False)
+    pd.DataFrame({"file": ["a.jpg", "b.jpg"], "author": ["Ann", "Bo"], "licence": ["GPL-2+", "CC0-1.0"]}).to_csv(
+        tmp_path / "credits.csv", index=False)
+    table = popularity_from_table(pd.DataFrame({"image_id": ["a.jpg", "b.jpg", "c.jpg"]}), tmp_path / "pop.csv",
+                                  attribution=tmp_path / "credits.csv")
+    assert table["licence_name"].tolist() == ["GPL-2+", "CC0-1.0", None]
+    assert table["licence"].tolist()[:2] == [pd.NA, 9] and table["owner_name"].tolist() == ["Ann", "Bo", None]
+    assert "from credits.csv" in table["detail"][0]
+
+
+def test_demo_crawl_with_its_attribution_gives_every_photo_a_real_licence_and_author(repo_root):
+    demo = repo_root / "data" / "demo"
+    images = pd.DataFrame({"image_id": sorted(p.name for p in demo.glob("*.jpg"))})
+    table = popularity_from_table(images, demo / "popularity.csv", attribution=demo / "ATTRIBUTION.csv")
+    ok = table[table["status"] == "ok"]
+    assert ok["licence_name"].notna().all() and ok["owner_name"].notna().all()
+    assert Counter(ok["licence_name"])["GPL-2+"] == 32
+    assert set(ok["licence"].dropna()) == {9}  # only CC0-1.0 is exactly a Flickr licence
+
+
+@pytest.mark.server
+def test_dry_runs_count_calls_hours_and_cache_hits_without_calling_the_api(fake, tmp_path, monkeypatch):
+    images = photo_names(fake, 5)
+    write_table(images, tmp_path / "images.parquet")
+    _red_doors(fake, 7)
+    monkeypatch.delenv("FLICKR_API_KEY", raising=False)  # a plan needs no key
+    runner = CliRunner()
+    plan = run_popularity(tmp_path / "images.parquet", tmp_path / "p.parquet", source="flickr",
+                          cache_dir=tmp_path / "cache", rate_per_hour=3600, dry_run=True)
+    assert (plan["calls"], plan["cache_hits"], plan["hours_at_rate"]) == (10, 0, round(10 / 3600, 3))
+    assert fake.calls() == [] and not (tmp_path / "cache").exists() and not (tmp_path / "p.parquet").exists()
+    # crawl two photos for real, then plan again: their four answers are skipped
+    monkeypatch.setenv("FLICKR_API_KEY", API_KEY)
+    monkeypatch.setenv("ICAA_FLICKR_API_URL", fake.url())
+    write_table(images.head(2), tmp_path / "two.parquet")
+    run_popularity(tmp_path / "two.parquet", tmp_path / "two_pop.parquet", source="flickr",
+                   cache_dir=tmp_path / "cache", workers=1)
+    calls = len(fake.calls())
+    result = runner.invoke(app, ["crawl", "popularity", str(tmp_path / "images.parquet"), "-o",
+                                 str(tmp_path / "p.parquet"), "--source", "flickr", "--cache", str(tmp_path / "cache"),
+                                 "--rate-per-hour", "2", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    for line in ("calls: 6", "cache_hits: 4", "hours_at_rate: 3.0"):  # 6 calls at 2 an hour
+        assert f"  {line}\n" in result.output, result.output
+    assert len(fake.calls()) == calls and not (tmp_path / "p.parquet").exists()
+    # search: 7 results at 3 a page = 3 pages; after the real search they are all cached
+    options = dict(text="red door", limit=7, per_page=3, cache_dir=tmp_path / "cache")
+    before = run_search(tmp_path / "img", tmp_path / "c.parquet", dry_run=True, **options)
+    assert (before["calls"], before["cache_hits"], before["search_pages"]) == (3, 0, 3)
+    assert len(fake.calls()) == calls and not (tmp_path / "c.parquet").exists()
+    done = run_search(tmp_path / "img", tmp_path / "c.parquet", **options)
+    assert done["api_calls"] == 3 and done["statuses"] == {"ok": 7}
+    after = run_search(tmp_path / "img", tmp_path / "c2.parquet", dry_run=True, **options)
+    assert (after["calls"], after["cache_hits"], after["search_pages_cached"]) == (0, 3, 3)
+    assert not (tmp_path / "c2.parquet").exists()
+
+
+def test_two_limiters_sharing_one_cache_file_never_exceed_the_rate_together(tmp_path):
+    import threading
+
+    starts: list[float] = []
+    lock = threading.Lock()
+
+    def crawl() -> None:
+        with ResponseCache(tmp_path / "cache.sqlite") as store:  # its own connection, as another process has
+            limiter = RateLimiter(5, 0.5, store=store, margin=0.0)
+            for _ in range(10):
+                limiter.acquire()
+                with lock:
+                    starts.append(time.time())
+
+    threads = [threading.Thread(target=crawl) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    starts.sort()
+    assert len(starts) == 20
+    assert min(starts[i + 5] - starts[i] for i in range(len(starts) - 5)) >= 0.5 - 1e-3
+
+
+KILLED_SEARCH = textwrap.dedent("""
+    import sys
+    from icaa.pipeline.cli.crawl import run_search
+    run_search(sys.argv[1], sys.argv[2], text="red door", limit=12, per_page=2, cache_dir=sys.argv[3],
+               rate_per_hour=7200, rate_window_s=2.0, timeout_s=2, max_attempts=2, backoff_base_s=0.05)
+""")
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_a_search_killed_midway_resumes_with_the_same_table_and_no_repeated_page(fake, tmp_path):
+    _red_doors(fake, 12)  # 6 pages of 2, 4 calls per 2 s window
+    env = {**os.environ, "FLICKR_API_KEY": API_KEY, "ICAA_FLICKR_API_URL": fake.url()}
+    process = subprocess.Popen([sys.executable, "-c", KILLED_SEARCH, str(tmp_path / "img"),
+                                str(tmp_path / "killed.parquet"), str(tmp_path / "cache")], env=env)
+    deadline = time.time() + 60
+    while len(fake.calls(SEARCH)) < 4 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    time.sleep(0.5)  # the 4 pages are stored; the crawler waits ~1.5 s more for the next window
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert len(fake.calls(SEARCH)) == 4 and not (tmp_path / "killed.parquet").exists()
+
+    summary = _run_with_env(env, lambda: run_search(
+        tmp_path / "img", tmp_path / "resumed.parquet", text="red door", limit=12, per_page=2,
+        cache_dir=tmp_path / "cache", rate_per_hour=7200, rate_window_s=2.0, timeout_s=2))
+    assert summary["cache_hits"] == 4 and summary["api_calls"] == 2 and summary["statuses"] == {"ok": 12}
+    pages = [pid for _, _, pid in fake.calls(SEARCH)]
+    assert sorted(pages) == sorted(f"page{n}" for n in range(1, 7))  # each page asked once
+    arrivals = sorted(t for t, _, _ in fake.calls(SEARCH))
+    assert min(arrivals[i + 4] - arrivals[i] for i in range(len(arrivals) - 4)) >= 2.0  # limit held across restart
+    _run_with_env(env, lambda: run_search(
+        tmp_path / "img2", tmp_path / "fresh.parquet", text="red door", limit=12, per_page=2,
+        cache_dir=tmp_path / "fresh-cache", rate_per_hour=360000, rate_window_s=1.0, timeout_s=2))
+    resumed, fresh = (pd.read_parquet(tmp_path / name) for name in ("resumed.parquet", "fresh.parquet"))
+    columns = ["photo_id", "owner", "licence", "views", "faves", "status", "image_id", "sha256"]
+    pd.testing.assert_frame_equal(resumed[columns], fresh[columns])

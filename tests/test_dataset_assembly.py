@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
@@ -215,7 +216,7 @@ def test_build_writes_icaa17k_layout_with_zero_photo_overlap(tmp_path):
                         "MOS": rng.uniform(1, 9, len(images)), "probability": rng.uniform(0.55, 0.9, len(images))})
     mos.loc[mos.image_id == "dir1/photo5.jpg", "probability"] = 0.3
     mos = mos[mos.image_id != "dir0/photo7.jpg"]
-    popularity = pd.DataFrame({"image_id": images["image_id"], "licence": 4})
+    popularity = pd.DataFrame({"image_id": images["image_id"], "licence": 4, "owner": "1@N01", "owner_name": "Ann"})
     summary = build_dataset(selection, mos, images, tmp_path / "dataset", extra_tables=[popularity], seed=0)
     out = tmp_path / "dataset"
     assert summary["rejected"] == {"low_confidence": 1, "no_mos": 1}
@@ -243,8 +244,9 @@ def test_build_writes_icaa17k_layout_with_zero_photo_overlap(tmp_path):
     datasheet = (out / "DATASHEET.md").read_text()
     for heading in ("## Motivation", "## Composition", "## Collection process", "## Uses", "## Distribution and licences"):
         assert heading in datasheet
-    assert "| 4 | 59 |" in datasheet
-    assert f"| {RED}/photo0.jpg | 4 | unknown |" in datasheet
+    assert "| CC BY 2.0 (Flickr 4) | 59 |" in datasheet
+    assert f"| {RED}/photo0.jpg | CC BY 2.0 (Flickr 4) | Ann (1@N01) |" in datasheet
+    assert "Licence filter: 4 (CC BY 2.0), 5 (CC BY-SA 2.0), 7 (" in datasheet
     rejects = pd.read_parquet(out / "rejects.parquet")
     assert sorted(zip(rejects["image_id"], rejects["reason"])) == [("dir0/photo7.jpg", "no_mos"),
                                                                    ("dir1/photo5.jpg", "low_confidence")]
@@ -257,13 +259,19 @@ def test_build_cli_and_bad_inputs(tmp_path):
                 tmp_path / "selection.parquet")
     write_table(pd.DataFrame({"image_id": images["image_id"], "color": 6.0, "MOS": 5.0, "probability": 0.8}),
                 tmp_path / "mos.parquet")
-    result = CliRunner().invoke(app, ["build", "--selection", str(tmp_path / "selection.parquet"), "--mos",
-                                      str(tmp_path / "mos.parquet"), "--images", str(tmp_path / "images.parquet"),
-                                      "-o", str(tmp_path / "ds")])
+    arguments = ["build", "--selection", str(tmp_path / "selection.parquet"), "--mos", str(tmp_path / "mos.parquet"),
+                 "--images", str(tmp_path / "images.parquet"), "-o", str(tmp_path / "ds")]
+    # No table gives a licence: the default filter ships nothing and says why.
+    refused = CliRunner().invoke(app, arguments)
+    assert isinstance(refused.exception, IcaaError)
+    assert "licence_not_allowed" in str(refused.exception) and "--licences" in str(refused.exception)
+    assert not (tmp_path / "ds").exists()
+    result = CliRunner().invoke(app, arguments + ["--licences", "any"])
     assert result.exit_code == 0, result.output
     assert len(read_icaa17k_csv(tmp_path / "ds" / "all.csv")) == 7
     assert "licence" not in pd.read_parquet(tmp_path / "ds" / "manifest.parquet").columns
-    assert "| unknown | 7 |" in (tmp_path / "ds" / "DATASHEET.md").read_text()
+    sheet = (tmp_path / "ds" / "DATASHEET.md").read_text()
+    assert "| unknown | 7 |" in sheet and "Licence filter: any (filter off)" in sheet
     write_table(pd.DataFrame({"image_id": images["image_id"], "color": 6.0}), tmp_path / "bad_mos.parquet")
     with pytest.raises(IcaaError, match="bad_mos.parquet is not a MOS table.*lacks MOS, probability"):
         run_build(tmp_path / "selection.parquet", tmp_path / "bad_mos.parquet", tmp_path / "images.parquet",
@@ -362,7 +370,7 @@ def test_report_is_one_self_contained_file_that_renders_in_headless_chromium(tmp
     write_table(pd.DataFrame({"image_id": images["image_id"], "color": rng.uniform(3, 9, 13), "MOS": 5.0,
                               "probability": 0.8}), tmp_path / "mos.parquet")
     run_build(tmp_path / "selection.parquet", tmp_path / "mos.parquet", tmp_path / "images.parquet",
-              tmp_path / "dataset")
+              tmp_path / "dataset", licences="any")
     report = tmp_path / "reports" / "report.html"
     summary = run_report(tmp_path / "coarse.parquet", report, selection=tmp_path / "selection.parquet",
                          dataset=tmp_path / "dataset", images=tmp_path / "images.parquet")
@@ -415,10 +423,17 @@ def test_build_on_the_demo_photos_is_read_by_the_training_loader(tmp_path):
     mos = pd.DataFrame({"image_id": images["image_id"], "color": rng.uniform(3, 8, len(files)),
                         "MOS": rng.uniform(2, 8, len(files)), "probability": 0.75})
     attribution = pd.read_csv(DEMO_DIR / "ATTRIBUTION.csv").rename(columns={"file": "image_id"})
-    summary = build_dataset(selection, mos, images, tmp_path / "dataset", extra_tables=[attribution])
+    # The default filter admits Flickr licences only (CC0-1.0 is Flickr's 9); the demo's params name the others.
+    default = build_dataset(selection, mos, images, tmp_path / "default", extra_tables=[attribution])
+    assert default["rows"] == 1 and default["rejected"] == {"licence_not_allowed": len(files) - 1}
+    demo_licences = yaml.safe_load((DEMO_DIR.parents[1] / "params.yaml").read_text())["build"]["licences"]
+    summary = build_dataset(selection, mos, images, tmp_path / "dataset", extra_tables=[attribution],
+                            licences=demo_licences)
     assert summary["rows"] == len(files) and summary["rejected"] == {}
     out = tmp_path / "dataset"
-    assert f"| {RED}/{files[0].name} | CC-BY-4.0 |" in (out / "DATASHEET.md").read_text()
+    sheet = (out / "DATASHEET.md").read_text()
+    assert f"| {RED}/{files[0].name} | CC-BY-4.0 | Aitzol Berasategi, 2018 |" in sheet
+    assert "| GPL-2+ | " in sheet
     ids = {n: set(read_icaa17k_csv(out / f"{n}.csv")["ID"]) for n in ("train", "val", "test")}
     assert all(len(v) > 0 for v in ids.values()) and not (ids["train"] & ids["test"])
     data = pytest.importorskip("icaa.model.data", reason="the training loader (icaa.model.data) is not there yet")

@@ -21,7 +21,7 @@ __all__ = ["run_build", "run_resplit"]
 def run_build(selection: Path | str, mos: Path | str, images: Path | str, output_dir: Path | str, *,
               extra: list[Path] | None = None, train_fraction: float = 0.8, val_fraction: float = 0.1,
               test_fraction: float = 0.1, seed: int = 0, bins: int = 10, min_probability: float = 0.5,
-              link: bool = False, overwrite: bool = False) -> dict[str, Any]:
+              link: bool = False, overwrite: bool = False, licences: str | None = None) -> dict[str, Any]:
     """Read the tables, write the dataset folder; return the summary."""
     started = time.time()
     inputs = {"--selection": selection, "--mos": mos, "--images": images,
@@ -38,7 +38,8 @@ def run_build(selection: Path | str, mos: Path | str, images: Path | str, output
     summary = build_dataset(tables["selection"], tables["mos"], tables["images"], output_dir,
                             extra_tables=[read_table(p) for p in extra or []], train_fraction=train_fraction,
                             val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, bins=bins,
-                            min_probability=min_probability, link=link, overwrite=overwrite)
+                            min_probability=min_probability, link=link, overwrite=overwrite,
+                            licences=licences)
     summary["seconds"] = round(time.time() - started, 2)
     return summary
 
@@ -51,7 +52,7 @@ def run_resplit(csv_dir: Path | str, output_dir: Path | str, **options: Any) -> 
 
 @app.command("build", epilog="Example: icaa-data build --selection work/balance/selection.parquet "
              "--mos work/mos/mos.parquet --images work/scan/images.parquet --extra work/crawl/popularity.parquet "
-             "-o dataset")
+             "-o dataset --licences 4,5,9,10")
 def build_command(
     selection: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="selection.parquet from balance")],
     mos: Annotated[Path, typer.Option(exists=True, dir_okay=False, help=(
@@ -75,11 +76,15 @@ def build_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace the dataset an earlier build wrote in "
                                                                 "--output (refused if it holds other files)")]
         = False,
+    licences: Annotated[str | None, typer.Option(
+        help="licences to ship: Flickr ids and/or licence names, comma-separated, or 'any' [default: 4,5,7,8,9,10, "
+             "the Flickr licences that allow redistribution in a dataset]", show_default=False)] = None,
 ) -> None:
     """Write the dataset in ICAA17K's layout with a photo-grouped split, manifest.parquet and DATASHEET.md."""
     echo_summary("build", run_build(selection, mos, images, output_dir, extra=extra, train_fraction=train_fraction,
                              val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, bins=bins,
-                             min_probability=min_probability, link=link, overwrite=overwrite))
+                             min_probability=min_probability, link=link, overwrite=overwrite,
+                             licences=licences))
 
 
 @app.command("resplit", epilog="Example: icaa-data resplit ../shared/reference/icaa17k -o work/icaa17k_resplit "

@@ -16,16 +16,16 @@ from icaa.pipeline.cli._util import app, echo_summary
 from icaa.pipeline.crawl.cache import ResponseCache
 from icaa.pipeline.crawl.client import API_KEY_ENV, DEFAULT_ENDPOINT, ENDPOINT_ENV, FlickrClient
 from icaa.pipeline.crawl.ids import MAX_PHOTO_ID
-from icaa.pipeline.crawl.popularity import crawl_popularity, popularity_from_table
+from icaa.pipeline.crawl.popularity import crawl_popularity, plan_popularity, popularity_from_table
 from icaa.pipeline.crawl.ratelimit import RateLimiter
 from icaa.pipeline.crawl.retry import RetryPolicy
-from icaa.pipeline.crawl.search import REUSABLE_LICENCES, search_candidates
+from icaa.pipeline.crawl.search import MAX_PER_PAGE, REUSABLE_LICENCES, plan_search, search_candidates
 from icaa.pipeline.contracts import check_table
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import read_table, write_table
 from icaa.pipeline.schemas import CANDIDATES, POPULARITY
 
-__all__ = ["crawl_app", "run_popularity", "run_search", "default_cache_dir"]
+__all__ = ["crawl_app", "run_popularity", "run_search", "default_cache_dir", "plan_summary"]
 
 crawl_app = typer.Typer(help="Fetch photo popularity (views, faves, licence) and search for candidate photos "
                              "on Flickr, or read popularity from a local table.", no_args_is_help=True)
@@ -44,6 +44,23 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "icaa"
 
 
+def plan_summary(plan: dict[str, Any], *, rate_per_hour: float, cache_path: Path) -> dict[str, Any]:
+    """A dry run's summary: the calls, the hours they take at the rate, the cache hits skipped."""
+    if rate_per_hour <= 0:
+        raise IcaaError(f"--rate-per-hour must be positive, got {rate_per_hour}")
+    return {"dry_run": "no API call made, nothing written", **plan, "rate_per_hour": rate_per_hour,
+            "hours_at_rate": round(plan["calls"] / rate_per_hour, 3),
+            "cache": str(cache_path) if cache_path.is_file() else f"{cache_path} (none yet: no hits)"}
+
+
+def _cached_plan(cache_path: Path, planner) -> dict[str, Any]:
+    """Run ``planner(cache)`` on the cache file when it exists (a dry run creates nothing)."""
+    if not cache_path.is_file():
+        return planner(None)
+    with ResponseCache(cache_path) as cache:
+        return planner(cache)
+
+
 def _client(cache: ResponseCache, *, rate_per_hour: float, rate_window_s: float, workers: int, timeout_s: float,
             max_attempts: int, backoff_base_s: float, backoff_max_s: float) -> FlickrClient:
     return FlickrClient.from_environment(
@@ -57,19 +74,32 @@ def run_popularity(images_parquet: Path | str, output: Path | str, *, source: st
                    rate_per_hour: float = 3600, rate_window_s: float = 60.0, workers: int = 4,
                    timeout_s: float = 10.0, max_attempts: int = 5,
                    backoff_base_s: float = 1.0, backoff_max_s: float = 60.0, max_photo_id: int = MAX_PHOTO_ID,
+                   attribution: Path | str | None = None, dry_run: bool = False,
                    show_progress: bool = False) -> dict[str, Any]:
-    """Write ``popularity.parquet`` for every image of ``images_parquet``; return a summary."""
+    """Write ``popularity.parquet`` for every image of ``images_parquet``; return a summary.
+
+    ``dry_run`` (``--source flickr``): count the calls from the cache, write nothing, call nothing.
+    """
     started = time.time()
     images = read_table(images_parquet)
     check_table(images, "images", images_parquet, needed=["image_id"])
     if "image_id" not in images.columns:
         raise IcaaError(f"{images_parquet}: no image_id column; found {', '.join(map(str, images.columns))}")
+    if attribution is not None and source != "file":
+        raise IcaaError("--attribution applies to --source file (photos not from Flickr); the API gives "
+                        "licence and owner itself")
     summary: dict[str, Any] = {"images": len(images), "source": source, "output": str(output)}
+    if dry_run:
+        if source != "flickr":
+            raise IcaaError("--dry-run plans an API crawl: use it with --source flickr")
+        cache_path = Path(cache_dir or default_cache_dir()) / CACHE_FILE
+        plan = _cached_plan(cache_path, lambda cache: plan_popularity(images, cache, max_photo_id=max_photo_id))
+        return {"images": len(images), **plan_summary(plan, rate_per_hour=rate_per_hour, cache_path=cache_path)}
     if source == "file":
         if source_path is None:
             raise IcaaError("--source file needs the table's path after it, "
                             "e.g. --source file data/demo/popularity.csv")
-        frame = popularity_from_table(images, source_path, max_photo_id=max_photo_id)
+        frame = popularity_from_table(images, source_path, max_photo_id=max_photo_id, attribution=attribution)
         summary["source_path"] = str(source_path)
     elif source == "flickr":
         cache_path = Path(cache_dir or default_cache_dir()) / CACHE_FILE
@@ -107,14 +137,20 @@ def run_search(images_dir: Path | str, output: Path | str, *, text: str | None =
                rate_window_s: float = 60.0,
                timeout_s: float = 10.0, max_attempts: int = 5, backoff_base_s: float = 1.0,
                backoff_max_s: float = 60.0, min_upload_date: str | None = None,
-               max_upload_date: str | None = None, download_workers: int = 1,
-               scheduler: str | None = None) -> dict[str, Any]:
-    """Search, download the allowed photos into ``images_dir`` and write ``candidates.parquet``.
+               max_upload_date: str | None = None, download_workers: int = 1, per_page: int = MAX_PER_PAGE,
+               scheduler: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+    """Search, download the public photos of allowed licences into ``images_dir``, write ``candidates.parquet``.
 
     Downloads run in ``download_workers`` local processes, or on the Dask cluster at ``scheduler``.
+    ``dry_run``: count the calls from the cache, write nothing, call nothing.
     """
     started = time.time()
     cache_path = Path(cache_dir or default_cache_dir()) / CACHE_FILE
+    if dry_run:
+        plan = _cached_plan(cache_path, lambda cache: plan_search(
+            cache, text=text, tags=tags, colours=colours, licences=licences, limit=limit, size=size,
+            per_page=per_page, min_upload_date=min_upload_date, max_upload_date=max_upload_date))
+        return {"limit": limit, **plan_summary(plan, rate_per_hour=rate_per_hour, cache_path=cache_path)}
     with ResponseCache(cache_path) as cache:
         client = _client(cache, rate_per_hour=rate_per_hour, rate_window_s=rate_window_s, workers=1,
                          timeout_s=timeout_s,
@@ -123,12 +159,14 @@ def run_search(images_dir: Path | str, output: Path | str, *, text: str | None =
             frame = search_candidates(client, images_dir, text=text, tags=tags, colours=colours, licences=licences,
                                       limit=limit, size=size, max_bytes=max_bytes, min_upload_date=min_upload_date,
                                       max_upload_date=max_upload_date, download_workers=download_workers,
-                                      scheduler=scheduler or None)
+                                      per_page=per_page, scheduler=scheduler or None)
         finally:
             client.close()
     write_table(frame, output, schema=CANDIDATES)
     return {"results": len(frame), "downloaded": int((frame["status"] == "ok").sum()),
             "statuses": dict(Counter(frame["status"]).most_common()), "api_calls": client.counts["requests"],
+            "api_calls_per_1000_results": round(1000 * client.counts["requests"] / len(frame), 1) if len(frame)
+            else None,
             "cache_hits": client.counts["cache_hits"], "images_dir": str(images_dir), "output": str(output),
             "seconds": round(time.time() - started, 2)}
 
@@ -137,7 +175,7 @@ def run_search(images_dir: Path | str, output: Path | str, *, text: str | None =
 @crawl_app.command("popularity", epilog="Example: icaa-data crawl popularity work/scan/images.parquet "
                    "-o work/crawl/popularity.parquet --source file data/demo/popularity.csv\n\n"
                    "Online: FLICKR_API_KEY=... icaa-data crawl popularity images.parquet -o popularity.parquet "
-                   "--source flickr --cache ~/.cache/icaa --rate-per-hour 3600 --workers 4")
+                   "--source flickr --cache ~/.cache/icaa --rate-per-hour 3600 --workers 4 [--dry-run]")
 def popularity_command(
     images_parquet: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
                                                    help="images.parquet from scan (image_id, optional photo_id)")],
@@ -159,14 +197,20 @@ def popularity_command(
         = 5,
     backoff_base_s: Annotated[float, typer.Option(help="first retry waits up to this, doubling each time")] = 1.0,
     backoff_max_s: Annotated[float, typer.Option(help="longest wait between retries, seconds")] = 60.0,
+    attribution: Annotated[Path | None, typer.Option(
+        exists=True, dir_okay=False, help="with --source file: table of image_id (or file), author, licence name "
+                                          "for photos not from Flickr; it sets licence and owner")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the calls, hours at the rate and cache hits; "
+                                                           "call nothing, write nothing")] = False,
     api_key: Annotated[str | None, typer.Option(envvar=API_KEY_ENV, show_default=False, show_envvar=True,
                                                 help="Flickr API key (set the environment variable; never "
                                                      "echoed)")] = None,
 ) -> None:
-    """Fetch views, faves, licence, owner and upload date for every image; every image gets a status.
+    """Fetch views, faves, licence, owner, visibility and upload date for every image; each gets a status.
 
     Photo ids come from a photo_id column, else from ICAA17K-style names <owner><photo id>.jpg.
-    The endpoint is $ICAA_FLICKR_API_URL (default the public API).
+    A photo that is not public gets status private. The endpoint is $ICAA_FLICKR_API_URL (default
+    the public API).
     """
     if api_key is not None:
         os.environ[API_KEY_ENV] = api_key  # the client reads it from there; never printed
@@ -174,12 +218,14 @@ def popularity_command(
                              rate_per_hour=rate_per_hour, rate_window_s=rate_window_s, workers=workers,
                              timeout_s=timeout_s,
                              max_attempts=max_attempts, backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s,
-                             show_progress=True)
-    echo_summary("crawl popularity", summary)
+                             attribution=attribution, dry_run=dry_run, show_progress=True)
+    echo_summary("crawl popularity (dry run)" if dry_run else "crawl popularity", summary)
 
 
 @crawl_app.command("search", epilog="Example: FLICKR_API_KEY=... icaa-data crawl search --text 'red door' "
-                   "--colour red --limit 200 --images-dir data/candidates -o work/crawl/candidates.parquet")
+                   "--colour red --limit 200 --images-dir data/candidates -o work/crawl/candidates.parquet\n\n"
+                   "Plan first: icaa-data crawl search --text 'red door' --limit 4000 --images-dir data/candidates "
+                   "-o candidates.parquet --dry-run")
 def search_command(
     images_dir: Annotated[Path, typer.Option(file_okay=False, help="image root the photos are downloaded into")],
     output: Annotated[Path, typer.Option("-o", "--output", help="candidates.parquet to write")],
@@ -188,8 +234,9 @@ def search_command(
     colour: Annotated[list[str] | None, typer.Option("--colour", help="Flickr colour filter, e.g. red, darkorange, "
                                                                       "palepink (repeatable)")] = None,
     limit: Annotated[int, typer.Option(help="unique results to consider at most")] = 100,
-    licences: Annotated[str, typer.Option(help="allowed licence ids, comma-separated (default: reusable CC and "
-                                               "public-domain marks)")] = ",".join(map(str, REUSABLE_LICENCES)),
+    licences: Annotated[str, typer.Option(help="allowed Flickr licence ids, comma-separated (default: those that "
+                                               "allow redistribution in a dataset: CC BY, CC BY-SA, CC0, public "
+                                               "domain)")] = ",".join(map(str, REUSABLE_LICENCES)),
     size: Annotated[str, typer.Option(help="size extra to download: url_l (1024 px), url_c, url_b, url_o")] =
         "url_l",
     max_bytes: Annotated[int, typer.Option(help="largest file downloaded, bytes")] = 20_000_000,
@@ -199,6 +246,10 @@ def search_command(
         = None,
     rate_per_hour: Annotated[float, typer.Option(help="API calls per hour at most")] = 3600,
     timeout_s: Annotated[float, typer.Option(help="timeout of one request, seconds")] = 10.0,
+    per_page: Annotated[int, typer.Option(help="results per search page (the API's maximum is 500)")] =
+        MAX_PER_PAGE,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the calls, hours at the rate and cache hits; "
+                                                           "call nothing, write nothing")] = False,
     download_workers: Annotated[int, typer.Option(help="local processes that download the photo files")] = 1,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler tcp://HOST:PORT for the download step "
                                                        "(workers must share the image root)")] = None,
@@ -206,9 +257,11 @@ def search_command(
                                                 help="Flickr API key (set the environment variable; never "
                                                      "echoed)")] = None,
 ) -> None:
-    """Search Flickr by text, tags and colour; download allowed licences at one size under a byte cap.
+    """Search Flickr by text, tags and colour; download public photos of allowed licences under a byte cap.
 
-    A query yields about 4,000 unique results at most: slice larger ones by upload date.
+    Views and faves come from the search pages' extras (500 photos a call); getInfo/getFavorites are
+    called only for rows without them. A query yields about 4,000 unique results at most: slice larger
+    ones by upload date.
     """
     if api_key is not None:
         os.environ[API_KEY_ENV] = api_key
@@ -219,5 +272,6 @@ def search_command(
     summary = run_search(images_dir, output, text=text, tags=tags, colours=colour, licences=allowed, limit=limit,
                          size=size, max_bytes=max_bytes, cache_dir=cache, rate_per_hour=rate_per_hour,
                          timeout_s=timeout_s, min_upload_date=min_upload_date, max_upload_date=max_upload_date,
-                         download_workers=download_workers, scheduler=scheduler)
-    echo_summary("crawl search", summary)
+                         download_workers=download_workers, per_page=per_page, scheduler=scheduler,
+                         dry_run=dry_run)
+    echo_summary("crawl search (dry run)" if dry_run else "crawl search", summary)

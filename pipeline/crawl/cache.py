@@ -3,7 +3,16 @@
 A final answer (``ok``, or a permanent failure such as photo-not-found) is stored as soon as it
 arrives, so a re-run costs zero calls and a killed crawl resumes from the last stored answer.
 Transient failures (timeouts, 5xx after every retry) are not stored: a re-run asks again.
-The same file holds the rate limiter's call log (``ratelimit.py``), so limits survive restarts.
+The same file holds the rate limiter's call log (``ratelimit.py``), so limits survive restarts and
+hold across processes sharing the file.
+
+Not requests-cache: it stores HTTP responses and decides what to keep from the response object,
+while Flickr answers failures with HTTP 200 and a JSON ``stat``; what we keep is the parsed answer
+(``ok`` or a permanent failure, message scrubbed of the key) after the retries have settled it, under
+a key of method and arguments that a dry run looks up without building a request. Its
+``ignored_parameters`` would keep the key out of the cache key, but the stored request (URL and
+headers) would then have to be trusted to be scrubbed too, and the call log of the rate limiter would
+need a second file.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +74,7 @@ class ResponseCache:
                 "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, method TEXT NOT NULL, "
                 "payload TEXT NOT NULL, fetched_at REAL NOT NULL)")
             self._connection.execute("CREATE TABLE IF NOT EXISTS calls (called_at REAL NOT NULL)")
+            self._connection.execute("CREATE INDEX IF NOT EXISTS calls_by_time ON calls (called_at)")
 
     # responses ---------------------------------------------------------------------------------
     def get(self, method: str, arguments: dict[str, Any]) -> CachedResponse | None:
@@ -90,16 +101,31 @@ class ResponseCache:
             return self._connection.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
     # call log of the rate limiter --------------------------------------------------------------
-    def record_call(self, called_at: float) -> None:
-        with self._lock:
-            self._connection.execute("INSERT INTO calls VALUES (?)", (called_at,))
+    def reserve_call(self, clock: Callable[[], float], calls: int, window_s: float) -> float:
+        """Record a call now if fewer than ``calls`` started in the last ``window_s``; else return the wait.
 
-    def calls_since(self, since: float) -> list[float]:
-        """Times of the calls made at or after ``since`` (Unix seconds), oldest first; older ones are pruned."""
+        Returns 0.0 when the call was recorded, otherwise the seconds until the oldest of the last
+        ``calls`` calls leaves the window. One write transaction (``BEGIN IMMEDIATE``), so processes
+        sharing the file never reserve the same slot; the time is read once the transaction holds the
+        file, so a wait for the lock does not make the recorded start earlier than the real one.
+        """
         with self._lock:
-            self._connection.execute("DELETE FROM calls WHERE called_at < ?", (since,))
-            rows = self._connection.execute("SELECT called_at FROM calls ORDER BY called_at").fetchall()
-        return [row[0] for row in rows]
+            self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                now = clock()
+                self._connection.execute("DELETE FROM calls WHERE called_at <= ?", (now - window_s,))
+                recent = self._connection.execute(
+                    "SELECT called_at FROM calls ORDER BY called_at DESC LIMIT ?", (calls,)).fetchall()
+                if len(recent) < calls:
+                    self._connection.execute("INSERT INTO calls VALUES (?)", (now,))
+                    wait = 0.0
+                else:
+                    wait = max(recent[-1][0] + window_s - now, 1e-3)
+                self._connection.execute("COMMIT")
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+        return wait
 
     def close(self) -> None:
         with self._lock:

@@ -2,11 +2,12 @@
 
 ``FlickrClient.call(method, **arguments)`` returns the API's JSON answer (``stat`` ok, or a permanent
 ``stat`` fail such as photo-not-found), from the cache when it is there, otherwise after taking a
-slot of the global rate limiter, retrying transient failures per :class:`RetryPolicy`, and storing
-the answer. Failures that remain after every retry raise :class:`CallFailed` with a reason from
-``retry.TRANSIENT_REASONS`` / ``PERMANENT_REASONS``; an invalid key raises :class:`InvalidApiKey`
-(an ``IcaaError``) and stops the crawl. The API key is sent as a query argument (the API has no
-other way) and scrubbed from every message this module produces, including urllib3's debug log.
+slot of the global rate limiter for every attempt, retrying transient failures per
+:class:`RetryPolicy` (a tenacity loop), and storing the answer. Failures that remain after every
+retry raise :class:`CallFailed` with a reason from ``retry.TRANSIENT_REASONS`` /
+``PERMANENT_REASONS``; an invalid key raises :class:`InvalidApiKey` (an ``IcaaError``) and stops the
+crawl. The API key is sent as a query argument (the API has no other way) and scrubbed from every
+message this module produces, including urllib3's debug log.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import requests
+import tenacity
 from requests.adapters import HTTPAdapter
 
 from icaa.pipeline.crawl.cache import ResponseCache
 from icaa.pipeline.crawl.ratelimit import RateLimiter
-from icaa.pipeline.crawl.retry import RetryPolicy, parse_retry_after
+from icaa.pipeline.crawl.retry import TRANSIENT_REASONS, RetryPolicy, parse_retry_after
 from icaa.pipeline.errors import IcaaError
 
 __all__ = [
@@ -61,6 +63,14 @@ class CallFailed(Exception):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+class _AttemptFailed(Exception):
+    """One request without a final answer; tenacity retries it when ``reason`` is transient."""
+
+    def __init__(self, reason: str, detail: str, retry_after_s: float | None):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail, self.retry_after_s = reason, detail, retry_after_s
 
 
 @dataclass(frozen=True)
@@ -188,24 +198,41 @@ class FlickrClient:
             if cached is not None:
                 self._count("cache_hits")
                 return ApiAnswer(cached.payload, cached.fetched_at, True)
-        attempt = 0
-        while True:
-            attempt += 1
+        attempts = 0
+
+        def attempt() -> dict[str, Any]:
+            nonlocal attempts
+            attempts += 1
             self.rate_limiter.acquire()
             self._count("requests")
             reason, detail, retry_after_s, payload = self._request_once(method, arguments)
-            if payload is not None:
-                fetched_at = time.time()
-                if self.cache is not None:
-                    self.cache.put(method, arguments, payload, fetched_at)
-                return ApiAnswer(payload, fetched_at, False)
-            if not self.retry.should_retry(reason, attempt):
-                raise CallFailed(reason, f"{detail} (after {attempt} attempt{'s' if attempt > 1 else ''})")
-            delay = self.retry.delay_s(attempt - 1, retry_after_s)
-            if retry_after_s is not None:
-                self.rate_limiter.hold_until(time.time() + delay)
-            self._count("retries")
-            time.sleep(delay)
+            if payload is None:
+                raise _AttemptFailed(reason, detail, retry_after_s)
+            return payload
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.retry.max_attempts),
+            retry=tenacity.retry_if_exception(lambda e: isinstance(e, _AttemptFailed)
+                                              and e.reason in TRANSIENT_REASONS),
+            wait=self._wait_s, before_sleep=lambda state: self._count("retries"), sleep=time.sleep, reraise=True)
+        try:
+            payload = retrying(attempt)
+        except _AttemptFailed as failure:
+            raise CallFailed(failure.reason, f"{failure.detail} (after {attempts} attempt"
+                                             f"{'s' if attempts > 1 else ''})") from None
+        fetched_at = time.time()
+        if self.cache is not None:
+            self.cache.put(method, arguments, payload, fetched_at)
+        return ApiAnswer(payload, fetched_at, False)
+
+    def _wait_s(self, state: tenacity.RetryCallState) -> float:
+        """Backoff before the next attempt; a server's ``Retry-After`` also holds every other thread."""
+        failure = state.outcome.exception()
+        retry_after_s = failure.retry_after_s if isinstance(failure, _AttemptFailed) else None
+        delay = self.retry.delay_s(state.attempt_number - 1, retry_after_s)
+        if retry_after_s is not None:
+            self.rate_limiter.hold_until(time.time() + delay)
+        return delay
 
     def _request_once(self, method: str, arguments: dict[str, str]
                       ) -> tuple[str | None, str, float | None, dict[str, Any] | None]:

@@ -1,8 +1,11 @@
 """Where popularity comes from and where it goes: the Flickr API or a local table, into ``popularity.parquet``.
 
 Core: :func:`fetch_photo_popularity` (two calls per photo: ``flickr.photos.getInfo`` for views,
-licence, owner and upload date; ``flickr.photos.getFavorites`` with ``per_page=1``, whose ``total``
-is the fave count) and :func:`popularity_from_table` (the offline source). Shell:
+licence, owner, visibility and upload date; ``flickr.photos.getFavorites`` with ``per_page=1``, whose
+``total`` is the fave count) and :func:`popularity_from_table` (the offline source, with licence and
+owner optionally from an attribution table). A photo that is not public (``ispublic`` 0, which is what
+a key sees of a friends- or family-only photo when its account may see them) gets status ``private``
+and no counts: fuse, balance and build never admit it. Shell:
 :func:`crawl_popularity` runs the photos on a small thread pool behind the client's global rate
 limit and returns one row per image, each with a status from :data:`POPULARITY_STATUSES`.
 Images sharing a photo id (ICAA17K lists one photo under several categories) are fetched once.
@@ -21,8 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from icaa.pipeline.crawl.cache import ResponseCache
 from icaa.pipeline.crawl.client import CallFailed, FlickrClient, answer_status
 from icaa.pipeline.crawl.ids import MAX_PHOTO_ID, PARSE_FAILURES, alternative_splits, photo_ids_for
+from icaa.pipeline.crawl.licences import SPDX_TO_FLICKR, licence_name
 from icaa.pipeline.crawl.retry import PERMANENT_REASONS, TRANSIENT_REASONS
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import read_table
@@ -32,14 +37,16 @@ __all__ = [
     "POPULARITY_STATUSES",
     "ERROR_REASONS",
     "PhotoPopularity",
+    "is_public",
     "fetch_photo_popularity",
     "crawl_popularity",
+    "plan_popularity",
     "popularity_from_table",
     "status_counts",
 ]
 
-POPULARITY_COLUMNS = ["image_id", "photo_id", "owner", "views", "faves", "licence", "posted_at", "fetched_at",
-                      "status", "detail"]
+POPULARITY_COLUMNS = ["image_id", "photo_id", "owner", "owner_name", "views", "faves", "licence", "licence_name",
+                      "posted_at", "fetched_at", "status", "detail"]
 
 #: The reasons of ``error:<reason>`` statuses (closed set).
 ERROR_REASONS: dict[str, str] = {
@@ -62,6 +69,7 @@ class PhotoPopularity:
     photo_id: str
     status: str
     owner: str | None = None
+    owner_name: str | None = None
     views: int | None = None
     faves: int | None = None
     licence: int | None = None
@@ -78,6 +86,19 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
+def is_public(visibility: dict[str, Any]) -> bool | None:
+    """True when ``ispublic`` is 1, False when it is 0 (friends/family only or private), None when absent.
+
+    ``visibility`` is getInfo's ``visibility`` object or a search row (both carry ``ispublic``,
+    ``isfriend``, ``isfamily`` as 0/1).
+
+    >>> is_public({"ispublic": 0, "isfriend": 1, "isfamily": 0}), is_public({"ispublic": "1"}), is_public({})
+    (False, True, None)
+    """
+    flag = _int_or_none(visibility.get("ispublic")) if isinstance(visibility, dict) else None
+    return None if flag not in (0, 1) else flag == 1
+
+
 def fetch_photo_popularity(client: FlickrClient, photo_id: str) -> PhotoPopularity:
     """Views, faves, licence, owner and upload time of one photo, with a status.
 
@@ -91,9 +112,17 @@ def fetch_photo_popularity(client: FlickrClient, photo_id: str) -> PhotoPopulari
         photo = info.payload.get("photo") or {}
         owner = photo.get("owner") or {}
         dates = photo.get("dates") or {}
+        public = is_public(photo.get("visibility") or {})
+        if public is not True:
+            return PhotoPopularity(photo_id, "private" if public is False else "error:missing_fields",
+                                   owner=owner.get("nsid") if isinstance(owner, dict) else None,
+                                   fetched_at=info.fetched_at,
+                                   detail=f"getInfo visibility {photo.get('visibility')}: not a public photo"
+                                   if public is False else "getInfo answered ok without visibility.ispublic")
         result = PhotoPopularity(
             photo_id, "ok",
             owner=owner.get("nsid") if isinstance(owner, dict) else None,
+            owner_name=(owner.get("realname") or owner.get("username")) if isinstance(owner, dict) else None,
             views=_int_or_none(photo.get("views")),
             licence=_int_or_none(photo.get("license")),
             posted_at=_int_or_none(dates.get("posted", photo.get("dateuploaded"))),
@@ -175,10 +204,40 @@ def crawl_popularity(images: pd.DataFrame, *, client: FlickrClient, workers: int
             continue
         result = results[target.photo_id]
         rows.append({"image_id": target.image_id, "photo_id": result.photo_id,
-                     "owner": result.owner or target.owner, "views": result.views, "faves": result.faves,
-                     "licence": result.licence, "posted_at": result.posted_at, "fetched_at": result.fetched_at,
+                     "owner": result.owner or target.owner, "owner_name": result.owner_name,
+                     "views": result.views, "faves": result.faves,
+                     "licence": result.licence, "licence_name": licence_name(result.licence),
+                     "posted_at": result.posted_at, "fetched_at": result.fetched_at,
                      "status": result.status, "detail": result.detail})
     return _as_popularity_frame(rows)
+
+
+def plan_popularity(images: pd.DataFrame, cache: ResponseCache | None, *, photo_id_column: str = "photo_id",
+                    max_photo_id: int = MAX_PHOTO_ID) -> dict[str, Any]:
+    """The calls :func:`crawl_popularity` will make, read from the cache alone (no request): a dry run.
+
+    Per distinct photo: getInfo unless cached, and getFavorites unless cached or the cached getInfo
+    answer already ends the photo (not found, private). ``ambiguous_names`` counts file names whose
+    other owner/id readings are tried when the first is not found, two calls each at most.
+    """
+    targets = photo_ids_for(images, photo_id_column=photo_id_column, max_photo_id=max_photo_id)
+    photo_ids = list(dict.fromkeys(pid for pid in targets["photo_id"] if pid is not None))
+    calls = hits = 0
+    for photo_id in photo_ids:
+        info = cache.get("flickr.photos.getInfo", {"photo_id": photo_id}) if cache is not None else None
+        if info is None:
+            calls += 2
+            continue
+        hits += 1
+        photo = info.payload.get("photo") or {}
+        if info.payload.get("stat") != "ok" or is_public(photo.get("visibility") or {}) is not True:
+            continue
+        faves = cache.get("flickr.photos.getFavorites", {"photo_id": photo_id, "page": "1", "per_page": "1"})
+        calls, hits = (calls, hits + 1) if faves is not None else (calls + 1, hits)
+    return {"photos": len(photo_ids), "images_without_photo_id": int(targets["photo_id"].isna().sum()),
+            "calls": calls, "cache_hits": hits,
+            "ambiguous_names": int(sum(1 for t in targets.itertuples(index=False) if t.id_source == "file_name"
+                                       and alternative_splits(t.image_id, max_photo_id=max_photo_id)))}
 
 
 def _as_popularity_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -188,7 +247,7 @@ def _as_popularity_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
             pd.array([], dtype="Int64")
     for name in ("posted_at", "fetched_at"):
         frame[name] = pd.to_datetime(np.floor(frame[name].astype("float64")), unit="s", utc=True)
-    for name in ("image_id", "photo_id", "owner", "status", "detail"):
+    for name in ("image_id", "photo_id", "owner", "owner_name", "licence_name", "status", "detail"):
         frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
     return frame
 
@@ -206,14 +265,34 @@ def _parse_times(values: pd.Series, where: str) -> pd.Series:
     return parsed
 
 
+def _attribution(path: Path | str) -> pd.DataFrame:
+    """An attribution table (``image_id`` or ``file``, ``author``, ``licence`` name) indexed by image id."""
+    table = read_table(path)
+    key = "image_id" if "image_id" in table.columns else "file" if "file" in table.columns else None
+    missing = ([] if key else ["image_id (or file)"]) + [c for c in ("author", "licence") if c not in table.columns]
+    if missing:
+        raise IcaaError(f"{path}: attribution table lacks column(s) {', '.join(missing)}; found "
+                        f"{', '.join(map(str, table.columns))}")
+    table = table.assign(_key=table[key].astype(str).str.strip())
+    duplicated = table["_key"][table["_key"].duplicated()]
+    if len(duplicated):
+        raise IcaaError(f"{path}: {len(duplicated)} {key}(s) listed twice, e.g. {', '.join(duplicated.head(3))}")
+    return table.set_index("_key")
+
+
 def popularity_from_table(images: pd.DataFrame, source: Path | str, *, photo_id_column: str = "photo_id",
-                          max_photo_id: int = MAX_PHOTO_ID) -> pd.DataFrame:
+                          max_photo_id: int = MAX_PHOTO_ID, attribution: Path | str | None = None) -> pd.DataFrame:
     """Popularity rows for ``images`` read from a local CSV/Parquet table instead of the API.
 
     The table has ``image_id`` or ``photo_id`` (rows are matched on ``image_id`` when it has that
-    column, else on the photo id), ``views`` and ``faves``, and optionally ``owner``, ``licence``,
-    ``posted_at`` (ISO date or Unix seconds), ``fetched_at`` and ``status``. Images it does not
-    list get status ``not_listed``.
+    column, else on the photo id), ``views`` and ``faves``, and optionally ``owner``, ``owner_name``,
+    ``licence`` (Flickr id), ``licence_name``, ``posted_at`` (ISO date or Unix seconds),
+    ``fetched_at`` and ``status``. Images it does not list get status ``not_listed``.
+
+    ``attribution``, for photos that are not from Flickr, is a table of ``image_id`` (or ``file``),
+    ``author`` and ``licence`` (a licence name such as ``GPL-2+`` or ``CC0-1.0``): for the images it
+    lists, it is the record of licence and owner and replaces the table's. The Flickr id is then set
+    only where the name is exactly a Flickr licence (``SPDX_TO_FLICKR``), else left empty.
     """
     table = read_table(source)
     where = str(source)
@@ -252,6 +331,10 @@ def popularity_from_table(images: pd.DataFrame, source: Path | str, *, photo_id_
                             f"expected one of {', '.join(POPULARITY_STATUSES)}")
     else:
         table["status"] = np.where(table["views"].notna() & table["faves"].notna(), "ok", "error:missing_fields")
+    for name in ("owner_name", "licence_name"):
+        if name not in table.columns:
+            table[name] = None
+    attributed = _attribution(attribution) if attribution is not None else None
     targets = photo_ids_for(images, photo_id_column=photo_id_column, max_photo_id=max_photo_id)
     by_key = table.set_index(key)
     rows = []
@@ -265,13 +348,27 @@ def popularity_from_table(images: pd.DataFrame, source: Path | str, *, photo_id_
         photo_id = found.get("photo_id") if key == "image_id" else lookup
         photo_id = target.photo_id if photo_id is None or pd.isna(photo_id) else str(photo_id).removesuffix(".0")
         owner = found.get("owner")
-        rows.append({"image_id": target.image_id, "photo_id": photo_id,
-                     "owner": target.owner if owner is None or pd.isna(owner) else str(owner),
-                     "views": found["views"], "faves": found["faves"], "licence": found["licence"],
-                     "posted_at": found["posted_at"].timestamp() if not pd.isna(found["posted_at"]) else None,
-                     "fetched_at": found["fetched_at"].timestamp() if not pd.isna(found["fetched_at"]) else None,
-                     "status": found["status"], "detail": f"from {Path(source).name}"})
+        row = {"image_id": target.image_id, "photo_id": photo_id,
+               "owner": target.owner if owner is None or pd.isna(owner) else str(owner),
+               "owner_name": _text_or_none(found["owner_name"]),
+               "licence_name": _text_or_none(found["licence_name"]) or licence_name(found["licence"]),
+               "views": found["views"], "faves": found["faves"], "licence": found["licence"],
+               "posted_at": found["posted_at"].timestamp() if not pd.isna(found["posted_at"]) else None,
+               "fetched_at": found["fetched_at"].timestamp() if not pd.isna(found["fetched_at"]) else None,
+               "status": found["status"], "detail": f"from {Path(source).name}"}
+        if attributed is not None and target.image_id in attributed.index:
+            credit = attributed.loc[target.image_id]
+            name = _text_or_none(credit["licence"])
+            row.update(owner_name=_text_or_none(credit["author"]), licence_name=name,
+                       licence=SPDX_TO_FLICKR.get(name or ""),
+                       detail=f"{row['detail']}; licence and author from {Path(attribution).name}")
+        rows.append(row)
     return _as_popularity_frame(rows)
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) or not str(value).strip() \
+        else str(value).strip()
 
 
 def status_counts(frame: pd.DataFrame) -> dict[str, int]:

@@ -4,6 +4,12 @@ Exponential backoff with full jitter (AWS architecture blog, "Exponential Backof
 Brooker 2015): the n-th retry waits a uniform random time in ``[0, min(max, base * 2**n)]``, so
 many threads that failed together do not retry together. A 429 or 503 with ``Retry-After`` waits
 at least what the server asked for.
+
+This module is the policy; tenacity runs the loop (``client.py``), one attempt at a time, each
+through the rate limiter. Not urllib3's ``Retry``, although it honours ``Retry-After``: it retries
+inside the connection pool, so a retried request would take no slot of the rate limiter and could
+break the limit, and it sees only HTTP statuses, while Flickr reports "service unavailable" (code
+201) and half-written bodies with HTTP 200.
 """
 
 from __future__ import annotations

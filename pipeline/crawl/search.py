@@ -1,17 +1,22 @@
-"""Candidate acquisition: search Flickr, keep allowed licences, download a chosen size under a byte cap.
+"""Candidate acquisition: search Flickr, keep public photos of allowed licences, download a chosen size.
 
-:func:`search_photos` pages through ``flickr.photos.search`` (at most ``limit`` unique photos;
-a query yields about 4,000 unique results at most, after which pages repeat, so it stops at the
+:func:`search_photos` pages through ``flickr.photos.search`` (at most ``limit`` unique photos, 500 a
+page; a query yields about 4,000 unique results at most, after which pages repeat, so it stops at the
 first page that adds nothing new: slice bigger queries with ``min_upload_date``/``max_upload_date``).
-:func:`search_candidates` keeps the licences allowed, fetches the fave count
-(``getFavorites`` total), downloads each photo as ``<owner><photo id>.jpg`` (ICAA17K naming, so
-that ``crawl popularity`` parses it back) through a temporary file and a rename, and returns one
-row per result with a status from :data:`CANDIDATE_STATUSES`. Downloaded files then go through ``scan``.
+Each page carries the popularity of its photos as extras (``views``, ``count_faves``) and their
+visibility (``ispublic``), so 1,000 photos cost 2 calls. :func:`search_candidates` reads them, makes a
+per-photo call only for a row whose extras are missing or malformed (``getInfo`` for views and
+visibility, ``getFavorites`` for the fave total), drops photos that are not public (status ``private``,
+never downloaded) or whose licence is not allowed, downloads the others as ``<owner><photo id>.jpg``
+(ICAA17K naming, so that ``crawl popularity`` parses it back) through a temporary file and a rename,
+and returns one row per result with a status from :data:`CANDIDATE_STATUSES`. :func:`plan_search`
+counts the calls a search will make, from the cache alone.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
 import tempfile
@@ -23,8 +28,10 @@ import pandas as pd
 import pyarrow as pa
 import requests
 
+from icaa.pipeline.crawl.cache import ResponseCache
 from icaa.pipeline.crawl.client import CallFailed, FlickrClient, answer_status
-from icaa.pipeline.crawl.popularity import ERROR_REASONS
+from icaa.pipeline.crawl.licences import LICENCE_NAMES, REDISTRIBUTABLE_LICENCES
+from icaa.pipeline.crawl.popularity import ERROR_REASONS, is_public
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import apply_umask
 from icaa.pipeline.partitions import run_partitioned
@@ -34,15 +41,16 @@ __all__ = [
     "LICENCE_NAMES",
     "FLICKR_COLOUR_CODES",
     "CANDIDATE_STATUSES",
+    "MAX_PER_PAGE",
+    "search_query",
     "search_photos",
+    "search_row_popularity",
     "search_candidates",
+    "plan_search",
 ]
 
-#: Licence ids that permit reuse with resizing: CC BY, CC BY-SA, no known copyright, US government, CC0, PDM.
-REUSABLE_LICENCES: tuple[int, ...] = (4, 5, 7, 8, 9, 10)
-LICENCE_NAMES = {0: "All Rights Reserved", 1: "CC BY-NC-SA 2.0", 2: "CC BY-NC 2.0", 3: "CC BY-NC-ND 2.0",
-                 4: "CC BY 2.0", 5: "CC BY-SA 2.0", 6: "CC BY-ND 2.0", 7: "No known copyright restrictions",
-                 8: "United States Government Work", 9: "CC0 1.0", 10: "Public Domain Mark 1.0"}
+#: The default licence filter (see :mod:`icaa.pipeline.crawl.licences`).
+REUSABLE_LICENCES: tuple[int, ...] = REDISTRIBUTABLE_LICENCES
 #: Flickr's colour filter (``color_codes``, used by flickr.com's search; undocumented, best effort).
 FLICKR_COLOUR_CODES = {"red": "0", "darkorange": "1", "orange": "2", "palepink": "b", "lemonyellow": "4",
                        "schoolbusyellow": "3", "green": "5", "darklimegreen": "6", "cyan": "7", "blue": "8",
@@ -50,21 +58,29 @@ FLICKR_COLOUR_CODES = {"red": "0", "darkorange": "1", "orange": "2", "palepink":
 CANDIDATE_STATUSES: tuple[str, ...] = (
     "ok", "exists", "licence_not_allowed", "no_url", "too_large", "not_found", "private",
 ) + tuple(f"error:{reason}" for reason in ERROR_REASONS)
+MAX_PER_PAGE = 500
 
-_SEARCH_EXTRAS = "license,owner_name,date_upload,views,{size}"
+_SEARCH_EXTRAS = "license,owner_name,date_upload,views,count_faves,{size}"
+_SEARCH = "flickr.photos.search"
+_GET_INFO, _GET_FAVES = "flickr.photos.getInfo", "flickr.photos.getFavorites"
 
 
-def search_photos(client: FlickrClient, *, text: str | None = None, tags: list[str] | None = None,
-                  colours: list[str] | None = None, licences: tuple[int, ...] = REUSABLE_LICENCES, limit: int = 100,
-                  size: str = "url_l", per_page: int = 250, min_upload_date: str | None = None,
-                  max_upload_date: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Up to ``limit`` unique photos of a search, in result order, and the query (without the key)."""
+def _count(value: Any) -> int | None:
+    """A count as the API writes it (a string of digits), else None (missing or malformed)."""
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isdigit() else None
+
+
+def search_query(*, text: str | None = None, tags: list[str] | None = None, colours: list[str] | None = None,
+                 licences: tuple[int, ...] = REUSABLE_LICENCES, size: str = "url_l", per_page: int = MAX_PER_PAGE,
+                 min_upload_date: str | None = None, max_upload_date: str | None = None) -> dict[str, Any]:
+    """The arguments of every search page but ``page`` (no key): what the cache is keyed on."""
     if not text and not tags:
         raise IcaaError("give --text or --tags to search")
-    if limit < 1:
-        raise IcaaError(f"--limit must be at least 1, got {limit}")
+    if per_page < 1:
+        raise IcaaError(f"--per-page must be at least 1, got {per_page}")
     query: dict[str, Any] = {"media": "photos", "safe_search": 1, "sort": "relevance",
-                             "extras": _SEARCH_EXTRAS.format(size=size), "per_page": min(per_page, 500)}
+                             "extras": _SEARCH_EXTRAS.format(size=size), "per_page": min(per_page, MAX_PER_PAGE)}
     if text:
         query["text"] = text
     if tags:
@@ -82,23 +98,61 @@ def search_photos(client: FlickrClient, *, text: str | None = None, tags: list[s
         query["min_upload_date"] = min_upload_date
     if max_upload_date:
         query["max_upload_date"] = max_upload_date
+    return query
+
+
+def _add_page(found: dict[str, dict[str, Any]], payload: dict[str, Any], fetched_at: float, limit: int
+              ) -> tuple[int, int]:
+    """Add a page's new photos to ``found`` (up to ``limit``); return (added, pages the query has)."""
+    photos = payload.get("photos") or {}
+    added = 0
+    for item in photos.get("photo") or []:
+        if str(item.get("id")) not in found and len(found) < limit:
+            found[str(item["id"])] = {**item, "_fetched_at": fetched_at}
+            added += 1
+    return added, _count(photos.get("pages")) or 1
+
+
+def search_photos(client: FlickrClient, *, limit: int = 100, **query_options: Any
+                  ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Up to ``limit`` unique photos of a search, in result order, and the query (without the key).
+
+    ``query_options`` are those of :func:`search_query`.
+    """
+    if limit < 1:
+        raise IcaaError(f"--limit must be at least 1, got {limit}")
+    query = search_query(**query_options)
     found: dict[str, dict[str, Any]] = {}
     page = 1
     while len(found) < limit:
-        answer = client.call("flickr.photos.search", page=page, **query)
+        answer = client.call(_SEARCH, page=page, **query)
         if not answer.ok:
             raise IcaaError(f"flickr.photos.search failed: code {answer.payload.get('code')}: "
                             f"{answer.payload.get('message', '')}")
-        photos = (answer.payload.get("photos") or {})
-        added = 0
-        for item in photos.get("photo") or []:
-            if str(item.get("id")) not in found and len(found) < limit:
-                found[str(item["id"])] = {**item, "_fetched_at": answer.fetched_at}
-                added += 1
-        if added == 0 or page >= int(photos.get("pages") or 1):
+        added, pages = _add_page(found, answer.payload, answer.fetched_at, limit)
+        if added == 0 or page >= pages:
             break
         page += 1
     return list(found.values()), query
+
+
+def search_row_popularity(item: dict[str, Any]) -> dict[str, Any]:
+    """Views, faves and visibility of one search row, and the per-photo calls its gaps need.
+
+    ``public`` is True, False or None (no ``ispublic`` in the row); ``calls`` lists ``getInfo`` when
+    views or visibility is missing or malformed and ``getFavorites`` when the fave count is.
+
+    >>> search_row_popularity({"views": "12", "count_faves": "3", "ispublic": 1})["calls"]
+    []
+    >>> search_row_popularity({"views": "12", "count_faves": "n/a", "ispublic": 0})
+    {'views': 12, 'faves': None, 'public': False, 'calls': ['flickr.photos.getFavorites']}
+    """
+    views, faves = _count(item.get("views")), _count(item.get("count_faves"))
+    public = is_public(item)
+    calls = [_GET_INFO] if views is None or public is None else []
+    if faves is None:
+        calls.append(_GET_FAVES)
+    return {"views": views, "faves": faves, "public": public, "calls": calls}
 
 
 def _download(session: requests.Session, url: str, destination: Path, *, max_bytes: int, timeout_s: float,
@@ -179,18 +233,48 @@ def download_chunk(rows: pd.DataFrame, *, max_bytes: int, timeout_s: float) -> d
     return {"downloads": pd.DataFrame(results)}
 
 
+def _fill_gaps(client: FlickrClient, row: dict[str, Any], calls: list[str]) -> None:
+    """Per-photo calls for a row whose search extras are missing or malformed; sets status on failure."""
+    photo_id = row["photo_id"]
+    try:
+        if _GET_INFO in calls:
+            info = client.call(_GET_INFO, photo_id=photo_id)
+            if not info.ok:
+                row["status"] = answer_status(info.payload)
+                row["detail"] = f"getInfo code {info.payload.get('code')}: {info.payload.get('message', '')}"
+                return
+            photo = info.payload.get("photo") or {}
+            if is_public(photo.get("visibility") or {}) is not True:
+                row["status"], row["detail"] = "private", f"getInfo visibility {photo.get('visibility')}"
+                return
+            row["views"] = row["views"] if row["views"] is not None else _count(photo.get("views"))
+        if _GET_FAVES in calls:
+            favourites = client.call(_GET_FAVES, photo_id=photo_id, page=1, per_page=1)
+            if not favourites.ok:
+                row["status"] = answer_status(favourites.payload)
+                row["detail"] = f"getFavorites: {favourites.payload.get('message', '')}"
+                return
+            row["faves"] = _count((favourites.payload.get("photo") or {}).get("total"))
+    except CallFailed as failure:
+        row["status"], row["detail"] = f"error:{failure.reason}", client.redact(failure.detail)
+        return
+    if row["views"] is None or row["faves"] is None:
+        row["status"], row["detail"] = "error:missing_fields", "no views or fave count in the search row or getInfo"
+
+
 def search_candidates(client: FlickrClient, images_dir: Path | str, *, text: str | None = None,
                       tags: list[str] | None = None, colours: list[str] | None = None,
                       licences: tuple[int, ...] = REUSABLE_LICENCES, limit: int = 100, size: str = "url_l",
-                      max_bytes: int = 20_000_000, fetch_faves: bool = True, min_upload_date: str | None = None,
-                      max_upload_date: str | None = None, per_page: int = 250, download_workers: int = 1,
+                      max_bytes: int = 20_000_000, min_upload_date: str | None = None,
+                      max_upload_date: str | None = None, per_page: int = MAX_PER_PAGE, download_workers: int = 1,
                       scheduler: str | None = None, download_chunk_size: int = 16,
                       work_dir: Path | str | None = None) -> pd.DataFrame:
-    """Search, filter by licence, download; one row per result (``CANDIDATES`` schema columns).
+    """Search, keep public photos of allowed licences, download; one row per result (``CANDIDATES`` columns).
 
-    The API calls (search, favourites) go through ``client`` and its rate limit, in this process. The
-    photo files are then fetched through :func:`icaa.pipeline.partitions.run_partitioned`: local worker
-    processes (``download_workers``) or a Dask cluster (``scheduler``), in resumable chunks.
+    The API calls (search pages; getInfo/getFavorites only for rows whose extras are missing or
+    malformed) go through ``client`` and its rate limit, in this process. The photo files are then
+    fetched through :func:`icaa.pipeline.partitions.run_partitioned`: local worker processes
+    (``download_workers``) or a Dask cluster (``scheduler``), in resumable chunks.
     """
     if not size.startswith("url_"):
         raise IcaaError(f"--size must name a Flickr size extra such as url_l, url_c or url_o; got {size!r}")
@@ -202,33 +286,33 @@ def search_candidates(client: FlickrClient, images_dir: Path | str, *, text: str
     rows = []
     for item in photos:
         photo_id, owner = str(item["id"]), str(item.get("owner") or "")
-        licence = int(item["license"]) if str(item.get("license", "")).isdigit() else None
+        licence = _count(item.get("license"))
+        found = search_row_popularity(item)
         row: dict[str, Any] = {
             "image_id": None, "photo_id": photo_id, "owner": owner or None, "owner_name": item.get("ownername"),
-            "title": item.get("title"), "licence": licence,
-            "views": int(item["views"]) if str(item.get("views", "")).isdigit() else None, "faves": None,
+            "title": item.get("title"), "licence": licence, "views": found["views"], "faves": found["faves"],
             "posted_at": float(item["dateupload"]) if str(item.get("dateupload", "")).isdigit() else None,
             "url": item.get(size), "path": None, "bytes": None, "sha256": None, "query": query_text,
             "fetched_at": item["_fetched_at"], "status": "ok", "detail": None}
         rows.append(row)
+        if found["public"] is False:
+            row["status"] = "private"
+            row["detail"] = (f"search row ispublic={item.get('ispublic')} isfriend={item.get('isfriend')} "
+                             f"isfamily={item.get('isfamily')}")
+            continue
         if licences and licence not in licences:
             row["status"], row["detail"] = "licence_not_allowed", f"licence {licence} not in {list(licences)}"
             continue
+        if found["calls"]:
+            _fill_gaps(client, row, found["calls"])
+            if row["status"] != "ok":
+                continue
         if not row["url"]:
             row["status"], row["detail"] = "no_url", f"the search answer has no {size} for this photo"
             continue
         suffix = Path(str(row["url"]).split("?", 1)[0]).suffix.lower() or ".jpg"
         image_id = f"{owner}{photo_id}{suffix}"
-        destination = images_dir / image_id
-        if fetch_faves:
-            favourites = client.call("flickr.photos.getFavorites", photo_id=photo_id, page=1, per_page=1)
-            if not favourites.ok:
-                row["status"] = answer_status(favourites.payload)
-                row["detail"] = f"getFavorites: {favourites.payload.get('message', '')}"
-                continue
-            total = (favourites.payload.get("photo") or {}).get("total")
-            row["faves"] = int(total) if str(total).isdigit() else None
-        row.update(image_id=image_id, path=str(destination.resolve()))
+        row.update(image_id=image_id, path=str((images_dir / image_id).resolve()))
     wanted = [row for row in rows if row["status"] == "ok"]
     if wanted:
         listing = pd.DataFrame({"image_id": [row["image_id"] for row in wanted],
@@ -258,3 +342,52 @@ def search_candidates(client: FlickrClient, images_dir: Path | str, *, text: str
     for name in ("posted_at", "fetched_at"):
         frame[name] = pd.to_datetime(frame[name].astype("float64").round(0), unit="s", utc=True)
     return frame
+
+
+def plan_search(cache: ResponseCache | None, *, limit: int = 100, licences: tuple[int, ...] = REUSABLE_LICENCES,
+                **query_options: Any) -> dict[str, Any]:
+    """The calls a search will make, read from the cache alone (no request): a dry run.
+
+    Pages already cached are read to find where the search ends and which rows will need per-photo
+    calls; a page not cached counts one call, and the pages after it are counted up to ``limit``
+    (the search may end sooner). Per-photo calls of rows on uncached pages cannot be known before
+    the page is seen: ``per_photo_calls_unknown_pages`` says how many pages that concerns.
+    """
+    if limit < 1:
+        raise IcaaError(f"--limit must be at least 1, got {limit}")
+    query = search_query(licences=licences, **query_options)
+    arguments = {k: str(v) for k, v in query.items()}
+    pages_at_most = math.ceil(limit / int(query["per_page"]))
+    found: dict[str, dict[str, Any]] = {}
+    plan = {"search_pages": 0, "search_pages_cached": 0, "per_photo_calls": 0, "per_photo_cached": 0,
+            "per_photo_calls_unknown_pages": 0}
+    page, pages_known = 1, None
+    while page <= pages_at_most and (pages_known is None or page <= pages_known):
+        cached = cache.get(_SEARCH, {"page": str(page), **arguments}) if cache is not None else None
+        if cached is None:
+            plan["search_pages"] += 1
+            plan["per_photo_calls_unknown_pages"] += 1
+            page += 1
+            continue
+        plan["search_pages_cached"] += 1
+        if cached.payload.get("stat") != "ok":
+            break
+        before = set(found)
+        added, pages_known = _add_page(found, cached.payload, cached.fetched_at, limit)
+        for photo_id in set(found) - before:
+            item = found[photo_id]
+            row = search_row_popularity(item)
+            if row["public"] is False or (licences and _count(item.get("license")) not in licences):
+                continue
+            for method in row["calls"]:
+                extra = {"page": "1", "per_page": "1"} if method == _GET_FAVES else {}
+                if cache.get(method, {"photo_id": photo_id, **extra}) is not None:
+                    plan["per_photo_cached"] += 1
+                else:
+                    plan["per_photo_calls"] += 1
+        if added == 0 or len(found) >= limit:
+            break
+        page += 1
+    plan["calls"] = plan["search_pages"] + plan["per_photo_calls"]
+    plan["cache_hits"] = plan["search_pages_cached"] + plan["per_photo_cached"]
+    return plan
