@@ -40,7 +40,7 @@ FUSE_FLAGS: dict[str, str] = {
     "zero_views": "the crawl says 0 views (or no views/faves numbers): f_subj undefined",
     "no_popularity": "the popularity table has no numbers for the image (no row, or status not_listed)",
     "no_photo_id": "no Flickr photo id for the image (file name and manifest hold none): no crawl was tried",
-    "photo_not_found": "the API says the photo does not exist or is private",
+    "photo_not_found": "the API says the photo does not exist",
     "crawl_failed": "the crawl asked and failed (status error:<reason>: timeout, server error, ...)",
     "no_harmony": "the harmony score is missing: scored from popularity alone",
 }
@@ -119,7 +119,8 @@ def _popularity_flags(status: np.ndarray, present: np.ndarray, f_subj: np.ndarra
     status_text = np.array([s if isinstance(s, str) else "" for s in status], dtype=object)
     flags[~present | (status_text == "not_listed")] = "no_popularity"
     flags[present & (status_text == "error:no_photo_id")] = "no_photo_id"
-    flags[present & np.isin(status_text, ["not_found", "private"])] = "photo_not_found"
+    flags[present & (status_text == "not_found")] = "photo_not_found"
+    flags[present & (status_text == "private")] = "not_public"
     other_error = present & (status_text != "ok") & (flags == "ok")
     flags[other_error] = "crawl_failed"
     flags[(flags == "ok") & np.isnan(f_subj)] = "zero_views"

@@ -121,10 +121,11 @@ def test_flags_say_what_happened_to_each_image():
                                   status=["ok", "error:no_photo_id", "not_listed", "private", "error:timeout", "ok",
                                           "not_found"])
     coarse, rejects, summary = fuse_scores(colour, popularity)
-    assert coarse["flag"].tolist() == ["ok", "no_photo_id", "no_popularity", "photo_not_found", "crawl_failed",
-                                       "no_harmony"]
-    assert rejects[["image_id", "reason"]].values.tolist() == [["img6.jpg", "unscorable"]]
-    assert rejects["detail"].tolist() == ["no harmony score and popularity status not_found"]
+    assert coarse["flag"].tolist() == ["ok", "no_photo_id", "no_popularity", "crawl_failed", "no_harmony"]
+    # A photo that is not public never goes on, whatever else is known of it.
+    assert rejects[["image_id", "reason"]].values.tolist() == [["img3.jpg", "not_public"], ["img6.jpg", "unscorable"]]
+    assert rejects["detail"].tolist() == ["popularity status private",
+                                          "no harmony score and popularity status not_found"]
 
 
 def test_without_a_popularity_table_every_image_is_scored_from_harmony_alone(tmp_path):

@@ -80,7 +80,8 @@ def _build_inputs(photos, tmp_path):
     pd.DataFrame({"image_id": ids, "color": [4.0, 6.0, 8.0], "MOS": [5.0, 5.0, 5.0],
                   "probability": 0.9}).to_csv(tmp_path / "mos.csv", index=False)
     return ["icaa-data", "build", "--selection", str(tmp_path / "selection.parquet"), "--mos",
-            str(tmp_path / "mos.csv"), "--images", str(tmp_path / "images.parquet"), "-o", str(tmp_path / "dataset")]
+            str(tmp_path / "mos.csv"), "--images", str(tmp_path / "images.parquet"), "-o", str(tmp_path / "dataset"),
+            "--licences", "any"]
 
 
 def test_build_into_an_existing_dataset_needs_overwrite_and_never_deletes_a_users_file(photos, tmp_path, capsys,
@@ -114,7 +115,8 @@ def test_dataset_images_are_copies_unless_link_is_asked_for(photos, tmp_path, ca
     before = original.read_bytes()
     copy.write_bytes(b"edited")
     assert original.read_bytes() == before  # editing the dataset leaves the photo alone
-    linked = build[:-1] + [str(tmp_path / "linked"), "--link"]
+    linked = [*build, "--link"]
+    linked[linked.index("-o") + 1] = str(tmp_path / "linked")
     assert run_main(icaa_data, linked, capsys, monkeypatch)[0] == 0
     manifest = pd.read_parquet(tmp_path / "linked" / "manifest.parquet")
     assert set(manifest["placed_by"]) == {"hardlink"}

@@ -101,6 +101,16 @@ class ResponseCache:
             return self._connection.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
     # call log of the rate limiter --------------------------------------------------------------
+    #: Seconds of call history kept (at least one window): enough to audit the rate of a recent crawl.
+    CALL_LOG_KEPT_S = 3600.0
+
+    def calls_since(self, since: float) -> list[float]:
+        """Start times (Unix seconds) of the calls recorded since ``since``, oldest first."""
+        with self._lock:
+            rows = self._connection.execute(
+                "SELECT called_at FROM calls WHERE called_at >= ? ORDER BY called_at", (since,)).fetchall()
+        return [row[0] for row in rows]
+
     def reserve_call(self, clock: Callable[[], float], calls: int, window_s: float) -> float:
         """Record a call now if fewer than ``calls`` started in the last ``window_s``; else return the wait.
 
@@ -113,9 +123,11 @@ class ResponseCache:
             self._connection.execute("BEGIN IMMEDIATE")
             try:
                 now = clock()
-                self._connection.execute("DELETE FROM calls WHERE called_at <= ?", (now - window_s,))
+                self._connection.execute("DELETE FROM calls WHERE called_at <= ?",
+                                         (now - max(window_s, self.CALL_LOG_KEPT_S),))
                 recent = self._connection.execute(
-                    "SELECT called_at FROM calls ORDER BY called_at DESC LIMIT ?", (calls,)).fetchall()
+                    "SELECT called_at FROM calls WHERE called_at > ? ORDER BY called_at DESC LIMIT ?",
+                    (now - window_s, calls)).fetchall()
                 if len(recent) < calls:
                     self._connection.execute("INSERT INTO calls VALUES (?)", (now,))
                     wait = 0.0
