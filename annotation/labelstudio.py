@@ -41,35 +41,42 @@ CONFIDENCE_HOTKEYS = "asdfg"
 #: score of the photo shown for it (a level with no photo that close gets no anchor).
 ANCHOR_LEVELS = (2.0, 4.0, 6.0, 8.0)
 ANCHOR_MAX_DISTANCE = 0.25
-#: Tallest the photo is drawn, as a share of the window height, so that every control and Submit stay on the
-#: screen at 1366x768 (checked in tests/test_annotation_browser.py).
-IMAGE_MAX_HEIGHT = "calc(100vh - 270px)"
+#: Tallest the photo is drawn: the window less Label Studio's top and bottom bars, so that the photo, every
+#: control and Submit are on one screen at 1366x768 (checked in tests/test_annotation_browser.py).
+IMAGE_MAX_HEIGHT = "calc(100vh - 140px)"
+
+#: CSS for Label Studio 1.23's labelling page (its class names): hide the region/relation side panels and the
+#: image tools, which rating does not use, and mark the chosen value of each row. No child combinator: Label
+#: Studio escapes ">".
+LAYOUT_CSS = """
+    .lsf-sidepanels__wrapper { display: none !important; }
+    .lsf-toolbar { display: none !important; }
+    .ant-radio-wrapper-checked { background: #ffd666; font-weight: 700; border-radius: 4px; }
+"""
 
 
 def _choices(name: str, values, hotkeys: str) -> str:
-    items = "\n".join(f'    <Choice value="{v}" hotkey="{k}"/>' for v, k in zip(values, hotkeys))
-    return (f'  <Choices name="{name}" toName="image" choice="single-radio" showInline="true" required="true">\n'
-            f'{items}\n  </Choices>')
+    items = "\n".join(f'        <Choice value="{v}" hotkey="{k}"/>' for v, k in zip(values, hotkeys))
+    return (f'      <Choices name="{name}" toName="image" choice="single-radio" showInline="true" '
+            f'required="true">\n{items}\n      </Choices>')
 
 
 def label_config() -> str:
     """The labelling config: the photo beside three rows of choices (colour 1-10, overall 1-10, confidence).
 
-    Choices rather than stars or a slider: the chosen number is shown highlighted, an unset control looks unset,
-    a second click does not clear it, and every value has a key (``COLOR_HOTKEYS``, ``OVERALL_HOTKEYS``,
-    ``CONFIDENCE_HOTKEYS``). The photo is drawn at most at its own size and no taller than ``IMAGE_MAX_HEIGHT``;
-    the ``Style`` hides Label Studio's region/relation side panels, which a rating task does not use.
+    Choices rather than stars or a slider: the chosen number is shown highlighted, an unset row looks unset, a
+    second click does not clear it, and every value has a key (``COLOR_HOTKEYS``, ``OVERALL_HOTKEYS``,
+    ``CONFIDENCE_HOTKEYS``). The photo is shrunk to fit the panel and ``IMAGE_MAX_HEIGHT`` but never enlarged
+    (``defaultZoom="original"``: Label Studio's default, "fit", stretches a small photo to the panel's width).
     """
     scale = [str(v) for v in range(1, 11)]
     return f"""<View>
-  <Style>
-    .lsf-sidepanels__content > .lsf-panel, .lsf-sidepanels__wrapper .lsf-tabs-panel {{ }}
-  </Style>
+  <Style>{LAYOUT_CSS}  </Style>
   <View style="display: flex; gap: 24px; align-items: flex-start">
-    <View style="flex: 0 1 auto; min-width: 0">
-      <Image name="image" value="$image" maxWidth="100%" width="auto"/>
+    <View style="flex: 1 1 0; min-width: 0">
+      <Image name="image" value="$image" maxHeight="{IMAGE_MAX_HEIGHT}" defaultZoom="original" zoom="false"/>
     </View>
-    <View style="flex: 0 0 400px">
+    <View style="flex: 0 0 420px">
       <Header value="Colour aesthetics: how pleasing are the colours? (1 = very poor, 10 = excellent; keys 1-9, 0 = 10)" size="5"/>
 {_choices("color", scale, COLOR_HOTKEYS)}
       <Header value="Overall aesthetics (1 = very poor, 10 = excellent; keys Q W E R T Y U I O P)" size="5"/>
