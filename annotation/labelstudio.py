@@ -265,9 +265,10 @@ def export_to_project(client, url: str, selection: pd.DataFrame, *, title: str, 
             title=title, label_config=config, maximum_annotations=overlap, expert_instruction=instructions,
             show_instruction=True, show_skip_button=True), url, "create the project")
     else:
+        # the labelling config stays as created: the server refuses a new one that existing annotations break
         _call(lambda: client.projects.update(id=project.id, maximum_annotations=overlap,
                                              expert_instruction=instructions, show_instruction=True),
-              url, "update the project")  # the labelling config stays: the server refuses one that old annotations break
+              url, "update the project")
     storage = None
     if local_files_path is not None:
         storages = _call(lambda: list(client.import_storage.local.list(project=project.id)), url,
