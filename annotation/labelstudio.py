@@ -92,7 +92,7 @@ def label_config() -> str:
 def hotkey_help() -> str:
     """The keys, as the instructions list them."""
     return ("Keys: colour 1-9 and 0 (= 10); overall Q W E R T Y U I O P (= 1 ... 10); confidence A S D F G "
-            "(= 0, 0.25, 0.5, 0.75, 1); Ctrl+Enter submits.")
+            "(= 0, 0.25, 0.5, 0.75, 1); the key of the chosen value clears it; Ctrl+Enter submits.")
 
 
 #: Width of an anchor thumbnail in the instructions, px (an ``<img width>`` attribute: Label Studio strips

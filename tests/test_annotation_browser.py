@@ -111,6 +111,12 @@ def _task_number(page) -> int:
     return int(text.strip().lstrip("#"))
 
 
+def _wait_for_next_task(page, task_id: int) -> None:
+    """Until Label Studio has left task ``task_id`` (another task, or none left)."""
+    page.wait_for_function(f"""() => {{ const e = document.querySelector('.lsf-current-task__task-id');
+        return !e || e.firstChild.textContent.trim() !== '{task_id}'; }}""", timeout=30_000)
+
+
 def _drawn_photo(page) -> dict:
     """Where the photo is drawn (Label Studio paints it on a canvas): the box of the canvas's non-transparent
     pixels in CSS px, and the photo's own size."""
@@ -223,8 +229,8 @@ def test_a_rater_sees_one_screen_per_task_and_ratings_arrive_as_clicked(server, 
         assert page.locator(".ant-radio-wrapper-checked").count() == 2
         _choice(page, 2, "0.75").click()
         _screenshot(page, tmp_path, "task1_rated")
-        page.get_by_test_id("bottombar-submit-button").click()
-        page.wait_for_function(f"() => !document.body.innerText.includes('#{first_task}\\n')", timeout=30_000)
+        page.keyboard.press("Control+Enter")           # submits with the focus still on the clicked choice
+        _wait_for_next_task(page, first_task)
         page.wait_for_function("() => document.querySelectorAll('.ant-radio-wrapper-checked').length === 0",
                                timeout=30_000)
 
@@ -234,16 +240,26 @@ def test_a_rater_sees_one_screen_per_task_and_ratings_arrive_as_clicked(server, 
         assert tasks[second_task] == project["rated"][1]
         portrait = _check_one_screen(page, *VIEWPORTS[0], tmp_path, "portrait_1366x768")
         assert portrait["height"] < 768 * 0.85 and portrait["width"] < portrait["height"]
-        page.evaluate("() => document.activeElement && document.activeElement.blur()")
-        for key in ("3", "w", "d"):
+        def chosen_values() -> list[str]:
+            return [page.locator(".lsf-choices").nth(k).locator(".ant-radio-wrapper-checked").inner_text()
+                    .split("[")[0].strip() for k in range(3)]
+
+        for key in ("8", "w", "d", "3"):               # a second key in a row replaces the first (8 -> 3)
             page.keyboard.press(key)
         page.wait_for_function("() => document.querySelectorAll('.ant-radio-wrapper-checked').length === 3",
                                timeout=10_000)
-        assert [page.locator(".lsf-choices").nth(k).locator(".ant-radio-wrapper-checked").inner_text().split("[")[0]
-                .strip() for k in range(3)] == ["3", "2", "0.5"]
+        assert chosen_values() == ["3", "2", "0.5"]
+        # Label Studio's keys toggle: the key of the chosen value clears it (the instructions say so); a click
+        # does not
+        page.keyboard.press("3")
+        page.wait_for_function("() => document.querySelectorAll('.ant-radio-wrapper-checked').length === 2",
+                               timeout=10_000)
+        page.keyboard.press("3")
+        page.wait_for_function("() => document.querySelectorAll('.ant-radio-wrapper-checked').length === 3",
+                               timeout=10_000)
+        assert chosen_values() == ["3", "2", "0.5"]
         page.keyboard.press("Control+Enter")
-        page.wait_for_function("() => document.querySelectorAll('.ant-radio-wrapper-checked').length === 0",
-                               timeout=30_000)
+        _wait_for_next_task(page, second_task)
 
         # --- task 3 (small) skipped; it is drawn at its own size, not stretched to the panel
         third_task = _task_number(page)
@@ -252,9 +268,7 @@ def test_a_rater_sees_one_screen_per_task_and_ratings_arrive_as_clicked(server, 
         assert small["natural"] == [240, 160]
         assert 239 <= small["width"] <= 241 and 159 <= small["height"] <= 161, small
         page.get_by_test_id("bottombar-skip-button").click()
-        page.wait_for_function("() => !document.querySelector('.lsf-current-task__task-id') || "
-                               f"!document.querySelector('.lsf-current-task__task-id').textContent.startsWith("
-                               f"'{third_task}')", timeout=30_000)
+        _wait_for_next_task(page, third_task)
         _screenshot(page, tmp_path, "after_skip")
         browser.close()
 
