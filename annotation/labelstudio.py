@@ -16,10 +16,12 @@ from urllib.parse import quote
 
 import pandas as pd
 
+from icaa.annotation.anchors import COARSE_SOURCE
 from icaa.pipeline.errors import IcaaError
 
-__all__ = ["label_config", "instructions_html", "choose_anchors", "build_tasks", "image_url", "connect",
-           "export_to_project", "fetch_tasks", "LOCAL_FILES_HELP", "server_error"]
+__all__ = ["label_config", "hotkey_help", "instructions_html", "anchor_caption", "build_tasks", "image_url",
+           "connect", "export_to_project", "fetch_tasks", "LOCAL_FILES_HELP", "server_error", "COLOR_HOTKEYS",
+           "OVERALL_HOTKEYS", "CONFIDENCE_CHOICES", "CONFIDENCE_HOTKEYS", "IMAGE_MAX_HEIGHT"]
 
 #: What a server needs for ``--local-files`` (printed by the command, repeated in the README).
 LOCAL_FILES_HELP = (
@@ -29,22 +31,88 @@ LOCAL_FILES_HELP = (
     "logged-in users only, as /data/local-files/?d=<path relative to the document root>.")
 
 
+#: Keys for the colour rating 1..10 (the digit row; 0 is 10), the overall rating 1..10 (the row below) and the
+#: confidence choices. Label Studio binds them to the choices; the instructions list them.
+COLOR_HOTKEYS = "1234567890"
+OVERALL_HOTKEYS = "qwertyuiop"
+CONFIDENCE_CHOICES = ("0", "0.25", "0.5", "0.75", "1")
+CONFIDENCE_HOTKEYS = "asdfg"
+#: Default anchor levels on the 1..10 scale and the largest distance, in score points, from a level to the
+#: score of the photo shown for it (a level with no photo that close gets no anchor).
+ANCHOR_LEVELS = (2.0, 4.0, 6.0, 8.0)
+ANCHOR_MAX_DISTANCE = 0.25
+#: Tallest the photo is drawn: the window less Label Studio's top and bottom bars, so that the photo, every
+#: control and Submit are on one screen at 1366x768 (checked in tests/test_annotation_browser.py).
+IMAGE_MAX_HEIGHT = "calc(100vh - 140px)"
+
+#: CSS for Label Studio 1.23's labelling page (its class names): hide the region/relation side panels and the
+#: image tools, which rating does not use, and mark the chosen value of each row. No child combinator: Label
+#: Studio escapes ">".
+LAYOUT_CSS = """
+    .lsf-sidepanels__wrapper { display: none !important; }
+    .lsf-toolbar { display: none !important; }
+    .ant-radio-wrapper-checked { background: #ffd666; font-weight: 700; border-radius: 4px; }
+"""
+
+
+def _choices(name: str, values, hotkeys: str) -> str:
+    items = "\n".join(f'        <Choice value="{v}" hotkey="{k}"/>' for v, k in zip(values, hotkeys))
+    return (f'      <Choices name="{name}" toName="image" choice="single-radio" showInline="true" '
+            f'required="true">\n{items}\n      </Choices>')
+
+
 def label_config() -> str:
-    """The labelling config: the image, colour aesthetics 1-10, overall aesthetics 1-10, confidence 0-1."""
-    return """<View>
-  <Image name="image" value="$image" zoom="true"/>
-  <Header value="Colour aesthetics: how pleasing are the colours? (1 = very poor ... 10 = excellent)"/>
-  <Rating name="color" toName="image" maxRating="10" icon="star" size="medium" required="true"/>
-  <Header value="Overall aesthetics (1 = very poor ... 10 = excellent)"/>
-  <Rating name="overall" toName="image" maxRating="10" icon="star" size="medium" required="true"/>
-  <Header value="Confidence in your colour rating (0 = guess ... 1 = sure)"/>
-  <Number name="confidence" toName="image" min="0" max="1" step="0.1" slider="true" required="true"/>
+    """The labelling config: the photo beside three rows of choices (colour 1-10, overall 1-10, confidence).
+
+    Choices rather than stars or a slider: the chosen number is shown highlighted, an unset row looks unset, a
+    second click does not clear it, and every value has a key (``COLOR_HOTKEYS``, ``OVERALL_HOTKEYS``,
+    ``CONFIDENCE_HOTKEYS``). The photo is shrunk to fit the panel and ``IMAGE_MAX_HEIGHT`` but never enlarged
+    (``defaultZoom="original"``: Label Studio's default, "fit", stretches a small photo to the panel's width).
+    """
+    scale = [str(v) for v in range(1, 11)]
+    return f"""<View>
+  <Style>{LAYOUT_CSS}  </Style>
+  <View style="display: flex; gap: 24px; align-items: flex-start">
+    <View style="flex: 1 1 0; min-width: 0">
+      <Image name="image" value="$image" maxHeight="{IMAGE_MAX_HEIGHT}" defaultZoom="original" zoom="false"/>
+    </View>
+    <View style="flex: 0 0 420px">
+      <Header value="Colour aesthetics: how pleasing are the colours? (1 = very poor, 10 = excellent; keys 1-9, 0 = 10)" size="5"/>
+{_choices("color", scale, COLOR_HOTKEYS)}
+      <Header value="Overall aesthetics (1 = very poor, 10 = excellent; keys Q W E R T Y U I O P)" size="5"/>
+{_choices("overall", scale, OVERALL_HOTKEYS)}
+      <Header value="Confidence in your colour rating (0 = a guess, 1 = sure; keys A S D F G)" size="5"/>
+{_choices("confidence", CONFIDENCE_CHOICES, CONFIDENCE_HOTKEYS)}
+    </View>
+  </View>
 </View>
 """
 
 
+def hotkey_help() -> str:
+    """The keys, as the instructions list them."""
+    return ("Keys: colour 1-9 and 0 (= 10); overall Q W E R T Y U I O P (= 1 ... 10); confidence A S D F G "
+            "(= 0, 0.25, 0.5, 0.75, 1); the key of the chosen value clears it; Ctrl+Enter submits.")
+
+
+#: Width of an anchor thumbnail in the instructions, px (an ``<img width>`` attribute: Label Studio strips
+#: ``style`` attributes from the instructions but keeps this one).
+ANCHOR_THUMBNAIL_PX = 160
+
+
+def anchor_caption(row) -> str:
+    """The caption under an anchor: the level and where the number comes from."""
+    if row["source"] == COARSE_SOURCE:
+        return f"{row['level']:g} (coarse score {row['score']:.2f})"
+    return f"{row['score']:g} ({row['source']})"
+
+
 def instructions_html(anchors: pd.DataFrame, url_for: Callable[[str], str]) -> str:
-    """Guidelines (ICAA17K 4.2: photography-based guidelines, expert-rated anchors) with the anchor images."""
+    """Guidelines (ICAA17K 4.2: photography-based guidelines, anchor photos) with the keys and the anchors.
+
+    ``anchors`` has ``ANCHOR_COLUMNS`` (``icaa.annotation.anchors``). Thumbnails sit in a table with a ``width``
+    attribute, which Label Studio's sanitiser keeps (it removes ``style``).
+    """
     parts = [
         "<h3>Rating colour aesthetics</h3>",
         "<p>Rate how pleasing the <b>colours</b> of the photo are, from 1 (very poor) to 10 (excellent), "
@@ -52,33 +120,23 @@ def instructions_html(anchors: pd.DataFrame, url_for: Callable[[str], str]) -> s
         "together?), saturation and contrast that suit the scene, and colour casts. Then rate the photo's overall "
         "aesthetics, and say how confident you are in your colour rating (0 = a guess, 1 = sure).</p>",
         "<p>Use the whole scale. Do not fall back on the middle score when tired: take a break instead.</p>",
+        f"<p><b>{html.escape(hotkey_help())}</b></p>",
     ]
     if not anchors.empty:
-        parts.append("<h4>Reference photos (anchors) and their expert colour scores</h4><div>")
-        for _, row in anchors.sort_values("score").iterrows():
-            parts.append(f'<figure style="display:inline-block;margin:4px"><img src="{html.escape(url_for(row["image_id"]))}" '
-                         f'style="max-height:120px"/><figcaption>{row["score"]:g}</figcaption></figure>')
-        parts.append("</div>")
+        coarse = bool((anchors["source"] == COARSE_SOURCE).any())
+        parts.append("<h4>Reference photos (anchors)</h4>")
+        parts.append("<p>None of these photos is among those you rate. The number under each is "
+                     + ("its <b>coarse score</b>: an automatic pre-score from colour harmony and popularity, not a "
+                        "person's rating, so take it as a rough guide." if coarse else
+                        "the score given with it (" + html.escape(", ".join(sorted(set(anchors["source"])))) + ").")
+                     + "</p>")
+        ordered = anchors.sort_values(["level", "image_id"])
+        images = "".join(f'<td><img src="{html.escape(url_for(row["image_id"]))}" width="{ANCHOR_THUMBNAIL_PX}" '
+                         f'alt="anchor {html.escape(anchor_caption(row))}"/></td>'
+                         for _, row in ordered.iterrows())
+        captions = "".join(f"<td><b>{html.escape(anchor_caption(row))}</b></td>" for _, row in ordered.iterrows())
+        parts.append(f"<table><tr>{images}</tr><tr>{captions}</tr></table>")
     return "\n".join(parts)
-
-
-def choose_anchors(selection: pd.DataFrame, *, anchors_per_level: int = 1,
-                   anchor_levels: tuple[float, ...] = (2.0, 4.0, 6.0, 8.0)) -> pd.DataFrame:
-    """Anchors by coarse score: for each level, the ``anchors_per_level`` photos whose coarse score is nearest.
-
-    Returns ``image_id, score`` (score = the level). Users give expert-rated anchors with ``--anchors`` instead.
-    """
-    chosen, used = [], set()
-    for level in anchor_levels:
-        distance = (selection["coarse_score"] - level).abs()
-        for image_id in selection.loc[distance.sort_values(kind="stable").index, "image_id"]:
-            if image_id in used:
-                continue
-            chosen.append({"image_id": image_id, "score": level})
-            used.add(image_id)
-            if sum(1 for c in chosen if c["score"] == level) >= anchors_per_level:
-                break
-    return pd.DataFrame(chosen, columns=["image_id", "score"])
 
 
 def image_url(image_id: str, *, url_prefix: str | None = None, local_files_prefix: str | None = None) -> str:
@@ -95,7 +153,7 @@ def build_tasks(selection: pd.DataFrame, url_for: Callable[[str], str]) -> list[
     """One task per photo, keyed by ``data.image_id`` (idempotent export)."""
     tasks = []
     for row in selection.itertuples(index=False):
-        meta = {"category": getattr(row, "category", None), "bin": getattr(row, "bin", None)}
+        meta = {"category": getattr(row, "category", None), "score_bin": getattr(row, "score_bin", None)}
         coarse = getattr(row, "coarse_score", None)
         if coarse is not None and pd.notna(coarse):
             meta["coarse_score"] = float(coarse)
@@ -143,8 +201,31 @@ def _call(function: Callable[[], Any], url: str, action: str) -> Any:
         raise server_error(error, url, action) from None
 
 
+def _pages(list_page: Callable[..., Any], total_of: Callable[[Any], int | None], *, page_size: int,
+           on_page: Callable[[int], None] | None = None) -> list:
+    """Every item of a paginated list, asking for no page past the last one.
+
+    The SDK's pager asks for one more page after the last, which Label Studio answers with a 404 "Invalid page" and
+    a traceback in its log; here the count the server reports (``total_of(response)``) ends the loop instead.
+    """
+    items: list = []
+    page_number = 0
+    while True:
+        page_number += 1
+        pager = list_page(page=page_number, page_size=page_size)
+        batch = list(pager.items or [])
+        items.extend(batch)
+        if on_page is not None:
+            on_page(page_number)
+        total = total_of(pager.response)
+        if not batch or len(batch) < page_size or (total is not None and len(items) >= total):
+            return items
+
+
 def _find_project(client, title: str, url: str):
-    projects = _call(lambda: list(client.projects.list(title=title)), url, "list projects")
+    projects = _call(lambda: _pages(lambda **page: client.projects.list(title=title, **page),
+                                    lambda response: getattr(response, "count", None), page_size=100),
+                     url, "list projects")
     matching = [p for p in projects if p.title == title]
     if len(matching) > 1:
         raise IcaaError(f"{len(matching)} Label Studio projects are titled {title!r} (ids "
@@ -152,11 +233,14 @@ def _find_project(client, title: str, url: str):
     return matching[0] if matching else None
 
 
+def _list_tasks(client, project_id: int, *, page_size: int, on_page: Callable[[int], None] | None = None) -> list:
+    return _pages(lambda **page: client.tasks.list(project=project_id, fields="all", **page),
+                  lambda response: getattr(response, "total", None), page_size=page_size, on_page=on_page)
+
+
 def _existing_image_ids(client, project_id: int, url: str) -> set[str]:
-    def collect() -> set[str]:
-        return {t.data.get("image_id") for t in client.tasks.list(project=project_id, fields="all", page_size=500)
-                if t.data}
-    return _call(collect, url, "list the project's tasks")
+    return _call(lambda: {t.data.get("image_id") for t in _list_tasks(client, project_id, page_size=500) if t.data},
+                 url, "list the project's tasks")
 
 
 def export_to_project(client, url: str, selection: pd.DataFrame, *, title: str, overlap: int,
@@ -170,11 +254,18 @@ def export_to_project(client, url: str, selection: pd.DataFrame, *, title: str, 
     instructions = instructions_html(anchors, url_for)
     project = _find_project(client, title, url)
     created = project is None
+    if not created:
+        present = _existing_image_ids(client, project.id, url)
+        rated = sorted(present & set(anchors["image_id"]))
+        if rated:
+            raise IcaaError(f"{len(rated)} anchor photo(s) are already tasks of project {title!r}, e.g. {rated[0]}; "
+                            f"raters would be shown the answer: give other anchors (--anchors or --anchor-pool)")
     if created:
         project = _call(lambda: client.projects.create(
             title=title, label_config=config, maximum_annotations=overlap, expert_instruction=instructions,
             show_instruction=True, show_skip_button=True), url, "create the project")
     else:
+        # the labelling config stays as created: the server refuses a new one that existing annotations break
         _call(lambda: client.projects.update(id=project.id, maximum_annotations=overlap,
                                              expert_instruction=instructions, show_instruction=True),
               url, "update the project")
@@ -187,7 +278,7 @@ def export_to_project(client, url: str, selection: pd.DataFrame, *, title: str, 
                                                              title="icaa images", use_blob_urls=True),
                   url, f"create local-files storage at {local_files_path}. {LOCAL_FILES_HELP}")
         storage = local_files_path
-    present = _existing_image_ids(client, project.id, url)
+    present = set() if created else present
     new = selection[~selection["image_id"].isin(present)]
     tasks = build_tasks(new, url_for)
     for start in range(0, len(tasks), 500):
@@ -213,27 +304,8 @@ def fetch_tasks(client, url: str, *, title: str | None = None, project_id: int |
         project_id = project.id
 
     def collect() -> list[dict]:
-        from label_studio_sdk.core.api_error import ApiError
-        tasks: list[dict] = []
-        total = client.projects.get(id=project_id).task_number
-        page_number = 0
-        while total is None or len(tasks) < total:
-            page_number += 1
-            try:
-                items = client.tasks.list(project=project_id, fields="all", page=page_number,
-                                          page_size=page_size).items or []
-            except ApiError as error:
-                if error.status_code == 404 and page_number > 1:  # "Invalid page": past the last one
-                    break
-                raise
-            for task in items:
-                record = task.dict() if hasattr(task, "dict") else dict(task)
-                tasks.append(json.loads(json.dumps(record, default=str)))
-            if on_page is not None:
-                on_page(page_number)
-            if len(items) < page_size:
-                break
-        return tasks
+        return [json.loads(json.dumps(task.dict() if hasattr(task, "dict") else dict(task), default=str))
+                for task in _list_tasks(client, project_id, page_size=page_size, on_page=on_page)]
 
     tasks = _call(collect, url, "list tasks with annotations")
     users = _call(lambda: {u.id: u.email for u in client.users.list()}, url, "list users")

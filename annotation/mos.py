@@ -302,14 +302,17 @@ def compute_mos(ratings: pd.DataFrame, *, method: str = "robust", screens: tuple
                 flagged_weight: float = 0.7, min_mean_confidence: float = 0.5,
                 lazy_max_middle_share: float = 0.6, lazy_min_std: float = 1.0, lazy_min_loo_srcc: float = 0.5,
                 lazy_min_median_lead_time_s: float = 2.0, min_ratings_per_rater: int = 10,
-                fit_scale: bool = False, lazy_segments: int = 1) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+                fit_scale: bool = False, lazy_segments: int = 1,
+                min_ratings_for_spread: int = 3) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Screen raters and estimate per-image MOS for colour (``color``) and overall (``MOS``) aesthetics.
 
     ``ratings`` needs ``image_id, rater, color, overall, confidence`` (``lead_time``, ``created_at`` used when
     present). Screens (``SCREENS``) flag raters with a reason (``SCREEN_REASONS``); a flagged rater's ratings get
     weight ``flagged_weight`` (0 drops them, 1 only reports). ``method`` is one of ``ESTIMATORS``. The paper's
     confidence filter: ``probability`` = mean confidence, ``confidence_ok`` = probability >= min_mean_confidence
-    (ICAA17K kept images with mean confidence above 0.5); no row is dropped.
+    (ICAA17K kept images with mean confidence above 0.5); no row is dropped. An image with fewer than
+    ``min_ratings_for_spread`` ratings gets NaN SDs and intervals: one rating has no spread, and two give an SD
+    and an interval too unstable to print as if they meant something (the score itself is kept).
 
     Returns (mos per image, raters per rater, summary dict).
     """
@@ -323,6 +326,9 @@ def compute_mos(ratings: pd.DataFrame, *, method: str = "robust", screens: tuple
         raise IcaaError(f"flagged_weight must lie in [0, 1], got {flagged_weight}")
     if ratings.empty:
         raise IcaaError("no valid ratings to compute MOS from (the ratings table is empty)")
+    if min_ratings_for_spread < 2:
+        raise IcaaError(f"min_ratings_for_spread must be at least 2 (one rating has no spread), got "
+                        f"{min_ratings_for_spread}")
     ratings = ratings.copy()
     ratings["rater"] = ratings["rater"].astype(str)
     statistics = rater_statistics(ratings, "color")
@@ -369,6 +375,8 @@ def compute_mos(ratings: pd.DataFrame, *, method: str = "robust", screens: tuple
         "color_mean": ratings.groupby("image_id")["color"].mean().reindex(color.index).to_numpy(),
     })
     mos["confidence_ok"] = mos["probability"] >= min_mean_confidence
+    few = mos["n_ratings"] < min_ratings_for_spread
+    mos.loc[few, ["color_sd", "MOS_sd", "color_ci95_low", "color_ci95_high", "MOS_ci95_low", "MOS_ci95_high"]] = np.nan
     raters = statistics.reset_index()
     raters["bt500_rejected"] = bt500.reindex(statistics.index).to_numpy().astype(bool)
     raters["lazy_reason"] = lazy.reindex(statistics.index).to_numpy()
@@ -381,5 +389,9 @@ def compute_mos(ratings: pd.DataFrame, *, method: str = "robust", screens: tuple
     summary = {"images": int(len(mos)), "ratings": int(len(ratings)), "raters": int(len(raters)),
                "raters_flagged": int(flagged.sum()), "method": method, "screens": list(screens),
                "flag_reasons": {k: int(v) for k, v in pd.Series(reasons).value_counts().items()},
-               "images_low_confidence": int((~mos["confidence_ok"]).sum())}
+               "images_low_confidence": int((~mos["confidence_ok"]).sum()),
+               "ratings_per_image": {"min": int(mos["n_ratings"].min()), "median": float(mos["n_ratings"].median()),
+                                     "max": int(mos["n_ratings"].max())},
+               "min_ratings_for_spread": int(min_ratings_for_spread),
+               "images_without_spread": int(few.sum())}
     return mos, raters, summary

@@ -7,12 +7,14 @@ value is checked here and every annotation not used lands in the rejects with a 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
-__all__ = ["REJECT_REASONS", "RATING_COLUMNS", "parse_tasks", "merge_ratings", "rater_name",
+__all__ = ["REJECT_REASONS", "RATING_COLUMNS", "parse_tasks", "merge_ratings", "rater_name", "pseudonym",
            "COLOR_RANGE", "OVERALL_RANGE", "CONFIDENCE_RANGE"]
 
 COLOR_RANGE = (1, 10)
@@ -39,13 +41,30 @@ RATING_COLUMNS = ["image_id", "task_id", "rater", "color", "overall", "confidenc
                   "updated_at", "annotation_id"]
 
 
-def rater_name(completed_by: Any) -> str | None:
-    """``user<id>`` for Label Studio's integer ``completed_by``, the e-mail for an expanded user object."""
+def rater_name(completed_by: Any, users: Mapping[int, str] | None = None) -> str | None:
+    """Who rated: the e-mail of Label Studio's ``completed_by`` (from ``users``, id -> e-mail, or an expanded
+    user object), else ``user<id>`` (a JSON export file carries the id only)."""
     if completed_by is None:
         return None
     if isinstance(completed_by, dict):
-        return completed_by.get("email") or (f"user{completed_by['id']}" if "id" in completed_by else None)
-    return f"user{int(completed_by)}"
+        if completed_by.get("email"):
+            return completed_by["email"]
+        completed_by = completed_by.get("id")
+        if completed_by is None:
+            return None
+    user_id = int(completed_by)
+    if users and users.get(user_id):
+        return str(users[user_id])
+    return f"user{user_id}"
+
+
+def pseudonym(rater: str, key: str) -> str:
+    """A stable pseudonym for a rater: ``r-`` and the first 16 hex digits of HMAC-SHA256(key, rater).
+
+    The same key gives the same pseudonym in every import; without the key the e-mail cannot be recovered by
+    hashing guessed addresses. The key is a secret (``ICAA_RATER_PSEUDONYM_KEY``).
+    """
+    return "r-" + hmac.new(key.encode("utf-8"), rater.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
 
 
 def _value(item: dict) -> Any:
@@ -68,8 +87,10 @@ def _number(raw: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def parse_tasks(tasks: Iterable[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def parse_tasks(tasks: Iterable[dict], users: Mapping[int, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Label Studio tasks (export JSON or API, each with ``annotations``) -> (ratings, rejects).
+
+    ``users`` maps Label Studio user ids to e-mails (``rater_name``).
 
     ratings: ``RATING_COLUMNS``, one row per valid annotation (the latest per rater and task).
     rejects: ``image_id, task_id, annotation_id, rater, reason, detail``, one row per annotation not used.
@@ -80,7 +101,7 @@ def parse_tasks(tasks: Iterable[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
         image_id = data.get("image_id")
         task_id = task.get("id")
         for annotation in task.get("annotations") or []:
-            rater = rater_name(annotation.get("completed_by"))
+            rater = rater_name(annotation.get("completed_by"), users)
             base = {"image_id": image_id, "task_id": task_id, "annotation_id": annotation.get("id"),
                     "rater": rater}
             problems: list[tuple[str, str]] = []
@@ -106,7 +127,7 @@ def parse_tasks(tasks: Iterable[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
                     continue
                 number = _number(values[name])
                 if number is None or not low <= number <= high or (integer and number != int(number)):
-                    problems.append((f"{name}_out_of_range", f"{name}={values[name]!r} outside {low}..{high}"))
+                    problems.append((f"{name}_out_of_range", f"{name}={values[name]} outside {low}..{high}"))
                     continue
                 parsed[name] = number
             if problems:

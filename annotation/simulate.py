@@ -122,11 +122,14 @@ def simulate_ratings(design: RaterDesign = DENSE, *, seed: int = 0,
             pd.Series(kinds, index=pd.Index(rater_names, name="rater"), name="kind"))
 
 
+def _choice(value: float) -> str:
+    return f"{value:g}"
+
+
 def annotation_result(color: float, overall: float, confidence: float) -> list[dict]:
-    """The ``result`` of a Label Studio annotation for our labelling config."""
-    return [{"from_name": "color", "to_name": "image", "type": "rating", "value": {"rating": color}},
-            {"from_name": "overall", "to_name": "image", "type": "rating", "value": {"rating": overall}},
-            {"from_name": "confidence", "to_name": "image", "type": "number", "value": {"number": confidence}}]
+    """The ``result`` of a Label Studio annotation for our labelling config (three single choices)."""
+    return [{"from_name": name, "to_name": "image", "type": "choices", "value": {"choices": [_choice(value)]}}
+            for name, value in (("color", color), ("overall", overall), ("confidence", confidence))]
 
 
 def to_label_studio_tasks(ratings: pd.DataFrame, image_url, user_ids: dict[str, int], *,

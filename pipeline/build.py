@@ -147,7 +147,8 @@ def datasheet(manifest: pd.DataFrame, summary: dict[str, Any]) -> str:
         f"score bins (`icaa-data balance`); the selected photos are rated (colour and overall, 1..10, with a "
         f"confidence 0..1) and the ratings are reduced to MOS (`icaa-data mos`).",
         *([f"- Ratings per image: mean {manifest['n_ratings'].mean():.1f}, min {int(manifest['n_ratings'].min())}, "
-           f"max {int(manifest['n_ratings'].max())}."] if "n_ratings" in manifest.columns
+           f"max {int(manifest['n_ratings'].max())}; rows with fewer than 3 ratings (no SD or interval): "
+           f"{int((manifest['n_ratings'] < 3).sum())}."] if "n_ratings" in manifest.columns
           and manifest["n_ratings"].notna().any() else ["- Ratings per image: not recorded in the MOS table."]),
         *([f"- Coarse score of the selected photos: mean {manifest['coarse_score'].mean():.2f}, "
            f"range {manifest['coarse_score'].min():.2f}..{manifest['coarse_score'].max():.2f}."]

@@ -122,8 +122,8 @@ _UTC_MICROSECONDS = pa.timestamp("us", tz="UTC")
 RATINGS = pa.schema([
     column("image_id", pa.string(), "image id (task data.image_id)", nullable=False),
     column("task_id", pa.int64(), "Label Studio task id", nullable=False),
-    column("rater", pa.string(), "rater: user<id> of Label Studio's completed_by (the e-mail where the export "
-           "expands the user)", nullable=False),
+    column("rater", pa.string(), "rater: the annotator's e-mail (import from a server), user<id> (an export file "
+           "carries the id only), or r-<HMAC> with annotate import --rater-pseudonyms", nullable=False),
     column("color", pa.int64(), "colour-aesthetics rating", value_range="1..10", direction="higher_better",
            nullable=False),
     column("overall", pa.int64(), "overall-aesthetics rating", value_range="1..10", direction="higher_better",
@@ -142,7 +142,7 @@ ANNOTATION_REJECTS = pa.schema([
     column("image_id", pa.string(), "task data.image_id (null when the task has none)"),
     column("task_id", pa.int64(), "Label Studio task id"),
     column("annotation_id", pa.int64(), "Label Studio annotation id"),
-    column("rater", pa.string(), "user<id> of completed_by"),
+    column("rater", pa.string(), "the annotator, as in ratings.parquet"),
     column("reason", pa.string(), "code from icaa.annotation.ratings.REJECT_REASONS (first problem found)",
            nullable=False),
     column("detail", pa.string(), "every problem found, with the offending values"),
@@ -180,8 +180,9 @@ MOS = pa.schema([
            direction="higher_better"),
     column("MOS", pa.float64(), "overall-aesthetics MOS", value_range="1..10", direction="higher_better"),
     column("probability", pa.float64(), "mean confidence of the ratings (ICAA17K keeps > 0.5)", value_range="0..1"),
-    column("color_sd", pa.float64(), "SD of the (bias-corrected, weighted) colour ratings", value_range=">= 0"),
-    column("MOS_sd", pa.float64(), "SD of the overall ratings", value_range=">= 0"),
+    column("color_sd", pa.float64(), "SD of the (bias-corrected, weighted) colour ratings; null (NaN) with fewer "
+           "than mos.min_ratings_for_spread (3) ratings, as are the intervals", value_range=">= 0"),
+    column("MOS_sd", pa.float64(), "SD of the overall ratings (NaN below 3 ratings)", value_range=">= 0"),
     column("color_ci95_low", pa.float64(), "lower end of the 95 % interval of color"),
     column("color_ci95_high", pa.float64(), "upper end of the 95 % interval of color"),
     column("MOS_ci95_low", pa.float64(), "lower end of the 95 % interval of MOS"),

@@ -10,9 +10,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from icaa.annotation.labelstudio import build_tasks, choose_anchors, image_url, label_config
+from icaa.annotation.anchors import anchors_from_table, choose_anchors
+from icaa.annotation.labelstudio import (COLOR_HOTKEYS, CONFIDENCE_HOTKEYS, OVERALL_HOTKEYS, build_tasks,
+                                         image_url, instructions_html, label_config)
 from icaa.annotation.mos import compute_mos, estimate_mean, rater_statistics, screen_bt500, screen_lazy
-from icaa.annotation.ratings import merge_ratings, parse_tasks
+from icaa.annotation.ratings import merge_ratings, parse_tasks, pseudonym
 from icaa.annotation.simulate import (DENSE, DENSE_HONEST, RaterDesign, annotation_result, simulate_ratings,
                                       to_label_studio_tasks)
 from icaa.pipeline.cli import app
@@ -170,7 +172,7 @@ def selection(tmp_path):
     ids = [f"p{k}.jpg" for k in range(8)]
     for k, name in enumerate(ids):
         Image.new("RGB", (32, 24), (30 * k, 90, 200 - 20 * k)).save(root / name)
-    frame = pd.DataFrame({"image_id": ids, "category": "red", "coarse_score": np.linspace(1.5, 9, 8), "bin": 0})
+    frame = pd.DataFrame({"image_id": ids, "category": "red", "coarse_score": np.linspace(1.5, 9, 8), "score_bin": 0})
     path = tmp_path / "selection.parquet"
     frame.to_parquet(path)
     return path, root
@@ -178,16 +180,61 @@ def selection(tmp_path):
 
 def test_offline_export_writes_tasks_keyed_by_image_id_and_the_label_config(selection, tmp_path):
     path, root = selection
+    pool = tmp_path / "pool.parquet"
+    for name in ("q1.jpg", "q2.jpg"):
+        (root / name).write_bytes((root / "p0.jpg").read_bytes())
+    pd.DataFrame({"image_id": ["q1.jpg", "q2.jpg"], "coarse_score": [3.9, 8.2]}).to_parquet(pool)
     result = CliRunner().invoke(app, ["annotate", "export", str(path), "--images-root", str(root),
-                                      "--url-prefix", "https://example.org/i", "--offline", str(tmp_path / "off")])
+                                      "--url-prefix", "https://example.org/i", "--anchor-pool", str(pool),
+                                      "--offline", str(tmp_path / "off")])
     assert result.exit_code == 0, result.output
     tasks = json.loads((tmp_path / "off" / "tasks.json").read_text())
     assert [t["data"]["image_id"] for t in tasks] == [f"p{k}.jpg" for k in range(8)]
     assert tasks[0]["data"]["image"] == "https://example.org/i/p0.jpg"
     config = (tmp_path / "off" / "label_config.xml").read_text()
-    assert 'name="color"' in config and 'maxRating="10"' in config and 'max="1"' in config
+    assert '<Choices name="color"' in config and '<Choice value="10" hotkey="0"/>' in config
     instructions = (tmp_path / "off" / "instructions.html").read_text()
-    assert instructions.count("<img") == 4  # one anchor per level 2, 4, 6, 8
+    # the pool's photos, not the selection's, at the two levels with a photo within 0.25 of them
+    assert instructions.count("<img") == 2 and "q1.jpg" in instructions and "q2.jpg" in instructions
+    assert "4 (coarse score 3.90)" in instructions and "8 (coarse score 8.20)" in instructions
+    assert "style=" not in instructions and "expert" not in instructions
+
+
+def test_default_anchors_are_set_aside_from_the_selection_and_never_sent_as_tasks(selection, tmp_path):
+    path, root = selection   # coarse scores 1.5, 2.57, 3.64, 4.71, 5.79, 6.86, 7.93, 9.0
+    summary = run_export(path, images_root=root, url_prefix="https://example.org/i", offline=tmp_path / "off")
+    tasks = {t["data"]["image_id"] for t in json.loads((tmp_path / "off" / "tasks.json").read_text())}
+    instructions = (tmp_path / "off" / "instructions.html").read_text()
+    anchors = {"p4.jpg", "p6.jpg"}          # 5.79 for level 6 and 7.93 for level 8; 2 and 4 have none within 0.25
+    assert summary["anchors"] == 2 and summary["photos"] == 6
+    assert tasks == {f"p{k}.jpg" for k in range(8)} - anchors
+    assert all(f"i/{a}" in instructions for a in anchors) and not tasks & anchors
+    assert "6 (coarse score 5.79)" in instructions and "coarse score</b>: an automatic pre-score" in instructions
+
+
+def test_anchor_table_names_its_source_and_may_not_hold_a_rated_photo(selection, tmp_path):
+    path, root = selection
+    (root / "e1.jpg").write_bytes((root / "p0.jpg").read_bytes())
+    table = tmp_path / "anchors.parquet"
+    pd.DataFrame({"image_id": ["e1.jpg"], "score": [7], "source": ["expert score"]}).to_parquet(table)
+    run_export(path, images_root=root, url_prefix="http://x", anchors=table, offline=tmp_path / "o")
+    assert "<b>7 (expert score)</b>" in (tmp_path / "o" / "instructions.html").read_text()
+    plain = anchors_from_table(pd.DataFrame({"image_id": ["e1.jpg"], "score": [3]}), "a.csv")
+    html = instructions_html(plain, lambda i: "/" + i)
+    assert "3 (reference score)" in html and "expert" not in html and "coarse score" not in html
+    pd.DataFrame({"image_id": ["e1.jpg", "p2.jpg"], "score": [7, 3]}).to_parquet(table)
+    with pytest.raises(IcaaError, match="1 anchor photo.*also in the selection.*p2.jpg"):
+        run_export(path, images_root=root, url_prefix="http://x", anchors=table, offline=tmp_path / "o2")
+
+
+def test_anchors_only_within_the_stated_distance_and_never_from_the_excluded_photos():
+    pool = pd.DataFrame({"image_id": ["a", "b", "c", "d", "e"], "coarse_score": [2.2, 4.34, 4.38, 6.0, 7.9],
+                         "photo_key": ["a", "b", "c", "x", "e"]})
+    chosen = choose_anchors(pool, exclude={"x", "e"}, max_distance=0.25)
+    # 4.34 and 4.38 are both too far from 4; d is a duplicate of the excluded x; e is excluded
+    assert chosen[["image_id", "level", "source"]].values.tolist() == [["a", 2.0, "coarse score"]]
+    assert chosen["score"].tolist() == [2.2]
+    assert choose_anchors(pool, max_distance=0.7)["image_id"].tolist() == ["a", "b", "d", "e"]
 
 
 def test_export_refuses_missing_images_and_ambiguous_image_source(selection, tmp_path):
@@ -242,15 +289,91 @@ def test_mos_refuses_out_of_range_ratings(tmp_path):
         run_mos(tmp_path / "r.parquet", tmp_path / "mos.parquet")
 
 
-def test_build_tasks_and_anchors_by_coarse_score():
+def test_build_tasks_carry_the_score_bin_into_the_task_metadata():
     selection = pd.DataFrame({"image_id": ["a", "b", "c"], "coarse_score": [2.1, 5.0, 7.9], "category": "x",
-                              "bin": [0, 1, 2]})
-    anchors = choose_anchors(selection)
-    assert anchors.set_index("score")["image_id"].to_dict() == {2.0: "a", 4.0: "b", 6.0: "c"}
+                              "score_bin": [1, 4, 7]})
     tasks = build_tasks(selection, lambda i: image_url(i, local_files_prefix="imgs"))
     assert tasks[1] == {"data": {"image": "/data/local-files/?d=imgs/b", "image_id": "b"},
-                        "meta": {"category": "x", "bin": 1, "coarse_score": 5.0}}
-    assert "<Rating name=\"overall\"" in label_config()
+                        "meta": {"category": "x", "score_bin": 4, "coarse_score": 5.0}}
+
+
+def test_label_config_has_choices_with_distinct_hotkeys_and_no_slider_or_stars():
+    import xml.etree.ElementTree as ElementTree
+    root = ElementTree.fromstring(label_config())
+    groups = {c.get("name"): c for c in root.iter("Choices")}
+    assert set(groups) == {"color", "overall", "confidence"}
+    assert all(c.get("required") == "true" and c.get("choice") == "single-radio" for c in groups.values())
+    values = {name: [c.get("value") for c in group] for name, group in groups.items()}
+    assert values["color"] == values["overall"] == [str(v) for v in range(1, 11)]
+    assert values["confidence"] == ["0", "0.25", "0.5", "0.75", "1"]
+    keys = [c.get("hotkey") for group in groups.values() for c in group]
+    assert len(keys) == len(set(keys)) == 25 and "".join(keys) == COLOR_HOTKEYS + OVERALL_HOTKEYS + CONFIDENCE_HOTKEYS
+    assert not list(root.iter("Rating")) and not list(root.iter("Number"))
+    assert "Keys: colour 1-9 and 0" in instructions_html(pd.DataFrame(columns=["image_id", "score", "level",
+                                                                               "source"]), str)
+
+
+def test_choices_results_are_parsed_as_numbers_and_old_rating_exports_still_are():
+    tasks = [_task(1, "a.jpg", [_annotation(1, 2, color=10, overall=1, confidence=0.25)]),
+             _task(2, "b.jpg", [_annotation(2, 2, result=[
+                 {"from_name": "color", "type": "rating", "value": {"rating": 4}},
+                 {"from_name": "overall", "type": "rating", "value": {"rating": 5}},
+                 {"from_name": "confidence", "type": "number", "value": {"number": 0.72}}])])]
+    ratings, rejects = parse_tasks(tasks)
+    assert rejects.empty
+    assert ratings[["color", "overall", "confidence"]].values.tolist() == [[10, 1, 0.25], [4, 5, 0.72]]
+
+
+def test_rater_is_the_annotators_email_or_a_stable_pseudonym(tmp_path):
+    tasks = [_task(1, "a.jpg", [_annotation(1, 2), _annotation(2, 3)])]
+    ratings, _ = parse_tasks(tasks, {2: "ann@example.org", 3: "bob@example.org"})
+    assert ratings["rater"].tolist() == ["ann@example.org", "bob@example.org"]
+    key = "k" * 20
+    assert pseudonym("ann@example.org", key) == pseudonym("ann@example.org", key)
+    assert pseudonym("ann@example.org", key) != pseudonym("bob@example.org", key)
+    assert pseudonym("ann@example.org", key) != pseudonym("ann@example.org", "j" * 20)
+    assert pseudonym("ann@example.org", key).startswith("r-") and len(pseudonym("ann@example.org", key)) == 18
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(tasks))
+    result = CliRunner().invoke(app, ["annotate", "import", "--from-export", str(export), "-o",
+                                      str(tmp_path / "r.parquet"), "--rater-pseudonyms"],
+                                env={"ICAA_RATER_PSEUDONYM_KEY": key})
+    assert result.exit_code == 0, result.output
+    assert pd.read_parquet(tmp_path / "r.parquet")["rater"].tolist() == [pseudonym("user2", key),
+                                                                        pseudonym("user3", key)]
+    assert key not in result.output
+    result = CliRunner().invoke(app, ["annotate", "import", "--from-export", str(export), "-o",
+                                      str(tmp_path / "s.parquet"), "--rater-pseudonyms"],
+                                env={"ICAA_RATER_PSEUDONYM_KEY": ""})
+    assert result.exit_code == 1 and "ICAA_RATER_PSEUDONYM_KEY" in str(result.exception) + result.output
+    assert not (tmp_path / "s.parquet").exists()
+
+
+def test_mos_gives_no_spread_or_interval_below_three_ratings():
+    rows = [("one", "u1", 7)] + [("two", u, c) for u, c in (("u1", 4), ("u2", 6))] + \
+        [("three", u, c) for u, c in (("u1", 5), ("u2", 7), ("u3", 6))]
+    ratings = pd.DataFrame([{"image_id": i, "rater": u, "color": c, "overall": c, "confidence": 0.5}
+                            for i, u, c in rows])
+    for method in ("mean", "robust"):
+        mos, _raters, summary = compute_mos(ratings, method=method, screens=())
+        mos = mos.set_index("image_id")
+        spread = ["color_sd", "MOS_sd", "color_ci95_low", "color_ci95_high", "MOS_ci95_low", "MOS_ci95_high"]
+        assert mos.loc[["one", "two"], spread].isna().all().all(), method
+        assert mos.loc["three", spread].notna().all(), method
+        assert mos["n_ratings"].tolist() == [1, 3, 2] and mos["color"].notna().all()
+        assert summary["ratings_per_image"] == {"min": 1, "median": 2.0, "max": 3}
+        assert summary["images_without_spread"] == 2
+    mean = compute_mos(ratings, method="mean", screens=())[0].set_index("image_id")
+    assert mean.loc["three", "color_sd"] == pytest.approx(np.std([5, 7, 6]))
+    assert mean.loc["one", "color"] == 7.0   # the score itself is kept
+
+
+def test_export_requires_the_images_root(selection, tmp_path):
+    path, _root = selection
+    result = CliRunner().invoke(app, ["annotate", "export", str(path), "--url-prefix", "http://x",
+                                      "--offline", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "--images-root" in result.output
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("command", [["annotate", "export"], ["annotate", "import"], ["mos"]])

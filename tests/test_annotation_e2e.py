@@ -6,11 +6,7 @@ The server lives in its own virtual environment (it pins its own dependencies): 
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,72 +18,17 @@ from icaa.annotation.simulate import RaterDesign, annotation_result, simulate_ra
 from icaa.pipeline.cli.annotate import run_export, run_import
 from icaa.pipeline.cli.mos import run_mos
 from icaa.pipeline.errors import IcaaError
+from labelstudio_server import TOKEN, Server, label_studio_binary, server_errors
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TOKEN = "icaa-e2e-token-4d1f7a"
 TITLE = "icaa e2e"
-
-
-def _binary() -> Path | None:
-    candidates = [os.environ.get("ICAA_LABEL_STUDIO_BIN"), REPO_ROOT / ".venv-ls" / "bin" / "label-studio"]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """A Label Studio process on 127.0.0.1 with a fresh data directory; restartable on the same database."""
-
-    def __init__(self, binary: Path, root: Path):
-        self.binary, self.root, self.port = binary, root, _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen | None = None
-
-    def start(self, timeout_s: float = 180.0) -> None:
-        env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(self.root / "ls-data"),
-               "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
-               "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(self.root), "LATEST_VERSION_CHECK": "false"}
-        log = open(self.root / "ls.log", "ab")
-        self.process = subprocess.Popen(
-            [str(self.binary), "start", "--internal-host", "127.0.0.1", "-p", str(self.port), "--no-browser",
-             "--username", "admin@example.com", "--password", "Adm1nPass!", "--user-token", TOKEN,
-             "--enable-legacy-api-token"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.root)
-        deadline = time.time() + timeout_s
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"Label Studio exited: {(self.root / 'ls.log').read_text()[-2000:]}")
-            try:
-                if requests.get(f"{self.url}/api/projects", headers={"Authorization": f"Token {TOKEN}"},
-                                timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError("Label Studio did not answer in time")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    binary = _binary()
+    binary = label_studio_binary()
     if binary is None:
         pytest.skip("Label Studio server not installed: create .venv-ls (python3 -m venv .venv-ls && "
                     ".venv-ls/bin/pip install label-studio) or set ICAA_LABEL_STUDIO_BIN")
@@ -100,23 +41,21 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def photos(server):
-    """Demo photos (or generated JPEGs where data/demo has none yet) in a subdirectory of the document root."""
+    """Ten demo photos to rate and two more as the anchor pool, in a subdirectory of the document root."""
     images = server.root / "imgs"
     images.mkdir()
-    demo = sorted((REPO_ROOT / "data" / "demo").glob("*.jpg"))[:10]
-    if demo:
-        for path in demo:
-            shutil.copy(path, images / path.name)
-    else:
-        from PIL import Image
-        for k in range(10):
-            Image.new("RGB", (48, 32), (25 * k, 120, 230 - 20 * k)).save(images / f"gen{k}.jpg")
-    ids = sorted(p.name for p in images.glob("*.jpg"))
+    demo = sorted((REPO_ROOT / "data" / "demo").glob("*.jpg"))[:12]
+    for path in demo:
+        shutil.copy(path, images / path.name)
+    names = [p.name for p in demo]
+    ids, pool_ids = names[:10], names[10:]
     selection = pd.DataFrame({"image_id": ids, "category": "demo", "coarse_score": np.linspace(1.5, 9.5, len(ids)),
-                              "bin": range(len(ids))})
+                              "score_bin": range(len(ids))})
     path = server.root / "selection.parquet"
     selection.to_parquet(path)
-    return path, images, ids
+    pd.DataFrame({"image_id": names, "coarse_score": [*selection["coarse_score"], 4.1, 7.95]}).to_parquet(
+        server.root / "pool.parquet")
+    return path, images, ids, pool_ids
 
 
 def _client(server):
@@ -125,21 +64,26 @@ def _client(server):
 
 
 def _export(server, photos):
-    path, images, _ = photos
+    path, images, _, _ = photos
     return run_export(path, images_root=images, local_files=True, document_root=server.root, overlap=3,
-                      project_title=TITLE, url=server.url, api_key=TOKEN)
+                      anchor_pool=server.root / "pool.parquet", project_title=TITLE, url=server.url, api_key=TOKEN)
 
 
 def test_round_trip_export_rate_import_mos_with_faults(server, photos, tmp_path):
-    path, images, ids = photos
+    path, images, ids, pool_ids = photos
     first = _export(server, photos)
     assert first["created"] and first["tasks_added"] == len(ids)
+    # the pool's two photos are the anchors (levels 4 and 8), the selection's photos are not
+    assert first["anchors"] == 2 and first["anchor_ids"] == [f"4: {pool_ids[0]}", f"8: {pool_ids[1]}"]
     again = _export(server, photos)
     assert not again["created"] and again["tasks_added"] == 0 and again["tasks_present"] == len(ids)
 
     client = _client(server)
-    tasks = {t.data["image_id"]: t for t in client.tasks.list(project=first["project_id"], fields="all")}
+    # one page (.items): iterating the SDK's pager would ask for a page past the last one
+    tasks = {t.data["image_id"]: t for t in client.tasks.list(project=first["project_id"], fields="all",
+                                                               page_size=100).items}
     assert sorted(tasks) == ids and len(tasks) == len(ids)
+    assert tasks[ids[3]].meta == {"category": "demo", "score_bin": 3, "coarse_score": pytest.approx(1.5 + 3 * 8 / 9)}
     # the photo is served to logged-in users through local-files storage
     image = requests.get(server.url + tasks[ids[0]].data["image"], headers={"Authorization": f"Token {TOKEN}"},
                          timeout=10)
@@ -161,7 +105,7 @@ def test_round_trip_export_rate_import_mos_with_faults(server, photos, tmp_path)
     assert summary["annotations_valid"] == len(ratings) and summary["added"] == len(ratings)
     assert summary["rejects_by_reason"] == {"color_out_of_range": 1, "missing_color": 1}
     table = pd.read_parquet(out)
-    expected = ratings.assign(rater=ratings["rater"].map(lambda r: f"user{users[r]}"))
+    expected = ratings.assign(rater=ratings["rater"] + "@example.com")   # the annotator's e-mail, not user<id>
     merged = table.merge(expected, on=["image_id", "rater"], suffixes=("", "_sim"))
     assert len(merged) == len(ratings) and (merged["color"] == merged["color_sim"]).all()
 
@@ -202,6 +146,9 @@ def test_round_trip_export_rate_import_mos_with_faults(server, photos, tmp_path)
     fresh = tmp_path / "fresh.parquet"
     run_import(fresh, project_title=TITLE, url=server.url, api_key=TOKEN, page_size=50)
     pd.testing.assert_frame_equal(pd.read_parquet(fresh), reference)
+    # page_size 3 and 5 end exactly on a page; no call asked for a page past the last one, nothing failed
+    run_import(fresh, project_title=TITLE, url=server.url, api_key=TOKEN, page_size=5)
+    assert server_errors((server.root / "ls.log").read_text(errors="replace")) == []
 
 
 def test_wrong_token_is_reported_without_echoing_it(server, photos):

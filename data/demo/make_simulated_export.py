@@ -3,7 +3,7 @@
 Not real ratings: 20 simulated raters (icaa.annotation.simulate, seeded: 13 honest, 2 biased, 4 lazy, 1 spammer)
 rate every photo, in Label Studio's JSON export format, so that `dvc repro` runs `annotate import` and `mos`
 without a server. Like a real export, it carries one annotation the server accepted but the import must reject
-(a colour rating of 11 on the 10-star scale).
+(a colour rating of 11 on the 1..10 scale).
 
 Usage: python data/demo/make_simulated_export.py [--images-root data/demo] [-o FILE]
 """
@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from icaa.annotation.labelstudio import image_url
-from icaa.annotation.simulate import RaterDesign, simulate_ratings, to_label_studio_tasks
+from icaa.annotation.simulate import RaterDesign, annotation_result, simulate_ratings, to_label_studio_tasks
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
@@ -36,9 +36,9 @@ def main() -> None:
     users = {name: 2 + k for k, name in enumerate(sorted(ratings["rater"].unique()))}
     tasks = to_label_studio_tasks(ratings, lambda i: image_url(i, local_files_prefix="demo"), users)
     invalid = dict(tasks[0]["annotations"][0])
+    first = ratings[ratings["image_id"] == tasks[0]["data"]["image_id"]].iloc[0]
     invalid.update(id=len(ratings) + 1, completed_by=1,
-                   result=[{**item, "value": {"rating": 11}} if item["from_name"] == "color" else item
-                           for item in invalid["result"]])
+                   result=annotation_result(11, int(first["overall"]), float(first["confidence"])))
     tasks[0]["annotations"].append(invalid)
     args.output.write_text(json.dumps(tasks, separators=(",", ":")) + "\n", encoding="utf-8")
     print(f"{args.output}: {len(tasks)} tasks, {len(ratings)} simulated annotations by {len(users)} raters")

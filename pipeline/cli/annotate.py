@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Any, Callable
@@ -23,27 +24,42 @@ app.add_typer(annotate_app, name="annotate")
 DEFAULT_TITLE = "icaa colour aesthetics"
 
 
-def _anchors(selection: pd.DataFrame, anchors_file: Path | None, anchors_per_level: int) -> pd.DataFrame:
-    from icaa.annotation.labelstudio import choose_anchors
-    if anchors_file is None:
-        if "coarse_score" not in selection.columns:
-            return pd.DataFrame(columns=["image_id", "score"])
-        return choose_anchors(selection, anchors_per_level=anchors_per_level)
-    anchors = read_table(anchors_file)
-    require_columns(anchors, ["image_id", "score"], str(anchors_file))
-    bad = anchors[~pd.to_numeric(anchors["score"], errors="coerce").between(1, 10)]
-    if len(bad):
-        raise IcaaError(f"{anchors_file}: {len(bad)} anchor score(s) outside 1..10, e.g. "
-                        f"{bad.iloc[0]['image_id']}={bad.iloc[0]['score']!r}")
-    return anchors[["image_id", "score"]]
+def _anchors(selection: pd.DataFrame, *, anchors_file: Path | None, anchor_pool: Path | None,
+             anchors_per_level: int, anchor_max_distance: float) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(anchors, the selection left to rate, where the anchors came from); anchors are never rated photos."""
+    from icaa.annotation.anchors import anchors_from_table, choose_anchors, excluded_ids
+    if anchors_file is not None:
+        anchors = anchors_from_table(read_table(anchors_file), str(anchors_file))
+        rated = anchors[anchors["image_id"].isin(excluded_ids(selection))]
+        if len(rated):
+            raise IcaaError(f"{anchors_file}: {len(rated)} anchor photo(s) are also in the selection, e.g. "
+                            f"{rated.iloc[0]['image_id']}; raters would be shown the answer: take them out of "
+                            f"the anchors table or of the selection")
+        return anchors, selection, f"table {anchors_file}"
+    if anchor_pool is not None:
+        pool = read_table(anchor_pool)
+        require_columns(pool, ["image_id", "coarse_score"], str(anchor_pool))
+        anchors = choose_anchors(pool, exclude=excluded_ids(selection), max_distance=anchor_max_distance,
+                                 per_level=anchors_per_level)
+        return anchors, selection, f"pool {anchor_pool} (photos not in the selection)"
+    if "coarse_score" not in selection.columns:
+        return pd.DataFrame(columns=["image_id", "score", "level", "source"]), selection, "none"
+    anchors = choose_anchors(selection, max_distance=anchor_max_distance, per_level=anchors_per_level)
+    rest = selection[~selection["image_id"].isin(anchors["image_id"])]
+    return anchors, rest, "set aside from the selection (not sent as tasks)"
 
 
-def run_export(selection_parquet: Path | str, *, images_root: Path | str = "data/demo", url_prefix: str | None = None,
+def run_export(selection_parquet: Path | str, *, images_root: Path | str, url_prefix: str | None = None,
                local_files: bool = False, document_root: Path | str | None = None, anchors: Path | str | None = None,
-               anchors_per_level: int = 1, overlap: int = 3, project_title: str = DEFAULT_TITLE,
+               anchor_pool: Path | str | None = None, anchors_per_level: int = 1,
+               anchor_max_distance: float = 0.25, overlap: int = 3, project_title: str = DEFAULT_TITLE,
                offline: Path | str | None = None, url: str | None = None, api_key: str | None = None,
                log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """Export the selection to a Label Studio project (or, with ``offline``, to tasks.json + label_config.xml)."""
+    """Export the selection to a Label Studio project (or, with ``offline``, to tasks.json + label_config.xml).
+
+    Anchors (``icaa.annotation.anchors``) come from the ``anchors`` table, else from ``anchor_pool`` (photos not in
+    the selection), else are set aside from the selection and not sent as tasks.
+    """
     from icaa.annotation.labelstudio import (LOCAL_FILES_HELP, build_tasks, image_url, instructions_html,
                                              label_config)
     started = time.time()
@@ -60,7 +76,15 @@ def run_export(selection_parquet: Path | str, *, images_root: Path | str = "data
     missing = [i for i in selection["image_id"] if not (images_root / i).is_file()]
     if missing:
         raise IcaaError(f"{len(missing)} image(s) of the selection are not under {images_root}, e.g. {missing[0]}; "
-                        f"pass --images-root")
+                        f"pass the directory the image_ids are relative to as --images-root")
+    anchor_table, selection, anchor_origin = _anchors(
+        selection, anchors_file=Path(anchors) if anchors else None,
+        anchor_pool=Path(anchor_pool) if anchor_pool else None, anchors_per_level=anchors_per_level,
+        anchor_max_distance=anchor_max_distance)
+    missing = [i for i in anchor_table["image_id"] if not (images_root / i).is_file()]
+    if missing:
+        raise IcaaError(f"{len(missing)} anchor image(s) are not under {images_root}, e.g. {missing[0]}; anchors "
+                        f"are served from --images-root like the photos")
     local_prefix = None
     if local_files:
         root = Path(document_root).resolve() if document_root else images_root.parent
@@ -74,8 +98,10 @@ def run_export(selection_parquet: Path | str, *, images_root: Path | str = "data
     def url_for(image_id: str) -> str:
         return image_url(image_id, url_prefix=url_prefix, local_files_prefix=local_prefix)
 
-    anchor_table = _anchors(selection, Path(anchors) if anchors else None, anchors_per_level)
-    summary: dict[str, Any] = {"photos": len(selection), "anchors": len(anchor_table), "overlap": overlap}
+    summary: dict[str, Any] = {
+        "photos": len(selection), "anchors": len(anchor_table), "anchors_from": anchor_origin,
+        "anchor_ids": [f"{row.level:g}: {row.image_id}" for row in anchor_table.itertuples(index=False)],
+        "overlap": overlap}
     if offline is not None:
         out = Path(offline)
         tasks = build_tasks(selection, url_for)
@@ -100,15 +126,23 @@ def run_export(selection_parquet: Path | str, *, images_root: Path | str = "data
 
 def run_import(output: Path | str, *, from_export: Path | str | None = None, rejects: Path | str | None = None,
                project_title: str = DEFAULT_TITLE, url: str | None = None, api_key: str | None = None,
-               page_size: int = 100, on_page: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Pull every annotation (server or export file), validate, and upsert into ``output`` (incremental)."""
-    from icaa.annotation.ratings import merge_ratings, parse_tasks
+               page_size: int = 100, on_page: Callable[[int], None] | None = None,
+               pseudonym_key: str | None = None) -> dict[str, Any]:
+    """Pull every annotation (server or export file), validate, and upsert into ``output`` (incremental).
+
+    ``rater`` is the annotator's e-mail (from the server's user list), ``user<id>`` where an export file gives only
+    the id, or, with ``pseudonym_key``, a stable pseudonym of either (``icaa.annotation.ratings.pseudonym``).
+    """
+    from icaa.annotation.ratings import merge_ratings, parse_tasks, pseudonym
     started = time.time()
     output = Path(output)
     rejects_path = Path(rejects) if rejects else output.with_name("annotation_rejects.parquet")
     if rejects_path.resolve() == output.resolve():
         raise IcaaError(f"--rejects must differ from the output {output}")
+    if pseudonym_key is not None and len(pseudonym_key) < 16:
+        raise IcaaError("the rater pseudonym key (ICAA_RATER_PSEUDONYM_KEY) must be at least 16 characters")
     existing = read_table(output) if output.exists() else None
+    users: dict[int, str] = {}
     if from_export is not None:
         from icaa.annotation.labelstudio import iter_export_file
         tasks = list(iter_export_file(Path(from_export)))
@@ -118,9 +152,12 @@ def run_import(output: Path | str, *, from_export: Path | str | None = None, rej
         if not url:
             raise IcaaError("no Label Studio URL: set LABEL_STUDIO_URL or --url (or use --from-export FILE)")
         client = connect(url, api_key)
-        tasks, _users = fetch_tasks(client, url, title=project_title, page_size=page_size, on_page=on_page)
+        tasks, users = fetch_tasks(client, url, title=project_title, page_size=page_size, on_page=on_page)
         source = url
-    fetched, rejected = parse_tasks(tasks)
+    fetched, rejected = parse_tasks(tasks, users)
+    if pseudonym_key is not None:
+        for table in (fetched, rejected):
+            table["rater"] = table["rater"].map(lambda r: pseudonym(r, pseudonym_key) if isinstance(r, str) else r)
     merged, counts = merge_ratings(existing, fetched, rejected["annotation_id"].dropna().astype(int))
     # rejects first: a crash between the writes leaves the old ratings, and a re-run rewrites both
     write_table(rejected, rejects_path, schema=ANNOTATION_REJECTS)
@@ -129,7 +166,9 @@ def run_import(output: Path | str, *, from_export: Path | str | None = None, rej
             "annotations_rejected": len(rejected),
             "rejects_by_reason": {k: int(v) for k, v in rejected["reason"].value_counts().items()},
             **counts, "ratings_total": len(merged), "images": int(merged["image_id"].nunique()),
-            "raters": int(merged["rater"].nunique()), "output": str(output), "rejects_table": str(rejects_path),
+            "raters": int(merged["rater"].nunique()), "rater_ids": "pseudonyms" if pseudonym_key else
+            ("e-mails" if users else "user<id> (the export file gives ids only)"),
+            "output": str(output), "rejects_table": str(rejects_path),
             "seconds": round(time.time() - started, 2)}
 
 
@@ -143,25 +182,32 @@ TitleOption = Annotated[str, typer.Option("--project-title", help="Label Studio 
 
 @annotate_app.command("export", epilog=(
     "Example: LABEL_STUDIO_URL=http://127.0.0.1:8080 LABEL_STUDIO_API_KEY=... icaa-data annotate export "
-    "work/balance/selection.parquet --images-root data/demo --local-files --overlap 3.  "
-    "Offline: icaa-data annotate export work/balance/selection.parquet --url-prefix https://example.org/imgs "
-    "--offline work/annotate/offline"))
+    "work/balance/selection.parquet --images-root data/demo --local-files --anchor-pool work/fuse/coarse.parquet "
+    "--overlap 3.  "
+    "Offline: icaa-data annotate export work/balance/selection.parquet --images-root data/demo "
+    "--url-prefix https://example.org/imgs --offline work/annotate/offline"))
 def export_command(
     selection_parquet: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
                                                       help="selection.parquet from balance")],
     images_root: Annotated[Path, typer.Option(exists=True, file_okay=False,
-                                              help="directory the image_ids are relative to")] = Path("data/demo"),
+                                              help="directory the image_ids are relative to (required)")],
     url_prefix: Annotated[str | None, typer.Option(help="images served at URL_PREFIX/<image_id>")] = None,
     local_files: Annotated[bool, typer.Option(
         "--local-files", help="serve images through Label Studio's local-files storage (server settings: see "
                               "README)")] = False,
     document_root: Annotated[Path | None, typer.Option(
         help="the server's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT (default: parent of --images-root)")] = None,
-    anchors: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
-                                                 help="expert anchors table: image_id, score 1..10 "
-                                                      "(default: chosen by coarse score)")] = None,
-    anchors_per_level: Annotated[int, typer.Option(help="anchors per score level when chosen by coarse score")]
-        = 1,
+    anchors: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help=(
+        "anchors table: image_id, score 1..10, optional source (e.g. 'expert score', shown in the captions); "
+        "none may be in the selection"))] = None,
+    anchor_pool: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help=(
+        "table of candidate anchors with image_id, coarse_score (e.g. work/fuse/coarse.parquet): anchors are "
+        "chosen among its photos not in the selection. Without it or --anchors, anchors are set aside from the "
+        "selection and not sent as tasks"))] = None,
+    anchors_per_level: Annotated[int, typer.Option(help="anchors per level 2, 4, 6, 8 when chosen by coarse "
+                                                        "score")] = 1,
+    anchor_max_distance: Annotated[float, typer.Option(help=(
+        "a level gets an anchor only from a photo whose coarse score is within this many points of it"))] = 0.25,
     overlap: Annotated[int, typer.Option(help="ratings wanted per photo (project maximum_annotations)")] = 3,
     project_title: TitleOption = DEFAULT_TITLE,
     offline: Annotated[Path | None, typer.Option(
@@ -172,7 +218,8 @@ def export_command(
 ) -> None:
     """Create or update the Label Studio project and add the photos it does not have yet (idempotent)."""
     summary = run_export(selection_parquet, images_root=images_root, url_prefix=url_prefix, local_files=local_files,
-                         document_root=document_root, anchors=anchors, anchors_per_level=anchors_per_level,
+                         document_root=document_root, anchors=anchors, anchor_pool=anchor_pool,
+                         anchors_per_level=anchors_per_level, anchor_max_distance=anchor_max_distance,
                          overlap=overlap, project_title=project_title, offline=offline, url=url, api_key=api_key,
                          log=typer.echo)
     echo_summary("annotate export", summary)
@@ -191,6 +238,10 @@ def import_command(
         help="annotations not used, with reasons (default: annotation_rejects.parquet beside -o)")] = None,
     project_title: TitleOption = DEFAULT_TITLE,
     page_size: Annotated[int, typer.Option(help="tasks per API page")] = 100,
+    rater_pseudonyms: Annotated[bool, typer.Option(
+        "--rater-pseudonyms", help="store r-<HMAC-SHA256 of the e-mail> instead of the e-mail; the key comes from "
+                                   "ICAA_RATER_PSEUDONYM_KEY (>= 16 characters, kept secret, never printed)")]
+        = False,
     url: UrlOption = None,
     api_key: KeyOption = None,
 ) -> None:
@@ -201,6 +252,12 @@ def import_command(
         pages.append(page)
         typer.echo(f"  page {page}", err=True)
 
+    key = None
+    if rater_pseudonyms:
+        key = os.environ.get("ICAA_RATER_PSEUDONYM_KEY")
+        if not key:
+            raise IcaaError("--rater-pseudonyms needs the secret key in ICAA_RATER_PSEUDONYM_KEY (the same key gives "
+                            "the same pseudonyms in every import)")
     summary = run_import(output, from_export=from_export, rejects=rejects, project_title=project_title, url=url,
-                         api_key=api_key, page_size=page_size, on_page=progress)
+                         api_key=api_key, page_size=page_size, on_page=progress, pseudonym_key=key)
     echo_summary("annotate import", summary)

@@ -66,12 +66,18 @@ def mos_command(
     fit_scale: Annotated[bool, typer.Option(help="robust: fit a per-rater scale as well as the offset")] = False,
     lazy_segments: Annotated[int, typer.Option(help="robust: parts of a rater's sequence with their own "
                                                     "middle-answer probability")] = 1,
+    min_ratings_for_spread: Annotated[int, typer.Option(
+        help="images with fewer ratings get no SD and no interval (NaN)")] = 3,
 ) -> None:
-    """Per-image colour and overall MOS, SDs, 95 % intervals and raters kept, with each rater's verdict."""
+    """Per-image colour and overall MOS, SDs, 95 % intervals and raters kept, with each rater's verdict.
+
+    SDs and intervals are NaN for an image with fewer than --min-ratings-for-spread ratings.
+    """
     chosen = tuple(s.strip() for s in screens.split(",") if s.strip() and s.strip() != "none")
     summary = run_mos(ratings_parquet, output, raters=raters, metrics=metrics, method=method, screens=chosen,
                       flagged_weight=flagged_weight, min_mean_confidence=min_mean_confidence,
                       lazy_max_middle_share=lazy_max_middle_share, lazy_min_std=lazy_min_std,
                       lazy_min_loo_srcc=lazy_min_loo_srcc, lazy_min_median_lead_time_s=lazy_min_median_lead_time_s,
-                      min_ratings_per_rater=min_ratings_per_rater, fit_scale=fit_scale, lazy_segments=lazy_segments)
+                      min_ratings_per_rater=min_ratings_per_rater, fit_scale=fit_scale, lazy_segments=lazy_segments,
+                      min_ratings_for_spread=min_ratings_for_spread)
     echo_summary("mos", summary)
