@@ -161,7 +161,7 @@ class HarmonySummary:
 
 def harmony_score(images: Path | str, output: Path | str, *, rejects_output: Path | str | None = None,
                   images_root: Path | str | None = None, long_side_px: int = 96, max_pixels: int = 100_000_000,
-                  chunk_size: int = 128, workers: int = 1, scheduler: str | None = None,
+                  chunk_size: int = 64, workers: int = 1, scheduler: str | None = None,
                   work_dir: Path | str | None = None, progress: bool = True, **analysis_options) -> HarmonySummary:
     """Score every image of ``images`` (scan's table) into ``colour.parquet`` and ``rejects.parquet``.
 

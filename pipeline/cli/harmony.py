@@ -43,7 +43,7 @@ def harmony_score_command(
     suppress_background: Annotated[Optional[bool], typer.Option(
         "--suppress-background/--no-suppress-background",
         help="Down-weight plain white/black backdrops [default on].", show_default=False)] = None,
-    chunk_size: Annotated[int, typer.Option(help="Images per resumable chunk.")] = 128,
+    chunk_size: Annotated[int, typer.Option(help="Images per resumable chunk.")] = 64,
     workers: Annotated[int, typer.Option(help="Local workers: this process and N-1 child processes.")] = 1,
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address, tcp://HOST:PORT.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
