@@ -241,19 +241,7 @@ def test_a_crawl_killed_midway_resumes_with_the_same_table_and_no_repeated_calls
     process = subprocess.Popen([sys.executable, "-c", KILLED_CRAWL, str(tmp_path / "images.parquet"),
                                 str(tmp_path / "killed.parquet"), str(tmp_path / "cache")], env=env)
     cache_file = tmp_path / "cache" / "flickr-api.sqlite"
-
-    def stored_answers() -> int:
-        if not cache_file.exists():
-            return 0
-        with ResponseCache(cache_file) as cache:
-            return len(cache)
-
-    deadline = time.time() + 120  # a bound on a hung child only; no assertion depends on how long anything took
-    while stored_answers() < 4 and time.time() < deadline and process.poll() is None:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    stored = stored_answers()
+    stored = _kill_once_stored(process, cache_file, 4)
     in_flight = len(fake.calls()) - stored  # asked, but killed before the answer was stored
     assert stored >= 4 and in_flight <= 1 and not (tmp_path / "killed.parquet").exists()
 
@@ -273,6 +261,23 @@ def test_a_crawl_killed_midway_resumes_with_the_same_table_and_no_repeated_calls
     resumed, fresh = (pd.read_parquet(tmp_path / name) for name in ("resumed.parquet", "fresh.parquet"))
     pd.testing.assert_frame_equal(resumed.drop(columns="fetched_at"), fresh.drop(columns="fetched_at"))
     assert (resumed["status"] == "ok").all()
+
+
+def _stored_answers(cache_file: Path) -> int:
+    if not cache_file.exists():
+        return 0
+    with ResponseCache(cache_file) as cache:
+        return len(cache)
+
+
+def _kill_once_stored(process: subprocess.Popen, cache_file: Path, count: int) -> int:
+    """SIGKILL a crawling child once its cache holds ``count`` answers; return how many it had stored."""
+    deadline = time.time() + 120  # a bound on a hung child only; no assertion depends on how long anything took
+    while _stored_answers(cache_file) < count and time.time() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return _stored_answers(cache_file)
 
 
 def _run_with_env(env, function):
@@ -624,19 +629,7 @@ def test_a_search_killed_midway_resumes_with_the_same_table_and_no_repeated_page
     process = subprocess.Popen([sys.executable, "-c", KILLED_SEARCH, str(tmp_path / "img"),
                                 str(tmp_path / "killed.parquet"), str(tmp_path / "cache")], env=env)
     cache_file = tmp_path / "cache" / "flickr-api.sqlite"
-
-    def stored_pages() -> int:
-        if not cache_file.exists():
-            return 0
-        with ResponseCache(cache_file) as cache:
-            return len(cache)
-
-    deadline = time.time() + 120  # a bound on a hung child only; no assertion depends on how long anything took
-    while stored_pages() < 4 and time.time() < deadline and process.poll() is None:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    stored = stored_pages()
+    stored = _kill_once_stored(process, cache_file, 4)
     in_flight = len(fake.calls(SEARCH)) - stored  # asked, but killed before the page was stored
     assert stored >= 4 and in_flight <= 1 and not (tmp_path / "killed.parquet").exists()
 
