@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from icaa.pipeline.cli._util import app, echo_summary
 from icaa.pipeline.crawl.cache import ResponseCache
-from icaa.pipeline.crawl.client import API_KEY_ENV, DEFAULT_ENDPOINT, ENDPOINT_ENV, FlickrClient
+from icaa.pipeline.crawl.client import API_KEY_ENV, DEFAULT_ENDPOINT, FlickrClient
 from icaa.pipeline.crawl.ids import MAX_PHOTO_ID
 from icaa.pipeline.crawl.popularity import crawl_popularity, plan_popularity, popularity_from_table
 from icaa.pipeline.crawl.ratelimit import RateLimiter

@@ -10,7 +10,6 @@ import pandas as pd
 import typer
 
 from icaa.pipeline.cli._util import app, echo_summary
-from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.fuse import NORMALISATIONS, fuse_scores
 from icaa.pipeline.io import read_table, write_table
 from icaa.pipeline.outputs import refuse_overwriting_inputs

@@ -17,7 +17,6 @@ need a second file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import threading

@@ -14,7 +14,6 @@ Images sharing a photo id (ICAA17K lists one photo under several categories) are
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -42,7 +41,6 @@ __all__ = [
     "crawl_popularity",
     "plan_popularity",
     "popularity_from_table",
-    "status_counts",
 ]
 
 POPULARITY_COLUMNS = ["image_id", "photo_id", "owner", "owner_name", "views", "faves", "licence", "licence_name",
@@ -370,7 +368,3 @@ def _text_or_none(value: Any) -> str | None:
     return None if value is None or (not isinstance(value, str) and pd.isna(value)) or not str(value).strip() \
         else str(value).strip()
 
-
-def status_counts(frame: pd.DataFrame) -> dict[str, int]:
-    """Rows per status, most frequent first."""
-    return dict(Counter(frame["status"]).most_common())

@@ -30,7 +30,7 @@ import requests
 
 from icaa.pipeline.crawl.cache import ResponseCache
 from icaa.pipeline.crawl.client import CallFailed, FlickrClient, answer_status
-from icaa.pipeline.crawl.licences import LICENCE_NAMES, REDISTRIBUTABLE_LICENCES
+from icaa.pipeline.crawl.licences import REDISTRIBUTABLE_LICENCES
 from icaa.pipeline.crawl.popularity import ERROR_REASONS, is_public
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import apply_umask
@@ -38,7 +38,6 @@ from icaa.pipeline.partitions import run_partitioned
 
 __all__ = [
     "REUSABLE_LICENCES",
-    "LICENCE_NAMES",
     "FLICKR_COLOUR_CODES",
     "CANDIDATE_STATUSES",
     "MAX_PER_PAGE",
@@ -187,8 +186,8 @@ def _download(session: requests.Session, url: str, destination: Path, *, max_byt
                 return size, digest.hexdigest()
         except requests.Timeout:
             reason = "timeout"
-        except requests.RequestException as error:
-            reason, detail = "connection", type(error).__name__
+        except requests.RequestException:
+            reason = "connection"
         except CallFailed as failure:
             if failure.reason != "server_error" or attempt == attempts:
                 raise
