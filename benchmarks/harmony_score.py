@@ -98,8 +98,8 @@ def main() -> None:
           f"ratio to the floor {floor / stage:.2f} (target >= 0.5)")
     print(f"icaa-data harmony-score --workers 2 : {two:6.2f} s  {stage / two:.2f}x one worker (target >= 1.8 on 2 idle "
           f"cores)")
-    print(f"peak memory, {len(paths) // 4} vs {len(paths)} photos: {memory['quarter']:.0f} MB vs {memory['all']:.0f} MB "
-          f"(ratio {memory['all'] / memory['quarter']:.2f}; flat is ~1)")
+    print(f"peak memory, {len(paths) // 4} vs {len(paths)} photos: {memory['quarter']:.0f} MB vs "
+          f"{memory['all']:.0f} MB (ratio {memory['all'] / memory['quarter']:.2f}; flat is ~1)")
 
 
 def _megapixels(path: Path) -> float:

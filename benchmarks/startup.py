@@ -1,5 +1,6 @@
 """Start-up time of the command-line tools: ``icaa-data --help``, ``icaa-train --help`` and ``icaa-data
-harmony-score --help`` against a bare ``python -c pass`` in the same run (target: each under 0.5 s on the project's 2-core VM).
+harmony-score --help`` against a bare ``python -c pass`` in the same run (target: each under 0.5 s on the
+project's 2-core VM).
 
 The tools import each stage, pandas, scipy, dask and torch only when a command that uses them runs, so
 ``--help`` costs little more than Python and Typer. Best of --repeats (each a new process).

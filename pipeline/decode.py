@@ -2,8 +2,8 @@
 
 JPEGs are decoded at reduced size by libjpeg's DCT scaling (OpenCV's ``IMREAD_REDUCED_COLOR_*`` for plain
 RGB and grayscale JPEGs, the fastest decode there is; Pillow ``draft`` for the rest), by the largest factor
-of 2, 4 or 8 that keeps the long side at least ``long_side_px``, then area-resized to ``long_side_px``. Alpha is composited on white; CMYK, 16-bit, palette, grayscale and animated
-images (first frame) all come out as float32 sRGB in 0..1. EXIF orientation is ignored on purpose:
+of 2, 4 or 8 that keeps the long side at least ``long_side_px``, then area-resized to ``long_side_px``.
+Alpha is composited on white; CMYK, 16-bit, palette, grayscale and animated images (first frame) all come out as float32 sRGB in 0..1. EXIF orientation is ignored on purpose:
 it does not change an image's colours.
 """
 
@@ -98,9 +98,6 @@ def open_image(path: Path | str, *, max_pixels: int) -> Iterator[Image.Image]:
         raise DecodeError(codes.DECODE_FAILED, str(error)) from None
 
 
-_REDUCED_FLAGS = {1: 0, 2: 1, 4: 2, 8: 3}  # factor -> index into the IMREAD_REDUCED_COLOR_* flags
-
-
 def _reduction_factor(width: int, height: int, long_side_px: int) -> int:
     """The largest libjpeg DCT scale 1, 2, 4 or 8 whose output keeps the long side >= ``long_side_px``."""
     return max(f for f in (1, 2, 4, 8) if f == 1 or -(-max(width, height) // f) >= long_side_px)
@@ -114,8 +111,9 @@ def _decode_plain_jpeg(path: Path, factor: int) -> np.ndarray | None:
     data = np.fromfile(path, np.uint8)
     if len(data) < 4 or data[-2] != 0xFF or data[-1] != 0xD9:
         return None  # cut off (or trailing bytes): Pillow's path tells which
-    flags = (cv2.IMREAD_COLOR, cv2.IMREAD_REDUCED_COLOR_2, cv2.IMREAD_REDUCED_COLOR_4, cv2.IMREAD_REDUCED_COLOR_8)
-    bgr = cv2.imdecode(data, flags[_REDUCED_FLAGS[factor]] | cv2.IMREAD_IGNORE_ORIENTATION)
+    flag = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+            8: cv2.IMREAD_REDUCED_COLOR_8}[factor]
+    bgr = cv2.imdecode(data, flag | cv2.IMREAD_IGNORE_ORIENTATION)
     if bgr is None:
         return None
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) * np.float32(1.0 / 255.0)

@@ -38,8 +38,8 @@ print("MODULES", " ".join(sorted(sys.modules)), file=sys.stderr)
     ("icaa-data", "icaa.pipeline.cli", ["harmony-score"]),
 ])
 def test_help_imports_no_stage_and_no_heavy_library(tool, module, arguments):
-    done = subprocess.run([sys.executable, "-c", IMPORTED_BY_HELP.format(tool=tool, module=module, arguments=arguments)],
-                          capture_output=True, text=True, check=True)
+    code = IMPORTED_BY_HELP.format(tool=tool, module=module, arguments=arguments)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(done.stderr.split("MODULES", 1)[1].split())
     assert ("Options:" if arguments else "Commands:") in done.stdout
     assert sorted(m for m in loaded if m.split(".")[0] in HEAVY_MODULES or m in HEAVY_MODULES) == []

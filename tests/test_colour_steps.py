@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from icaa.pipeline.colour.dominant import (
-    achromatic_levels, analyse_colours, class_scores, colour_masses, decide_class, figure_ground_weights, pixel_colours, pixel_families,
-    representative_colours,
+    achromatic_levels, analyse_colours, class_scores, colour_masses, decide_class, figure_ground_weights,
+    pixel_colours, pixel_families, representative_colours,
 )
 from icaa.pipeline.colour.naming import ACHROMATIC_INDEX
 

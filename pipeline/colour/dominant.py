@@ -30,7 +30,8 @@ from icaa.pipeline.colour.naming import (
 )
 from icaa.pipeline.colour.wheel import ryb12_index
 
-__all__ = ["FAMILY_FROM", "ColourAnalysis", "PixelColours", "ColourMasses", "ClassDecision", "AchromaticLevels", "pixel_colours",
+__all__ = ["FAMILY_FROM", "ColourAnalysis", "PixelColours", "ColourMasses", "ClassDecision", "AchromaticLevels",
+           "pixel_colours",
            "figure_weights", "figure_ground_weights", "pixel_families", "colour_masses", "achromatic_levels",
            "class_scores",
            "decide_class", "representative_colours", "analyse_colours"]
@@ -415,7 +416,8 @@ def decide_class(pixels: PixelColours, weights: np.ndarray, masses: ColourMasses
             members = classes == first
             median_lightness = _weighted_median(lightness[members], credit[members])
             median_chroma = _weighted_median(chroma[members], credit[members])
-            category = f"monochromatic/{tone_class(dominant, median_lightness, median_chroma, **(tone_thresholds or {}))}"
+            tone = tone_class(dominant, median_lightness, median_chroma, **(tone_thresholds or {}))
+            category = f"monochromatic/{tone}"
             visible_levels = [ACHROMATIC_LEVELS.index(name) for name in achromatic_auxiliary_levels]
             visible_grey = ~chromatic & np.isin(levels.levels, visible_levels)
             grey_fraction = float(weights[visible_grey].sum() / weights.sum())
@@ -484,8 +486,9 @@ def analyse_colours(
     """Dominant/auxiliary colours, ICAA17K class, class scores and harmony measures of one image.
 
     The steps, each a pure function of its own: ``pixel_colours`` (conversion, achromatic pixels, chroma
-    credit), ``figure_ground_weights``, ``pixel_families``, ``colour_masses``,
-    ``achromatic_levels``, ``class_scores``, ``decide_class``, ``representative_colours``, then every measure of ``measures.HARMONY_MEASURES``.
+    credit), ``figure_ground_weights``, ``pixel_families``, ``colour_masses``, ``achromatic_levels``,
+    ``class_scores``, ``decide_class``, ``representative_colours``, then every measure of
+    ``measures.HARMONY_MEASURES``.
     The keyword arguments are the thresholds of those steps (see each for its meaning); they live in
     ``params.yaml`` under ``harmony-score.analysis``.
 
@@ -529,8 +532,6 @@ def analyse_colours(
     >>> analyse_colours(rgb).category
     'complementary/red_blue'
     """
-    if family_from not in FAMILY_FROM:
-        raise ValueError(f"expected family_from of {FAMILY_FROM}, got {family_from!r}")
     pixels = pixel_colours(rgb, analysis_long_side_px=analysis_long_side_px, achromatic_chroma=achromatic_chroma,
                            black_lightness_any_chroma=black_lightness_any_chroma,
                            chroma_full_credit=chroma_full_credit, family_hue=family_hue)
