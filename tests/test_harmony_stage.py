@@ -333,3 +333,14 @@ def test_the_fast_reduced_decode_gives_the_results_of_the_slow_full_decode_on_th
                 tolerance = 2.0 if key.endswith("_deg") else 0.1 if key.startswith("class_score_") else \
                     tolerances.get(key, 0.05)
                 assert abs(fast[key] - value) <= tolerance, (path.name, key, fast[key], value)
+
+
+def test_decoding_below_the_analysis_size_is_refused_in_one_sentence(demo_colour, tmp_path):
+    out, _ = demo_colour
+    result = CliRunner().invoke(app, ["harmony-score", str(out / "images.parquet"), "--images-root", str(DEMO_DIR),
+                                      "-o", str(tmp_path / "colour.parquet"), "--long-side-px", "64", "--no-progress"])
+    from icaa.pipeline.errors import IcaaError
+
+    assert isinstance(result.exception, IcaaError)  # main() prints it as one sentence and exits 1
+    assert "long_side_px 64 is below the analysis size" in str(result.exception)
+    assert not (tmp_path / "colour.parquet").exists()
