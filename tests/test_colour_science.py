@@ -335,3 +335,13 @@ def test_a_measure_returning_undeclared_columns_is_refused(monkeypatch):
     monkeypatch.setitem(measures.HARMONY_MEASURES, "Broken2024", broken)
     with pytest.raises(ValueError, match="Broken2024 returned columns"):
         analyse_colours(solid((255, 0, 0)))
+
+
+def test_cube_root_nonnegative_matches_numpy_over_the_float_range():
+    from icaa.pipeline.colour.conversion import cube_root_nonnegative
+
+    values = np.concatenate([[0.0], np.geomspace(1e-30, 1e30, 20_001)]).astype(np.float32)
+    expected = np.cbrt(values.astype(np.float64))
+    relative = np.abs(cube_root_nonnegative(values) - expected)[1:] / expected[1:]
+    assert relative.max() < 3e-6
+    assert cube_root_nonnegative(values)[0] < 1e-12

