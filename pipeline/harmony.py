@@ -26,11 +26,14 @@ from icaa.pipeline.io import is_inside, read_table, require_columns, write_table
 from icaa.pipeline.partitions import code_fingerprint, fingerprint, run_partitioned
 from icaa.pipeline.schemas import COLOUR, REJECTS
 
-__all__ = ["ANALYSIS_DEFAULTS", "check_analysis_options", "load_analysis_options", "HarmonySummary", "score_chunk",
+__all__ = ["ANALYSIS_DEFAULTS", "WORKER_PRELOAD", "check_analysis_options", "load_analysis_options", "HarmonySummary", "score_chunk",
            "score_image", "harmony_score"]
 
 #: Every threshold of the analysis: the keyword arguments of ``analyse_colours`` with its own defaults
 #: (``params.yaml`` section ``harmony-score.analysis``), so the two cannot drift apart.
+#: What local workers' fork server imports besides this module: the analysis's lookup tables, built once.
+WORKER_PRELOAD = ("icaa.pipeline.colour.preload",)
+
 ANALYSIS_DEFAULTS: dict[str, object] = {
     name: parameter.default for name, parameter in inspect.signature(analyse_colours).parameters.items()
     if parameter.kind is inspect.Parameter.KEYWORD_ONLY}
@@ -195,7 +198,7 @@ def harmony_score(images: Path | str, output: Path | str, *, rejects_output: Pat
     tables = run_partitioned(listing, score_chunk, schemas={"colour": COLOUR, "rejects": REJECTS},
                              work_dir=work_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler,
                              options=options, run_fingerprint=identity, description="harmony-score",
-                             progress=progress)
+                             progress=progress, preload=WORKER_PRELOAD)
     write_table(tables["colour"], output, schema=COLOUR)
     write_table(tables["rejects"], rejects_output, schema=REJECTS)
     return HarmonySummary(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import shutil
 import signal
@@ -19,7 +18,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_any
 from concurrent.futures.process import BrokenProcessPool
@@ -31,6 +30,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from icaa.pipeline.errors import IcaaError
+from icaa.pipeline.forkserver import start_fork_server
 from icaa.pipeline.io import atomic_write_json, write_table
 
 __all__ = ["ChunkFunction", "fingerprint", "code_fingerprint", "run_partitioned"]
@@ -129,6 +129,7 @@ def run_partitioned(
     progress: bool = True,
     connect_timeout_s: float = 20.0,
     worker_wait_s: float = 60.0,
+    preload: Sequence[str] = (),
 ) -> dict[str, pd.DataFrame]:
     """Run ``chunk_function`` over ``rows`` in chunks of ``chunk_size`` and gather its tables.
 
@@ -157,6 +158,8 @@ def run_partitioned(
         How long to try reaching ``scheduler`` before raising :class:`IcaaError`.
     worker_wait_s
         How long to wait for the cluster to have at least one worker before raising.
+    preload
+        Modules the local workers' fork server imports besides the chunk function's (``forkserver``).
 
     Returns
     -------
@@ -190,7 +193,7 @@ def run_partitioned(
                 _run_chunk(*args(i))
                 bar.update(1)
         else:
-            _run_on_local_processes(pending, args, workers, chunk_function.__module__, bar)
+            _run_on_local_processes(pending, args, workers, [chunk_function.__module__, *preload], bar)
     finally:
         bar.close()
     return _gather(work_path, n_chunks, schemas)
@@ -217,36 +220,14 @@ def _exit_with_parent(parent_pid: int, poll_s: float = 0.5) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _start_fork_server_ignoring_ctrl_c(context) -> None:
-    """Start the fork server with SIGINT ignored, which it and every child forked from it inherit.
-
-    The server imports the preloaded modules before it protects itself from ^C, so a Ctrl-C during that
-    start-up would print a traceback from it.
-    """
-    if context.get_start_method() != "forkserver" or threading.current_thread() is not threading.main_thread():
-        return
-    from multiprocessing import forkserver
-
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        forkserver.ensure_running()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _run_on_local_processes(pending: list[int], args, workers: int, chunk_module: str, bar) -> None:
+def _run_on_local_processes(pending: list[int], args, workers: int, preload: Sequence[str], bar) -> None:
     """Run chunks on ``workers - 1`` child processes and in this process, each taking the next chunk when free.
 
     This process is one of the workers (in a thread; the main thread only hands out chunks), so it computes
     while the children start up: their fork server imports numpy, pandas and OpenCV (~0.5 s) before the first
     child can take a chunk. Each worker holds one chunk at a time, so none idles while others have a backlog.
     """
-    context = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
-    if context.get_start_method() == "forkserver":
-        # The fork server imports the main module (as it does by default) and the chunk's module once; every
-        # child forked from it starts with them loaded, and a later run in this process reuses the server.
-        context.set_forkserver_preload(["__main__", chunk_module])
-        _start_fork_server_ignoring_ctrl_c(context)
+    context = start_fork_server(preload)
     queue = deque(pending)
     running: dict[Future, Executor] = {}
     with _ctrl_c_deferred() as stop_requested, ThreadPoolExecutor(max_workers=1) as here, \

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -344,3 +345,26 @@ def test_decoding_below_the_analysis_size_is_refused_in_one_sentence(demo_colour
     assert isinstance(result.exception, IcaaError)  # main() prints it as one sentence and exits 1
     assert "long_side_px 64 is below the analysis size" in str(result.exception)
     assert not (tmp_path / "colour.parquet").exists()
+
+
+def test_the_cli_starts_the_fork_server_with_the_modules_the_stage_preloads():
+    from icaa.pipeline.cli.harmony import WORKER_MODULES
+    from icaa.pipeline.harmony import WORKER_PRELOAD, score_chunk
+
+    assert WORKER_MODULES == (score_chunk.__module__, *WORKER_PRELOAD)
+
+
+def test_the_command_with_two_workers_writes_the_table_of_one(demo_colour, tmp_path):
+    """Two workers (the fork server started before the command's own imports) give the one-worker table."""
+    import shutil
+    import subprocess
+    import sys
+
+    out, colour = demo_colour
+    command = shutil.which("icaa-data", path=str(Path(sys.executable).parent))
+    result = subprocess.run([command, "harmony-score", str(out / "images.parquet"), "-o", str(tmp_path / "c.parquet"),
+                             "--images-root", str(DEMO_DIR), "--no-progress", "--workers", "2", "--chunk-size", "16"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "80 images in, 80 scored" in result.stdout
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "c.parquet").set_index("image_id"), colour)

@@ -10,7 +10,10 @@ import typer
 from icaa.pipeline.cli._util import app, interrupted
 from icaa.pipeline.errors import IcaaError
 
-__all__ = ["harmony_score_command"]
+__all__ = ["harmony_score_command", "WORKER_MODULES"]
+
+#: What the workers' fork server imports: harmony-score's chunk module and its ``WORKER_PRELOAD``.
+WORKER_MODULES = ("icaa.pipeline.harmony", "icaa.pipeline.colour.preload")
 
 
 @app.command("harmony-score",
@@ -49,6 +52,10 @@ def harmony_score_command(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Dominant and auxiliary colour, ICAA17K class (30 scores), hue-template, Ou-Luo and colourfulness scores."""
+    if workers > 1 and not scheduler:
+        from icaa.pipeline.forkserver import start_fork_server
+
+        start_fork_server(WORKER_MODULES)  # the workers' imports run on another core while this process does its own
     # The stage's modules (pandas, OpenCV, pyarrow) load here, not for --help.
     from icaa.pipeline.contracts import check_table
     from icaa.pipeline.harmony import harmony_score, load_analysis_options
