@@ -9,6 +9,7 @@ it does not change an image's colours.
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from icaa.pipeline import rejects as codes
 from icaa.pipeline.colour.conversion import area_resize_long_side
 
-__all__ = ["DecodeError", "open_image", "decode_for_colour", "to_rgb_float32"]
+__all__ = ["DecodeError", "read_image_bytes", "open_image", "decode_for_colour", "to_rgb_float32"]
 
 
 class DecodeError(Exception):
@@ -53,8 +54,18 @@ def to_rgb_float32(image: Image.Image) -> np.ndarray:
     return np.asarray(image, dtype=np.float32) / 255.0
 
 
+def read_image_bytes(path: Path | str) -> bytes:
+    """The whole file, or DecodeError ``missing`` / ``unreadable``."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DecodeError(codes.MISSING, "no such file") from None
+    except OSError as error:
+        raise DecodeError(codes.UNREADABLE, str(error)) from None
+
+
 @contextmanager
-def open_image(path: Path | str, *, max_pixels: int) -> Iterator[Image.Image]:
+def open_image(path: Path | str, *, max_pixels: int, data: bytes | None = None) -> Iterator[Image.Image]:
     """Open an image file, turning every way it can fail (also inside the ``with`` block) into DecodeError.
 
     Shared by ``scan`` and ``harmony-score`` so that both give a file the same reject reason: a missing,
@@ -63,12 +74,15 @@ def open_image(path: Path | str, *, max_pixels: int) -> Iterator[Image.Image]:
     the decoder refuses (``decode_failed``).
     """
     path = Path(path)
-    try:
-        size_bytes = path.stat().st_size
-    except FileNotFoundError:
-        raise DecodeError(codes.MISSING, "no such file") from None
-    except OSError as error:
-        raise DecodeError(codes.UNREADABLE, str(error)) from None
+    if data is not None:
+        size_bytes, source = len(data), io.BytesIO(data)
+    else:
+        try:
+            size_bytes, source = path.stat().st_size, path
+        except FileNotFoundError:
+            raise DecodeError(codes.MISSING, "no such file") from None
+        except OSError as error:
+            raise DecodeError(codes.UNREADABLE, str(error)) from None
     if size_bytes == 0:
         raise DecodeError(codes.EMPTY_FILE, "0 bytes")
     # We compare the pixel count with max_pixels ourselves; Pillow's own guard (which fires only past
@@ -77,7 +91,7 @@ def open_image(path: Path | str, *, max_pixels: int) -> Iterator[Image.Image]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(path) as image:
+            with Image.open(source) as image:
                 width, height = image.size
                 if width * height > max_pixels:
                     raise DecodeError(codes.DECOMPRESSION_BOMB, f"{width}x{height} > max_pixels {max_pixels}")
@@ -103,12 +117,12 @@ def _reduction_factor(width: int, height: int, long_side_px: int) -> int:
     return max(f for f in (1, 2, 4, 8) if f == 1 or -(-max(width, height) // f) >= long_side_px)
 
 
-def _decode_plain_jpeg(path: Path, factor: int) -> np.ndarray | None:
+def _decode_plain_jpeg(file_bytes: bytes, factor: int) -> np.ndarray | None:
     """OpenCV's reduced-size decode of a complete JPEG file (EOI marker present), EXIF orientation ignored;
     None when OpenCV cannot decode it, so that Pillow's path gives the reject reason."""
     import cv2
 
-    data = np.fromfile(path, np.uint8)
+    data = np.frombuffer(file_bytes, np.uint8)
     if len(data) < 4 or data[-2] != 0xFF or data[-1] != 0xD9:
         return None  # cut off (or trailing bytes): Pillow's path tells which
     flag = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
@@ -127,10 +141,11 @@ def decode_for_colour(path: Path | str, *, long_side_px: int = 256, max_pixels: 
     DecodeError
         With a reason code of :mod:`icaa.pipeline.rejects`, as :func:`open_image` gives it.
     """
-    with open_image(path, max_pixels=max_pixels) as image:
+    file_bytes = read_image_bytes(path)  # read once: Pillow parses the header, OpenCV decodes
+    with open_image(path, max_pixels=max_pixels, data=file_bytes) as image:
         width, height = image.size
         if image.format == "JPEG" and image.mode in ("RGB", "L"):
-            rgb = _decode_plain_jpeg(Path(path), _reduction_factor(width, height, long_side_px))
+            rgb = _decode_plain_jpeg(file_bytes, _reduction_factor(width, height, long_side_px))
             if rgb is not None:
                 return area_resize_long_side(rgb, long_side_px)
         scale = max(width, height) / long_side_px
