@@ -113,3 +113,21 @@ def test_analyse_colours_is_the_steps_in_order():
     levels = achromatic_levels(pixels, weights)
     assert analysis.class_scores == class_scores(pixels, masses, levels)
     assert analysis.category == decide_class(pixels, weights, masses, levels).category == "complementary/orange_blue"
+
+
+def test_figure_weights_stops_early_only_when_no_border_colour_can_be_a_white_or_black_backdrop():
+    from icaa.pipeline.colour.conversion import srgb_to_lab
+    from icaa.pipeline.colour.dominant import figure_weights
+
+    rgb = np.full((48, 64, 3), 0.5, np.float32)  # mid-grey ground (L* 53) around a red square
+    rgb[16:32, 24:40] = (1.0, 0.0, 0.0)
+    lab = srgb_to_lab(rgb)
+    chroma = np.hypot(lab[..., 1], lab[..., 2])
+    weights, fraction = figure_weights(lab, chroma)
+    assert fraction == pytest.approx(1 - 16 * 16 / (48 * 64)) and weights.min() == 0.25
+    weights, fraction = figure_weights(lab, chroma, backdrop_lightness=(20.0, 80.0))
+    assert fraction == 0.0 and weights.min() == 1.0
+    # A light grey ground (L* 77) is within reach of a white backdrop: searched as before.
+    lab_light = srgb_to_lab(np.where(rgb == 0.5, np.float32(0.75), rgb))
+    assert figure_weights(lab_light, np.hypot(lab_light[..., 1], lab_light[..., 2]),
+                          backdrop_lightness=(20.0, 80.0))[1] > 0.5

@@ -64,7 +64,8 @@ class ColourAnalysis:
 def figure_weights(lab: np.ndarray, chroma: np.ndarray, *, border_fraction: float = 0.04,
                    background_delta_e: float = 14.0, background_max_chroma: float = 18.0,
                    background_weight: float = 0.25, background_min_fraction: float = 0.15,
-                   background_max_fraction: float = 0.92, mask_long_side_px: int = 96) -> tuple[np.ndarray, float]:
+                   background_max_fraction: float = 0.92, mask_long_side_px: int = 96,
+                   backdrop_lightness: tuple[float, float] | None = None) -> tuple[np.ndarray, float]:
     """Per-pixel weights that down-weight a plain, near-neutral background touching the border.
 
     ``lab`` is a CIELAB image ``(H, W, 3)`` and ``chroma`` its C*ab ``(H, W)``. A pixel is background
@@ -73,6 +74,11 @@ def figure_weights(lab: np.ndarray, chroma: np.ndarray, *, border_fraction: floa
     the border. It is applied only when that region covers between ``background_min_fraction`` and
     ``background_max_fraction`` of the image (otherwise there is no figure to favour). Returns
     (weights in (0, 1], background fraction).
+
+    ``backdrop_lightness`` as ``(max_dark, min_light)``: only
+    a ground whose pixels may reach L* <= max_dark or L* >= min_light is wanted, so when every border colour
+    is more than ``background_delta_e`` from both (no pixel near it can be that dark or light), the search
+    ends at once with no background. Only at the mask size itself, where that bound is exact.
     """
     full_height, full_width = lab.shape[:2]
     scale = min(1.0, mask_long_side_px / max(full_height, full_width))
@@ -85,6 +91,11 @@ def figure_weights(lab: np.ndarray, chroma: np.ndarray, *, border_fraction: floa
     rows = np.stack([lab[:ring].reshape(-1, 3), lab[-ring:].reshape(-1, 3)])
     columns = np.stack([lab[:, :ring].reshape(-1, 3), lab[:, -ring:].reshape(-1, 3)])
     references = np.concatenate([_medians(rows), _medians(columns)])  # top, bottom, left, right
+    if backdrop_lightness is not None and scale == 1.0:
+        max_dark, min_light = backdrop_lightness
+        border_lightness, reach = references[:, 0], background_delta_e + 1.0  # 1 for float32 rounding
+        if not ((border_lightness < max_dark + reach) | (border_lightness > min_light - reach)).any():
+            return np.ones((full_height, full_width), np.float32), 0.0
     pixels = lab.reshape(-1, 3)
     # |x - r|^2 = |x|^2 - 2 x.r + |r|^2, nearest of the four references for every pixel at once.
     references = references.astype(np.float32)
@@ -229,7 +240,8 @@ def figure_ground_weights(pixels: PixelColours, *, suppress_background: bool = T
             pixels.lab_image, pixels.chroma_image, border_fraction=background_border_fraction,
             background_delta_e=background_delta_e, background_max_chroma=background_max_chroma,
             background_weight=background_weight, background_min_fraction=background_min_fraction,
-            background_max_fraction=background_max_fraction)
+            background_max_fraction=background_max_fraction,
+            backdrop_lightness=(backdrop_max_lightness, backdrop_min_lightness))
         candidate_weights = candidate_weights.reshape(-1)
         if candidate_fraction > 0:
             figure = candidate_weights == 1.0
