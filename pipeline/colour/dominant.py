@@ -467,10 +467,8 @@ def representative_colours(pixels: PixelColours, masses: ColourMasses) -> dict[i
     family_count = ACHROMATIC_INDEX + 1
     pixel_counts = np.bincount(classes, minlength=family_count)
     credit_sums = np.bincount(classes, weights=group_credit, minlength=family_count)
-    # One bincount over (pixel, channel): bin = family * 3 + channel.
-    channel_bins = (classes[:, None] * 3 + np.arange(3)).reshape(-1)
-    lab_sums = np.bincount(channel_bins, weights=(group_credit[:, None] * pixels.lab).reshape(-1),
-                           minlength=3 * family_count).reshape(family_count, 3)
+    lab_sums = np.stack([np.bincount(classes, weights=group_credit * pixels.lab[:, channel], minlength=family_count)
+                         for channel in range(3)], axis=-1)
     means = (lab_sums / np.where(pixel_counts > 0, credit_sums, 1.0)[:, None]).tolist()
     return {index: tuple(means[index]) for index in range(family_count) if pixel_counts[index] > 0}
 
