@@ -149,7 +149,12 @@ def spectral_residual_saliency(lightness: np.ndarray, *, width_px: int = 64, blu
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
-    order = np.argsort(values)
+    """Weighted median of float32 L* or C* values (negative ones count as 0 in the ordering)."""
+    # Non-negative floats' bit patterns sort as the floats do: one integer sort of (bits, position) keys
+    # beats an argsort.
+    bits = np.maximum(values, np.float32(0.0)).view(np.int32).astype(np.int64)
+    keys = np.sort((bits << 32) | np.arange(len(values), dtype=np.int64))
+    order = keys & 0xFFFFFFFF
     cumulative = np.cumsum(weights[order])
     return float(values[order[np.searchsorted(cumulative, cumulative[-1] / 2.0)]])
 

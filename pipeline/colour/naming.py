@@ -257,15 +257,17 @@ def hue_mode_families(hue_deg: np.ndarray, weights: np.ndarray, *, upper_deg: di
         weights = np.asarray(weights, dtype=np.float64)
         mode_weight = np.bincount(modes, weights=weights, minlength=len(means))
         weighted_lightness = np.bincount(modes, weights=weights * lightness, minlength=len(means))
-        # A mode of pixels that weigh nothing (see hue_modes) takes their plain mean L*.
-        plain_lightness = np.bincount(modes, weights=lightness, minlength=len(means)) / \
-            np.maximum(np.bincount(modes, minlength=len(means)), 1)
-        mode_lightness = np.where(mode_weight > 0, weighted_lightness / np.where(mode_weight > 0, mode_weight, 1.0),
-                                  plain_lightness)
+        weighed = mode_weight > 0
+        mode_lightness = weighted_lightness / np.where(weighed, mode_weight, 1.0)
+        if not weighed.all():  # a mode of pixels that weigh nothing (see hue_modes) takes their plain mean L*
+            plain_lightness = np.bincount(modes, weights=lightness, minlength=len(means)) / \
+                np.maximum(np.bincount(modes, minlength=len(means)), 1)
+            mode_lightness = np.where(weighed, mode_lightness, plain_lightness)
         mode_families = olive_as_green(mode_families, mode_lightness, olive_below_lightness=olive_below_lightness)
     families = mode_families[modes]
-    broad = spreads[modes] > max_spread_deg
-    if broad.any():
+    broad_modes = spreads > max_spread_deg
+    if broad_modes.any():
+        broad = broad_modes[modes]
         families[broad] = hue_family(np.asarray(hue_deg)[broad], upper_deg, hue_space=hue_space)
         if lightness is not None:
             families[broad] = olive_as_green(families[broad], lightness[broad],

@@ -155,10 +155,13 @@ def fit_hue_templates(hue_deg: np.ndarray, saturation: np.ndarray, *, grey_mean_
     saturation, hue_deg = np.asarray(saturation).reshape(-1), np.asarray(hue_deg).reshape(-1)
     if saturation.shape != hue_deg.shape:
         raise ValueError(f"hue and saturation must have the same size, got {hue_deg.shape} and {saturation.shape}")
-    if not np.isfinite(saturation.sum() + hue_deg.sum()):  # one pass each when clean (the usual case)
+    saturation_sum = saturation.sum()
+    if not np.isfinite(saturation_sum + hue_deg.sum()):  # one pass each when clean (the usual case)
         usable = np.isfinite(saturation) & np.isfinite(hue_deg)
         saturation, hue_deg = np.where(usable, saturation, 0.0), np.where(usable, hue_deg, 0.0)
-    mean_saturation = float(saturation.mean()) if saturation.size else 0.0
+        saturation_sum = saturation.sum()
+    # As ndarray.mean computes it, in the array's precision.
+    mean_saturation = float(saturation_sum.dtype.type(saturation_sum / saturation.size)) if saturation.size else 0.0
     if not mean_saturation > 0:
         return TemplateFit("N", float("nan"), float("nan"), 1.0, {name: float("nan") for name in TEMPLATES})
     fits = hue_template_distances(hue_histogram(hue_deg, saturation))
