@@ -45,7 +45,8 @@ def _start_cluster(tmp: Path) -> tuple[str, list[subprocess.Popen]]:
                                   env=env, start_new_session=True)]
     for k in (1, 2):
         processes.append(subprocess.Popen([str(dask), "worker", address, "--host", "127.0.0.1", "--nworkers", "1",
-                                           "--nthreads", "1", "--no-dashboard", "--local-directory",
+                                           "--nthreads", "1", "--no-dashboard", "--preload",
+                                           "icaa.pipeline.colour.preload", "--local-directory",
                                            str(tmp / f"w{k}")], stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL, env=env, start_new_session=True))
     from distributed import Client

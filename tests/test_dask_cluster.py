@@ -79,7 +79,8 @@ def dask_cluster(tmp_path):
         start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")
         _wait_for_port(port)
         workers = [start(f"worker{k}", "worker", address, "--host", "127.0.0.1", "--nworkers", "1", "--nthreads", "1",
-                         "--no-dashboard", "--name", f"w{k}", "--local-directory", str(tmp_path / f"w{k}"))
+                         "--no-dashboard", "--name", f"w{k}", "--local-directory", str(tmp_path / f"w{k}"),
+                         "--preload", "icaa.pipeline.colour.preload")  # as the README starts workers
                    for k in (1, 2)]
         from distributed import Client
         with Client(address, timeout="30s") as client:
