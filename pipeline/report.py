@@ -20,7 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["reference_color_hist", "palette_rgb", "render_report"]
+from icaa.pipeline.contracts import check_table
+from icaa.pipeline.errors import IcaaError
+from icaa.pipeline.io import atomic_write_text, read_table
+from icaa.pipeline.outputs import refuse_overwriting_inputs
+from icaa.pipeline.summary import StageSummary, Stopwatch
+
+__all__ = ["reference_color_hist", "palette_rgb", "render_report", "run_report"]
 
 
 def reference_color_hist() -> dict[str, Any]:
@@ -184,3 +190,32 @@ def render_report(coarse: pd.DataFrame, *, selection: pd.DataFrame | None = None
     return ("<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>icaa dataset report</title>"
             f"<style>{style}</style></head><body><h1>icaa dataset report</h1>{summary}{''.join(sections)}"
             "</body></html>\n")
+
+
+def run_report(coarse: Path | str, output: Path | str, *, selection: Path | str | None = None,
+               dataset: Path | str | None = None, images: Path | str | None = None, bins: int = 10,
+               extremes: int = 2) -> StageSummary:
+    """Write the HTML report of the coarse table and, when given, the selection, the dataset folder's
+    ``manifest.parquet`` and scan's images table.
+
+    Example
+    -------
+    >>> run_report("work/fuse/coarse.parquet", "reports/report.html", dataset="dataset")  # doctest: +SKIP
+    """
+    clock = Stopwatch()
+    manifest_path = Path(dataset) / "manifest.parquet" if dataset else None
+    refuse_overwriting_inputs({"-o": output}, {"COARSE": coarse, "--selection": selection, "--images": images,
+                                               "--dataset manifest": manifest_path})
+    if manifest_path is not None and not manifest_path.is_file():
+        raise IcaaError(f"--dataset {dataset} holds no manifest.parquet; give the folder that build wrote")
+    tables = {}
+    for kind, path in (("coarse", coarse), ("selection", selection), ("images", images),
+                       ("manifest", manifest_path)):
+        if path is not None:
+            tables[kind] = read_table(path)
+            check_table(tables[kind], kind, path)
+    text = render_report(tables["coarse"], selection=tables.get("selection"), manifest=tables.get("manifest"),
+                         images=tables.get("images"), bins=bins, extremes=extremes)
+    atomic_write_text(output, text)
+    return StageSummary("report", outputs={"output": str(output)}, figures={"bytes": len(text.encode())},
+                        seconds=clock.seconds())
