@@ -392,10 +392,9 @@ def run_balance(coarse_parquet: Path | str, output: Path | str, *, images: Path 
     atomic_write_json(metrics_path, {key: balance_metrics[key] for key in HEADLINE_METRICS})
     atomic_write_json(details_path, {key: balance_metrics[key] for key in SUMMARY_METRICS}
                       | {"bins": bins, "seed": seed, "per_class": balance_metrics["per_class"]})
+    figures = {key: balance_metrics[key] for key in _SUMMARY_FIGURES}
+    figures["shortfall"] = shortfall_sentence(balance_metrics)
     return StageSummary(
-        "balance",
-        counts={key: balance_metrics[key] for key in SUMMARY_METRICS if key not in _SUMMARY_FIGURES},
-        figures={key: balance_metrics[key] for key in _SUMMARY_FIGURES}
-        | {"shortfall": shortfall_sentence(balance_metrics)},
+        "balance", counts={key: balance_metrics[key] for key in SUMMARY_METRICS if key not in figures}, figures=figures,
         outputs={"output": str(output), "metrics": str(metrics_path), "per_class_details": str(details_path)},
         seconds=clock.seconds())

@@ -266,7 +266,8 @@ def run_fuse(colour_parquet: Path | str, popularity_parquet: Path | str | None, 
 
     Example
     -------
-    >>> run_fuse("work/harmony/colour.parquet", "work/crawl/popularity.parquet", "work/fuse/coarse.parquet")  # doctest: +SKIP
+    >>> run_fuse("work/harmony/colour.parquet", "work/crawl/popularity.parquet",
+    ...          "work/fuse/coarse.parquet")  # doctest: +SKIP
     """
     clock = Stopwatch()
     rejects_path = Path(rejects) if rejects else Path(output).with_name("fuse_rejects.parquet")
