@@ -366,5 +366,5 @@ def test_the_command_with_two_workers_writes_the_table_of_one(demo_colour, tmp_p
                              "--images-root", str(DEMO_DIR), "--no-progress", "--workers", "2", "--chunk-size", "16"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "80 images in, 80 scored" in result.stdout
+    assert "  images_in: 80\n  scored: 80\n" in result.stdout
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "c.parquet").set_index("image_id"), colour)
