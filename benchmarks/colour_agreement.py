@@ -26,12 +26,12 @@ from split_labelled import colour_pair, rater_labels  # noqa: E402
 
 
 def computed_colours(photos: list[str], **analysis_options) -> pd.DataFrame:
-    from icaa.pipeline.harmony import harmony_score
+    from icaa.pipeline.harmony import run_harmony_score
 
     with tempfile.TemporaryDirectory() as tmp:
         listing = pd.DataFrame({"image_id": photos, "path": [str(LABELLED_DIR / p) for p in photos]})
         listing.to_parquet(Path(tmp) / "images.parquet")
-        harmony_score(Path(tmp) / "images.parquet", Path(tmp) / "colour.parquet", progress=False, **analysis_options)
+        run_harmony_score(Path(tmp) / "images.parquet", Path(tmp) / "colour.parquet", progress=False, **analysis_options)
         return pd.read_parquet(Path(tmp) / "colour.parquet").set_index("image_id")
 
 

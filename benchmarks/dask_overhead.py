@@ -1,6 +1,6 @@
 """Overhead of harmony-score on a Dask cluster against its local-process path, on real photos.
 
-Same machine, same files, same chunking: ``icaa.pipeline.harmony.harmony_score`` on the real 1.5 MP photos of
+Same machine, same files, same chunking: ``icaa.pipeline.harmony.run_harmony_score`` on the real 1.5 MP photos of
 ``benchmarks/real_photos.py`` (1,000 by default). Baseline: ``workers=2`` (the calling process and one local
 child). Cluster: a ``dask scheduler`` and two ``dask worker --nworkers 1 --nthreads 1`` processes on
 127.0.0.1, started before timing (a cluster is long-lived); the timed part includes connecting the client,
@@ -66,7 +66,7 @@ def main() -> None:
     from harmony_score import DEFAULT_PHOTOS
     from real_photos import build
 
-    from icaa.pipeline.harmony import harmony_score
+    from icaa.pipeline.harmony import run_harmony_score
 
     paths = build(args.photos or DEFAULT_PHOTOS, args.count, args.debs)
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -82,7 +82,7 @@ def main() -> None:
                 for mode in ("local", "dask"):
                     out = tmp / f"{mode}-{repeat}" / "colour.parquet"
                     start = time.perf_counter()
-                    harmony_score(images, out, workers=2, scheduler=address if mode == "dask" else None,
+                    run_harmony_score(images, out, workers=2, scheduler=address if mode == "dask" else None,
                                   progress=False)
                     elapsed = time.perf_counter() - start
                     best[mode] = min(best[mode], elapsed)

@@ -17,16 +17,23 @@ Rows not used are not errors; rows that cannot be candidates are counted by a co
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
 from icaa.pipeline.categories import ICAA17K_CATEGORIES, class_score_column
+from icaa.pipeline.contracts import check_table
 from icaa.pipeline.errors import IcaaError
+from icaa.pipeline.io import atomic_write_json, read_table, write_table
+from icaa.pipeline.outputs import refuse_overwriting_inputs
+from icaa.pipeline.schemas import SELECTION
 from icaa.pipeline.split import score_bins
+from icaa.pipeline.summary import StageSummary, Stopwatch
 
-__all__ = ["BALANCE_SKIPS", "even_targets", "spread_deficits", "kl_from_uniform", "balance_pool"]
+__all__ = ["BALANCE_SKIPS", "HEADLINE_METRICS", "even_targets", "spread_deficits", "kl_from_uniform", "balance_pool",
+           "shortfall_sentence", "run_balance"]
 
 #: Closed set of reasons a row of the pool is not a candidate.
 BALANCE_SKIPS: dict[str, str] = {
@@ -333,3 +340,61 @@ def balance_pool(pool: pd.DataFrame, *, images: pd.DataFrame | None = None, per_
         "per_class": per_class_metrics,
     }
     return selection, metrics
+
+
+#: What the metrics JSON holds (a DVC metric: so that ``dvc metrics show`` over every stage fits a terminal);
+#: the other totals and the per-class, per-bin detail go to ``balance_per_class.json`` beside the selection.
+HEADLINE_METRICS = ("selected", "unmet")
+SUMMARY_METRICS = ("rows_in", "photos", "multi_class_photos", "selected", "quota", "fraction_met", "unmet",
+                   "kl_from_uniform_max", "skipped")
+_SUMMARY_FIGURES = ("fraction_met", "kl_from_uniform_max")
+
+
+def shortfall_sentence(metrics: dict[str, Any]) -> str:
+    """One line saying why fewer photos were selected than the quota asked for (or that none are missing)."""
+    if metrics["unmet"] == 0 and metrics["selected"] >= metrics["quota"]:
+        return f"every class quota met ({metrics['selected']} photos)"
+    per_class = metrics["per_class"]
+    candidates = sum(sum(m["candidates_per_bin"]) for m in per_class.values())
+    short = [name for name, m in per_class.items() if m["unmet"] > 0]
+    empty = [name for name, m in per_class.items() if sum(m["candidates_per_bin"]) == 0]
+    return (f"{metrics['selected']} of {metrics['quota']} wanted ({metrics['fraction_met']:.1%}): the pool has only "
+            f"{metrics['photos']} photos ({candidates} class candidates) for {len(per_class)} class quotas; "
+            f"{len(short)} classes fall short, {len(empty)} have no candidate at all; lower --per-class or add photos")
+
+
+def run_balance(coarse_parquet: Path | str, output: Path | str, *, images: Path | str | None = None,
+                metrics: Path | str | None = None, per_class: int = 500, quota_overrides: dict[str, int] | None = None,
+                bins: int = 10, score_min: float = 1.0, score_max: float = 10.0, class_score_threshold: float = 0.5,
+                seed: int = 0) -> StageSummary:
+    """Write ``selection.parquet``, the headline metrics JSON (default ``balance.json`` beside ``output``) and
+    ``balance_per_class.json`` beside ``output``.
+
+    Example
+    -------
+    >>> run_balance("work/fuse/coarse.parquet", "work/balance/selection.parquet", per_class=50)  # doctest: +SKIP
+    """
+    clock = Stopwatch()
+    metrics_path = Path(metrics) if metrics else Path(output).with_name("balance.json")
+    details_path = Path(output).with_name("balance_per_class.json")
+    refuse_overwriting_inputs({"-o": output, "--metrics": metrics_path, "per-class details": details_path},
+                              {"COARSE_PARQUET": coarse_parquet, "--images": images})
+    pool = read_table(coarse_parquet)
+    check_table(pool, "coarse", coarse_parquet)
+    images_table = read_table(images, columns=None) if images else None
+    if images_table is not None:
+        check_table(images_table, "images", images, needed=["image_id"])
+    selection, balance_metrics = balance_pool(pool, images=images_table, per_class=per_class,
+                                              quota_overrides=quota_overrides, bins=bins, score_min=score_min,
+                                              score_max=score_max, class_score_threshold=class_score_threshold,
+                                              seed=seed)
+    write_table(selection, output, schema=SELECTION)
+    atomic_write_json(metrics_path, {key: balance_metrics[key] for key in HEADLINE_METRICS})
+    atomic_write_json(details_path, {key: balance_metrics[key] for key in SUMMARY_METRICS}
+                      | {"bins": bins, "seed": seed, "per_class": balance_metrics["per_class"]})
+    figures = {key: balance_metrics[key] for key in _SUMMARY_FIGURES}
+    figures["shortfall"] = shortfall_sentence(balance_metrics)
+    return StageSummary(
+        "balance", counts={key: balance_metrics[key] for key in SUMMARY_METRICS if key not in figures}, figures=figures,
+        outputs={"output": str(output), "metrics": str(metrics_path), "per_class_details": str(details_path)},
+        seconds=clock.seconds())

@@ -1,10 +1,12 @@
-"""Assemble the published dataset in ICAA17K's layout, and re-split ICAA17K itself, leak-free.
+"""The ``build`` stage: the published dataset in ICAA17K's layout.
 
-``build_dataset``: selection + MOS + images -> ``<out>/<kind>/<category>/<file>`` (copies; hard links only
-when asked, since a hard link is the original photo), ``all.csv``/``train.csv``/``val.csv``/``test.csv`` with
-exactly ``ID,color,MOS,probability``,
-``manifest.parquet`` (every upstream column) and ``DATASHEET.md``. ``resplit_icaa17k``: the release's
-label files -> the same photo-grouped split. Both split with :mod:`icaa.pipeline.split`.
+``assemble_dataset`` (the core): selection + MOS + images (+ extra per-image tables) -> the rows shipped, each
+with its dataset ``ID`` and a photo-grouped split (:mod:`icaa.pipeline.split`), and the rows rejected with a
+reason. ``write_dataset``: those rows -> ``<out>/<kind>/<category>/<file>`` (copies; hard links only when asked,
+since a hard link is the original photo), ``all.csv``/``train.csv``/``val.csv``/``test.csv`` with exactly
+``ID,color,MOS,probability``, ``manifest.parquet`` (every upstream column) and ``DATASHEET.md``. ``run_build``
+reads the tables, checks the output folder and does both. Re-splitting the ICAA17K release itself is
+:mod:`icaa.pipeline.resplit`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,14 +25,16 @@ import pandas as pd
 from icaa.pipeline.categories import ICAA17K_CATEGORIES
 from icaa.pipeline.crawl.licences import SPDX_TO_FLICKR, LicenceFilter, licence_name, parse_licence_filter
 from icaa.pipeline.errors import IcaaError
-from icaa.pipeline.icaa17k import photo_name, read_icaa17k_csv, write_icaa17k_csv
-from icaa.pipeline.io import (apply_umask, atomic_write_json, atomic_write_text, require_columns, resolve_inside,
-                              write_table)
-from icaa.pipeline.outputs import refuse_nonempty_folder
+from icaa.pipeline.icaa17k import photo_name, write_icaa17k_csv
+from icaa.pipeline.io import apply_umask, atomic_write_text, is_inside, read_table, require_columns, write_table
+from icaa.pipeline.contracts import check_table
+from icaa.pipeline.outputs import refuse_nonempty_folder, refuse_overwriting_inputs
 from icaa.pipeline.schemas import REJECTS
-from icaa.pipeline.split import SPLITS, assert_no_leak, grouped_split, leaked_rows, photo_groups, score_bins
+from icaa.pipeline.split import SPLITS, assert_no_leak, grouped_split, photo_groups, score_bins
+from icaa.pipeline.summary import StageSummary, Stopwatch
 
-__all__ = ["BUILD_REJECTS", "file_names", "foreign_files", "build_dataset", "resplit_icaa17k", "read_release", "datasheet"]
+__all__ = ["BUILD_REJECTS", "AssembledDataset", "file_names", "foreign_files", "datasheet", "assemble_dataset",
+           "check_output_folder", "dataset_summary", "write_dataset", "run_build"]
 
 #: Closed set of reasons a selected row is not in the dataset.
 BUILD_REJECTS: dict[str, str] = {
@@ -200,15 +205,29 @@ def foreign_files(dataset_dir: Path | str) -> list[str]:
                   if not path.is_dir() and path.relative_to(dataset_dir).as_posix() not in written)
 
 
-def build_dataset(selection: pd.DataFrame, mos: pd.DataFrame, images: pd.DataFrame, output_dir: Path | str, *,
-                  extra_tables: Sequence[pd.DataFrame] = (), train_fraction: float = 0.8, val_fraction: float = 0.1,
-                  test_fraction: float = 0.1, seed: int = 0, bins: int = 10, min_probability: float = 0.5,
-                  link: bool = False, overwrite: bool = False,
-                  licences: str | Sequence[object] | LicenceFilter | None = None) -> dict[str, Any]:
-    """Write the dataset folder; return a summary (rows, photos, rejects by code, split sizes).
+@dataclass
+class AssembledDataset:
+    """The rows a build ships and those it does not, before anything is written."""
 
-    An existing folder with files in it is replaced only with ``overwrite``, and only when every file in it
-    is one a build writes (:func:`foreign_files`), so nothing the user put there is deleted.
+    #: One row per (image, class) shipped: every upstream column, ``ID``, ``photo_group`` and ``split``.
+    rows: pd.DataFrame
+    #: Rows not shipped, with a ``reason`` from :data:`BUILD_REJECTS`.
+    rejected: pd.DataFrame
+    #: Rows of the selection (one per image and class) before any was rejected.
+    rows_in: int
+    licence_filter: LicenceFilter
+    seed: int
+    fractions: list[float]
+    min_probability: float
+
+
+def assemble_dataset(selection: pd.DataFrame, mos: pd.DataFrame, images: pd.DataFrame, *,
+                     extra_tables: Sequence[pd.DataFrame] = (), train_fraction: float = 0.8,
+                     val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0, bins: int = 10,
+                     min_probability: float = 0.5,
+                     licences: str | Sequence[object] | LicenceFilter | None = None) -> AssembledDataset:
+    """Join selection, MOS, images and the extra tables; reject what may not or cannot ship; split by photo.
+
     ``licences`` is the licence filter (see :func:`icaa.pipeline.crawl.licences.parse_licence_filter`):
     None keeps the default, which admits only the Flickr licences that allow redistribution; the
     licence comes from the ``licence`` / ``licence_name`` columns of an extra table (the crawl's
@@ -218,15 +237,6 @@ def build_dataset(selection: pd.DataFrame, mos: pd.DataFrame, images: pd.DataFra
     require_columns(selection, ["image_id", "category"], "selection")
     require_columns(mos, ["image_id", "color", "MOS", "probability"], "MOS table")
     require_columns(images, ["image_id", "path"], "images table")
-    output_dir = Path(output_dir)
-    if refuse_nonempty_folder(output_dir, flag="" if overwrite else "--overwrite", what="replaces the dataset in it"):
-        if not (output_dir / "manifest.parquet").is_file():
-            raise IcaaError(f"{output_dir} exists and is not an icaa dataset (no manifest.parquet); choose an empty "
-                            "folder")
-        strangers = foreign_files(output_dir)
-        if strangers:
-            raise IcaaError(f"{output_dir} holds {len(strangers)} file(s) that no build wrote, e.g. {strangers[0]}; "
-                            "move them out or choose a new folder (--overwrite replaces only a build's own files)")
     unknown = ~selection["category"].isin(ICAA17K_CATEGORIES)
     if unknown.any():
         rows = np.flatnonzero(unknown.to_numpy())
@@ -279,7 +289,48 @@ def build_dataset(selection: pd.DataFrame, mos: pd.DataFrame, images: pd.DataFra
     kept["split"] = grouped_split(kept["photo_group"].to_numpy(), strata, train_fraction=train_fraction,
                                   val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
     assert_no_leak(kept["photo_group"].to_numpy(), kept["split"].to_numpy(), kept["ID"].tolist())
+    return AssembledDataset(rows=kept, rejected=rejected, rows_in=int(len(frame)), licence_filter=licence_filter,
+                            seed=seed, fractions=[train_fraction, val_fraction, test_fraction],
+                            min_probability=min_probability)
 
+
+def check_output_folder(output_dir: Path | str, *, overwrite: bool = False) -> None:
+    """Refuse an output folder a build may not replace.
+
+    An existing folder with files in it is replaced only with ``overwrite``, and only when every file in it
+    is one a build writes (:func:`foreign_files`), so nothing the user put there is deleted.
+    """
+    output_dir = Path(output_dir)
+    if refuse_nonempty_folder(output_dir, flag="" if overwrite else "--overwrite", what="replaces the dataset in it"):
+        if not (output_dir / "manifest.parquet").is_file():
+            raise IcaaError(f"{output_dir} exists and is not an icaa dataset (no manifest.parquet); choose an empty "
+                            "folder")
+        strangers = foreign_files(output_dir)
+        if strangers:
+            raise IcaaError(f"{output_dir} holds {len(strangers)} file(s) that no build wrote, e.g. {strangers[0]}; "
+                            "move them out or choose a new folder (--overwrite replaces only a build's own files)")
+
+
+def dataset_summary(dataset: AssembledDataset) -> dict[str, Any]:
+    """The figures of a dataset the datasheet and the build summary report: rows, photos, rejects by code,
+    split sizes, settings."""
+    kept, rejected = dataset.rows, dataset.rejected
+    return {
+        "rows_in": dataset.rows_in, "rows": int(len(kept)), "photos": int(kept["photo_group"].nunique()),
+        "rejected": {k: int(v) for k, v in rejected["reason"].value_counts().sort_index().items()},
+        "splits": {k: int((kept["split"] == k).sum()) for k in SPLITS},
+        "photos_on_both_sides": 0,
+        "seed": dataset.seed, "fractions": dataset.fractions, "min_probability": dataset.min_probability,
+        "licence_filter": dataset.licence_filter.describe(),
+    }
+
+
+def write_dataset(dataset: AssembledDataset, output_dir: Path | str, *, link: bool = False) -> dict[str, int]:
+    """Write the dataset folder: images (copies; hard links only with ``link``), the ICAA17K CSVs,
+    ``manifest.parquet``, the rejects table and ``DATASHEET.md``, built in a staging folder that then replaces
+    ``output_dir`` (check it first with :func:`check_output_folder`). Returns the images placed per method."""
+    kept, rejected = dataset.rows.copy(), dataset.rejected
+    output_dir = Path(output_dir)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
     try:
@@ -301,97 +352,49 @@ def build_dataset(selection: pd.DataFrame, mos: pd.DataFrame, images: pd.DataFra
                                       "detail": ("category " + rejected["category"].astype(str) + "; licence "
                                                  + licence_labels(rejected)).to_numpy()}),
                         staging / "rejects.parquet", schema=REJECTS)
-        summary = {
-            "rows_in": int(len(frame)), "rows": int(len(kept)), "photos": int(kept["photo_group"].nunique()),
-            "rejected": {k: int(v) for k, v in rejected["reason"].value_counts().sort_index().items()},
-            "splits": {k: int((kept["split"] == k).sum()) for k in SPLITS},
-            "photos_on_both_sides": 0,
-            "placed_by": {str(k): int(v) for k, v in pd.Series(methods).value_counts().items()},
-            "seed": seed, "fractions": [train_fraction, val_fraction, test_fraction], "min_probability": min_probability,
-            "licence_filter": licence_filter.describe(),
-        }
-        atomic_write_text(staging / "DATASHEET.md", datasheet(kept, summary))
+        atomic_write_text(staging / "DATASHEET.md", datasheet(kept, dataset_summary(dataset)))
         if output_dir.exists():
             shutil.rmtree(output_dir)
         os.replace(staging, output_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    summary["output"] = str(output_dir)
-    return summary
+    return {str(k): int(v) for k, v in pd.Series(methods).value_counts().items()}
 
 
-def read_release(csv_dir: Path | str) -> tuple[pd.DataFrame, str]:
-    """ICAA17K label files of a folder: ``1all.csv``/``all.csv`` with the split taken from train/test files when
-    present, else the train and test files alone. Returns rows with a ``split`` column (``input_split``) and
-    the names read."""
-    csv_dir = Path(csv_dir)
-    if not csv_dir.is_dir():
-        raise IcaaError(f"{csv_dir}: not a folder")
-    def first(*names: str) -> Path | None:
-        return next((csv_dir / n for n in names if (csv_dir / n).is_file()), None)
-    all_path, train_path, test_path = first("1all.csv", "all.csv"), first("1train.csv", "train.csv"), first("1test.csv", "test.csv")
-    val_path = first("1val.csv", "val.csv")
-    parts = {name: read_icaa17k_csv(path) for name, path in (("train", train_path), ("val", val_path),
-                                                                  ("test", test_path)) if path is not None}
-    if all_path is not None:
-        frame = read_icaa17k_csv(all_path)
-        split = pd.Series("none", index=frame.index, dtype=object)
-        for name, part in parts.items():
-            split[frame["ID"].isin(part["ID"])] = name
-        frame["input_split"] = split
-        read = [all_path.name] + [p.name for p in (train_path, val_path, test_path) if p is not None]
-    elif parts and "train" in parts and "test" in parts:
-        frame = pd.concat([p.assign(input_split=n) for n, p in parts.items()], ignore_index=True)
-        read = [p.name for p in (train_path, val_path, test_path) if p is not None]
-    else:
-        raise IcaaError(f"{csv_dir}: found neither 1all.csv/all.csv nor both 1train.csv and 1test.csv")
-    from icaa.pipeline.icaa17k import validate_icaa17k_frame
-    validate_icaa17k_frame(frame, f"{csv_dir} (all files together)")
-    return frame, ", ".join(read)
+def run_build(selection: Path | str, mos: Path | str, images: Path | str, output_dir: Path | str, *,
+              extra: Sequence[Path | str] | None = None, train_fraction: float = 0.8, val_fraction: float = 0.1,
+              test_fraction: float = 0.1, seed: int = 0, bins: int = 10, min_probability: float = 0.5,
+              link: bool = False, overwrite: bool = False, licences: str | None = None) -> StageSummary:
+    """Read the selection, MOS, images and ``extra`` tables and write the dataset folder ``output_dir``.
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def resplit_icaa17k(csv_dir: Path | str, output_dir: Path | str, *, images_root: Path | str | None = None,
-                    train_fraction: float = 0.8, val_fraction: float = 0.1, test_fraction: float = 0.1,
-                    seed: int = 0, bins: int = 10) -> dict[str, Any]:
-    """Re-split an ICAA17K release by photo (file name, and sha256 where ``images_root`` holds the files)."""
-    frame, read = read_release(csv_dir)
-    keys = {"name": photo_name(frame["ID"])}
-    hashed = 0
-    if images_root is not None:
-        paths = [resolve_inside(images_root, i) for i in frame["ID"]]
-        present = [p.is_file() for p in paths]
-        keys["sha256"] = pd.Series([_sha256(p) if ok else None for p, ok in zip(paths, present)], dtype=object)
-        hashed = int(sum(present))
-    groups = photo_groups(pd.DataFrame(keys))
-    input_split = frame["input_split"].to_numpy()
-    leaked_in = int(leaked_rows(groups, input_split).sum())
-    strata = frame["ID"].str.rsplit("/", n=1).str[0] + "|" + pd.Series(score_bins(frame["color"], bins)).astype(str)
-    split = grouped_split(groups, strata, train_fraction=train_fraction, val_fraction=val_fraction,
-                          test_fraction=test_fraction, seed=seed)
-    assert_no_leak(groups, split, frame["ID"].tolist())
-    leaked_out = int(leaked_rows(groups, split, against=("train", "val")).sum())
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    write_icaa17k_csv(frame, output_dir / "all.csv")
-    for name in SPLITS:
-        write_icaa17k_csv(frame[split == name], output_dir / f"{name}.csv")
-    summary = {
-        "read": read, "rows": int(len(frame)), "photos": int(groups.max() + 1) if len(groups) else 0,
-        "images_hashed": hashed,
-        "input_split_rows": {k: int(v) for k, v in pd.Series(input_split).value_counts().sort_index().items()},
-        "input_leaked_test_rows": leaked_in,
-        "output_split_rows": {k: int((split == k).sum()) for k in SPLITS},
-        "output_split_photos": {k: int(len(np.unique(groups[split == k]))) for k in SPLITS},
-        "output_leaked_test_rows": leaked_out, "seed": seed, "output": str(output_dir),
-    }
-    atomic_write_json(output_dir / "resplit.json", summary)
-    return summary
+    Example
+    -------
+    >>> run_build("work/balance/selection.parquet", "work/mos/mos.parquet", "work/scan/images.parquet",
+    ...           "dataset", extra=["work/crawl/popularity.parquet"], licences="4,5,9,10")  # doctest: +SKIP
+    """
+    clock = Stopwatch()
+    inputs = {"--selection": selection, "--mos": mos, "--images": images,
+              **{f"--extra {path}": path for path in extra or []}}
+    refuse_overwriting_inputs({"-o": output_dir}, inputs)
+    inside = [name for name, path in inputs.items() if is_inside(Path(output_dir).resolve(), Path(path).resolve())]
+    if inside:
+        raise IcaaError(f"the input {inside[0]} lies inside the output folder {output_dir}, which build replaces; "
+                        "choose another output folder")
+    tables = {}
+    for kind, path in (("selection", selection), ("mos", mos), ("images", images)):
+        tables[kind] = read_table(path)
+        check_table(tables[kind], kind, path, needed=["image_id", "category"] if kind == "selection" else None)
+    extra_tables = [read_table(p) for p in extra or []]
+    licence_filter = parse_licence_filter(licences)
+    check_output_folder(output_dir, overwrite=overwrite)
+    dataset = assemble_dataset(tables["selection"], tables["mos"], tables["images"], extra_tables=extra_tables,
+                               train_fraction=train_fraction, val_fraction=val_fraction,
+                               test_fraction=test_fraction, seed=seed, bins=bins, min_probability=min_probability,
+                               licences=licence_filter)
+    placed_by = write_dataset(dataset, output_dir, link=link)
+    figures = dataset_summary(dataset)
+    counts = {key: figures.pop(key) for key in ("rows_in", "rows", "photos", "rejected", "splits",
+                                                "photos_on_both_sides")}
+    return StageSummary("build", counts=counts | {"placed_by": placed_by}, figures=figures,
+                        outputs={"output": str(output_dir)}, seconds=clock.seconds())

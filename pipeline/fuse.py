@@ -14,6 +14,7 @@ not public (status ``private``) is always rejected (reason ``not_public``): it m
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,10 @@ import pandas as pd
 
 from icaa.pipeline.categories import CLASS_SCORE_COLUMNS
 from icaa.pipeline.errors import IcaaError
+from icaa.pipeline.io import read_table, write_table
+from icaa.pipeline.outputs import refuse_overwriting_inputs
+from icaa.pipeline.schemas import COARSE, REJECTS
+from icaa.pipeline.summary import StageSummary, Stopwatch
 
 __all__ = [
     "FUSE_FLAGS",
@@ -31,6 +36,7 @@ __all__ = [
     "normalise_zscore",
     "popularity_score",
     "fuse_scores",
+    "run_fuse",
 ]
 
 #: Closed set of row flags.
@@ -249,3 +255,34 @@ def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame | None, *, normal
         else {},
     }
     return coarse, rejects, summary
+
+
+def run_fuse(colour_parquet: Path | str, popularity_parquet: Path | str | None, output: Path | str, *,
+             rejects: Path | str | None = None, normalisation: str = "rank", weight_obj: float = 0.5,
+             weight_subj: float = 0.5, on_missing_popularity: str = "harmony") -> StageSummary:
+    """Write ``coarse.parquet`` and its rejects table (default ``fuse_rejects.parquet`` beside ``output``).
+
+    Without a popularity table every image is scored from harmony alone (flag ``harmony_only``).
+
+    Example
+    -------
+    >>> run_fuse("work/harmony/colour.parquet", "work/crawl/popularity.parquet",
+    ...          "work/fuse/coarse.parquet")  # doctest: +SKIP
+    """
+    clock = Stopwatch()
+    rejects_path = Path(rejects) if rejects else Path(output).with_name("fuse_rejects.parquet")
+    refuse_overwriting_inputs({"-o": output, "--rejects": rejects_path},
+                              {"COLOUR_PARQUET": colour_parquet, "POPULARITY_PARQUET": popularity_parquet})
+    colour = read_table(colour_parquet)
+    popularity = read_table(popularity_parquet) if popularity_parquet is not None else None
+    coarse, rejected, summary = fuse_scores(colour, popularity, normalisation=normalisation, weight_obj=weight_obj,
+                                            weight_subj=weight_subj, on_missing_popularity=on_missing_popularity)
+    write_table(coarse, output, schema=COARSE)
+    paths = colour.set_index("image_id")["path"] if "path" in colour.columns else pd.Series(dtype=object)
+    write_table(pd.DataFrame({"image_id": rejected["image_id"],
+                              "path": [paths.get(i) for i in rejected["image_id"]],
+                              "stage": "fuse", "reason": rejected["reason"], "detail": rejected["detail"]}),
+                rejects_path, schema=REJECTS)
+    figures = {key: summary.pop(key) for key in ("normalisation", "weights", "coarse_score")}
+    return StageSummary("fuse", counts=summary, figures=figures,
+                        outputs={"output": str(output), "rejects_table": str(rejects_path)}, seconds=clock.seconds())

@@ -8,8 +8,6 @@ Shell around the pure functions of :mod:`icaa.pipeline.colour`: reads ``images.p
 from __future__ import annotations
 
 import inspect
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,14 +18,17 @@ from icaa.pipeline.categories import HUE_FAMILIES, ICAA17K_CATEGORIES, class_sco
 from icaa.pipeline.colour import analyse_colours
 from icaa.pipeline.colour.dominant import FAMILY_FROM
 from icaa.pipeline.colour.naming import ACHROMATIC_LEVELS, FAMILY_UPPER_DEG, tone_index
+from icaa.pipeline.contracts import check_table
 from icaa.pipeline.decode import DecodeError, decode_for_colour
 from icaa.pipeline.errors import IcaaError
-from icaa.pipeline.io import is_inside, read_table, require_columns, write_table
+from icaa.pipeline.io import is_inside, read_table, write_table
+from icaa.pipeline.outputs import refuse_overwriting_inputs
 from icaa.pipeline.partitions import code_fingerprint, fingerprint, run_partitioned
 from icaa.pipeline.schemas import COLOUR, REJECTS
+from icaa.pipeline.summary import StageSummary, Stopwatch
 
-__all__ = ["ANALYSIS_DEFAULTS", "WORKER_PRELOAD", "check_analysis_options", "load_analysis_options", "HarmonySummary", "score_chunk",
-           "score_image", "harmony_score"]
+__all__ = ["ANALYSIS_DEFAULTS", "WORKER_PRELOAD", "check_analysis_options", "load_analysis_options", "score_chunk",
+           "score_image", "run_harmony_score"]
 
 #: Every threshold of the analysis: the keyword arguments of ``analyse_colours`` with its own defaults
 #: (``params.yaml`` section ``harmony-score.analysis``), so the two cannot drift apart.
@@ -150,41 +151,37 @@ def score_chunk(rows: pd.DataFrame, *, images_root: str | None = None, long_side
     return {"colour": pd.DataFrame(kept), "rejects": pd.DataFrame(rejected)}
 
 
-@dataclass
-class HarmonySummary:
-    """What a harmony-score run did."""
+def run_harmony_score(images: Path | str, output: Path | str, *, rejects: Path | str | None = None,
+                      images_root: Path | str | None = None, long_side_px: int = 96, max_pixels: int = 100_000_000,
+                      analysis_params: Path | str | None = None, analysis_key: str = "harmony-score.analysis",
+                      chunk_size: int = 64, workers: int = 1, scheduler: str | None = None,
+                      work_dir: Path | str | None = None, progress: bool = True,
+                      **analysis_options) -> StageSummary:
+    """Score every image of ``images`` (scan's table) into ``colour.parquet`` and the harmony rejects table.
 
-    images_in: int
-    scored: int
-    rejects_by_reason: dict[str, int] = field(default_factory=dict)
-    categories: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-    outputs: list[str] = field(default_factory=list)
-
-
-def harmony_score(images: Path | str, output: Path | str, *, rejects_output: Path | str | None = None,
-                  images_root: Path | str | None = None, long_side_px: int = 96, max_pixels: int = 100_000_000,
-                  chunk_size: int = 64, workers: int = 1, scheduler: str | None = None,
-                  work_dir: Path | str | None = None, progress: bool = True, **analysis_options) -> HarmonySummary:
-    """Score every image of ``images`` (scan's table) into ``colour.parquet`` and ``rejects.parquet``.
-
-    ``analysis_options`` are the thresholds of ``ANALYSIS_DEFAULTS`` (see ``load_analysis_options`` to read
-    them from ``params.yaml``); unknown names or wrong types raise IcaaError.
+    ``rejects`` defaults to ``harmony_rejects.parquet`` beside ``output``. The analysis thresholds are those
+    stored under ``analysis_key`` in the YAML file ``analysis_params`` (such as ``params.yaml``), overridden by
+    ``analysis_options`` (names of ``ANALYSIS_DEFAULTS``; unknown names or wrong types raise IcaaError).
+    With ``images_root``, each image is read at ``images_root/image_id`` instead of scan's absolute path.
 
     Example
     -------
-    >>> harmony_score("work/scan/images.parquet", "work/harmony/colour.parquet", workers=2)  # doctest: +SKIP
+    >>> run_harmony_score("work/scan/images.parquet", "work/harmony/colour.parquet", workers=2)  # doctest: +SKIP
     """
+    clock = Stopwatch()
+    output = Path(output)
+    rejects = Path(rejects) if rejects else output.with_name("harmony_rejects.parquet")
+    refuse_overwriting_inputs({"-o": output, "--rejects": rejects},
+                              {"IMAGES": images, "--analysis-params": analysis_params})
+    table = read_table(images)
+    check_table(table, "images", images, needed=["image_id"] + ([] if images_root else ["path"]))
+    analysis_options = {**(load_analysis_options(analysis_params, analysis_key) if analysis_params else {}),
+                        **analysis_options}
     check_analysis_options(analysis_options)
     analysis_px = analysis_options.get("analysis_long_side_px", ANALYSIS_DEFAULTS["analysis_long_side_px"])
     if long_side_px < analysis_px:
         raise IcaaError(f"long_side_px {long_side_px} is below the analysis size analysis_long_side_px {analysis_px}: "
                         f"decode at least as large as the analysis")
-    started = time.perf_counter()
-    output = Path(output)
-    rejects_output = Path(rejects_output) if rejects_output else output.with_name("harmony_rejects.parquet")
-    table = read_table(images)
-    require_columns(table, ["image_id"] + ([] if images_root else ["path"]), str(images))
     if "path" not in table.columns:
         table["path"] = None
     listing = table[["image_id", "path"]].drop_duplicates("image_id").sort_values("image_id", kind="stable")
@@ -196,14 +193,21 @@ def harmony_score(images: Path | str, output: Path | str, *, rejects_output: Pat
     identity = fingerprint(listing["image_id"].tolist(), listing["path"].astype(str).tolist(), options,
                            code_fingerprint("icaa.pipeline.colour", "icaa.pipeline.decode", __name__))
     tables = run_partitioned(listing, score_chunk, schemas={"colour": COLOUR, "rejects": REJECTS},
-                             work_dir=work_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler,
+                             work_dir=work_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler or None,
                              options=options, run_fingerprint=identity, description="harmony-score",
                              progress=progress, preload=WORKER_PRELOAD)
     write_table(tables["colour"], output, schema=COLOUR)
-    write_table(tables["rejects"], rejects_output, schema=REJECTS)
-    return HarmonySummary(
-        images_in=len(listing), scored=len(tables["colour"]),
-        rejects_by_reason=tables["rejects"]["reason"].value_counts().sort_index().to_dict(),
-        categories=tables["colour"]["category"].value_counts().sort_index().to_dict(),
-        seconds=time.perf_counter() - started, outputs=[str(output), str(rejects_output)],
-    )
+    write_table(tables["rejects"], rejects, schema=REJECTS)
+    rejects_by_reason = tables["rejects"]["reason"].value_counts().sort_index().to_dict()
+    if len(listing) == 0:
+        raise IcaaError(f"{images} lists no images; run scan on a folder of photos first")
+    if len(tables["colour"]) == 0:
+        rejected = ", ".join(f"{reason} {count}" for reason, count in rejects_by_reason.items()) or "none"
+        where = (f"under --images-root {images_root}" if images_root else "at the paths scan recorded")
+        raise IcaaError(f"none of the {len(listing)} images could be scored {where} (rejects: {rejected}, "
+                        f"listed in {rejects}); is --images-root the folder scan read?")
+    return StageSummary(
+        "harmony-score",
+        counts={"images_in": len(listing), "scored": len(tables["colour"]), "rejects_by_reason": rejects_by_reason,
+                "categories": tables["colour"]["category"].value_counts().sort_index().to_dict()},
+        outputs={"output": str(output), "rejects_table": str(rejects)}, seconds=clock.seconds())

@@ -20,7 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["reference_color_hist", "palette_rgb", "render_report"]
+from icaa.pipeline.contracts import check_table
+from icaa.pipeline.errors import IcaaError
+from icaa.pipeline.io import atomic_write_text, read_table
+from icaa.pipeline.outputs import refuse_overwriting_inputs
+from icaa.pipeline.summary import StageSummary, Stopwatch
+
+__all__ = ["reference_color_hist", "palette_rgb", "render_report", "run_report"]
 
 
 def reference_color_hist() -> dict[str, Any]:
@@ -68,22 +74,22 @@ def _short(category: str) -> str:
     return str(category).split("/")[-1]
 
 
-def render_report(coarse: pd.DataFrame, *, selection: pd.DataFrame | None = None, manifest: pd.DataFrame | None = None,
-                  popularity: pd.DataFrame | None = None, images: pd.DataFrame | None = None, bins: int = 10,
-                  extremes: int = 2) -> str:
-    """The report's HTML text."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sections: list[str] = []
-    edges = np.linspace(1, 10, bins + 1)
+    return plt
 
-    def img(src: str, alt: str) -> str:
-        return f'<img src="{src}" alt="{html.escape(alt)}">'
 
-    # Photos per class (pool, selection, dataset).
+def _img(src: str, alt: str) -> str:
+    return f'<img src="{src}" alt="{html.escape(alt)}">'
+
+
+def _photos_per_class(coarse: pd.DataFrame, selection: pd.DataFrame | None, manifest: pd.DataFrame | None) -> str:
+    """Photos per class (pool, selection, dataset)."""
+    plt = _pyplot()
     counts = pd.DataFrame({"pool": coarse.groupby("category").size()})
     if selection is not None:
         counts["selected"] = selection.groupby("category").size()
@@ -98,9 +104,12 @@ def render_report(coarse: pd.DataFrame, *, selection: pd.DataFrame | None = None
     ax.set_ylabel("photos")
     ax.legend()
     ax.set_title("Photos per class")
-    sections.append("<h2>Photos per class</h2>" + img(_figure_png(fig), "photos per class"))
+    return "<h2>Photos per class</h2>" + _img(_figure_png(fig), "photos per class")
 
-    # Coarse-score histograms per class before/after.
+
+def _coarse_histograms(coarse: pd.DataFrame, selection: pd.DataFrame | None, edges: np.ndarray) -> str:
+    """Coarse-score histograms per class before and after balancing."""
+    plt = _pyplot()
     classes = sorted(coarse["category"].dropna().unique())
     n_cols = 6
     n_rows = max(1, int(np.ceil(len(classes) / n_cols)))
@@ -116,10 +125,13 @@ def render_report(coarse: pd.DataFrame, *, selection: pd.DataFrame | None = None
     for ax in axes.ravel()[len(classes):]:
         ax.axis("off")
     axes[0, 0].legend(fontsize=7)
-    sections.append("<h2>Coarse score per class, before (grey) and after (blue) balancing</h2>"
-                    + img(_figure_png(fig), "coarse score histograms"))
+    return ("<h2>Coarse score per class, before (grey) and after (blue) balancing</h2>"
+            + _img(_figure_png(fig), "coarse score histograms"))
 
-    # Final score vs ICAA17K.
+
+def _score_distribution(manifest: pd.DataFrame | None) -> str:
+    """The final colour-score distribution against ICAA17K's."""
+    plt = _pyplot()
     reference = reference_color_hist()
     if manifest is not None and "color" in manifest.columns:
         ref_edges = np.asarray(reference["bin_edges"])
@@ -135,23 +147,27 @@ def render_report(coarse: pd.DataFrame, *, selection: pd.DataFrame | None = None
         ax.set_ylabel("share of photos")
         ax.legend()
         share = float((photos["color"] > 5).mean())
-        sections.append(f"<h2>Final colour-score distribution</h2><p>Share above 5: this dataset {share:.3f}, "
-                        f"ICAA17K {reference['share_above_5']:.3f}.</p>" + img(_figure_png(fig), "score distribution"))
-    else:
-        sections.append("<h2>Final colour-score distribution</h2><p>No dataset manifest given.</p>")
+        return (f"<h2>Final colour-score distribution</h2><p>Share above 5: this dataset {share:.3f}, "
+                f"ICAA17K {reference['share_above_5']:.3f}.</p>" + _img(_figure_png(fig), "score distribution"))
+    return "<h2>Final colour-score distribution</h2><p>No dataset manifest given.</p>"
 
-    # Harmony vs popularity.
+
+def _harmony_vs_popularity(coarse: pd.DataFrame) -> str:
+    """Scatter of harmony against popularity, coloured by coarse score."""
+    plt = _pyplot()
     if {"f_obj", "f_subj"} <= set(coarse.columns) and coarse["f_subj"].notna().any():
         fig, ax = plt.subplots(figsize=(6, 4.5))
         points = ax.scatter(coarse["f_obj"], coarse["f_subj"], c=coarse["coarse_score"], s=12, cmap="viridis")
         fig.colorbar(points, label="coarse score")
         ax.set_xlabel("harmony (f_obj)")
         ax.set_ylabel("popularity faves/sqrt(views) (f_subj)")
-        sections.append("<h2>Harmony vs popularity</h2>" + img(_figure_png(fig), "harmony vs popularity"))
-    else:
-        sections.append("<h2>Harmony vs popularity</h2><p>The coarse table has no f_obj/f_subj values.</p>")
+        return "<h2>Harmony vs popularity</h2>" + _img(_figure_png(fig), "harmony vs popularity")
+    return "<h2>Harmony vs popularity</h2><p>The coarse table has no f_obj/f_subj values.</p>"
 
-    # Palettes and extremes per class.
+
+def _extremes_per_class(coarse: pd.DataFrame, selection: pd.DataFrame | None, manifest: pd.DataFrame | None,
+                        images: pd.DataFrame | None, extremes: int) -> str | None:
+    """Palettes and thumbnails of the lowest- and highest-scored photos per class (None without image paths)."""
     table = manifest if manifest is not None and "path" in manifest.columns else None
     score_column = "color"
     if table is None and images is not None:
@@ -171,10 +187,23 @@ def render_report(coarse: pd.DataFrame, *, selection: pd.DataFrame | None = None
                     swatch = "".join(f'<span class="sw" style="background:rgb{c}"></span>' for c in palette_rgb(row["path"]))
                 except OSError:
                     swatch = ""
-                cells.append(f'<figure>{img(src, row["image_id"])}<figcaption>{score_column} '
+                cells.append(f'<figure>{_img(src, row["image_id"])}<figcaption>{score_column} '
                              f'{row[score_column]:.2f}<br>{swatch}</figcaption></figure>')
             rows.append(f"<h3>{html.escape(str(category))}</h3><div class=row>{''.join(cells)}</div>")
-        sections.append(f"<h2>Lowest and highest {score_column} per class, with palettes</h2>" + "".join(rows))
+        return f"<h2>Lowest and highest {score_column} per class, with palettes</h2>" + "".join(rows)
+    return None
+
+
+def render_report(coarse: pd.DataFrame, *, selection: pd.DataFrame | None = None, manifest: pd.DataFrame | None = None,
+                  popularity: pd.DataFrame | None = None, images: pd.DataFrame | None = None, bins: int = 10,
+                  extremes: int = 2) -> str:
+    """The report's HTML text."""
+    edges = np.linspace(1, 10, bins + 1)
+    sections = [_photos_per_class(coarse, selection, manifest), _coarse_histograms(coarse, selection, edges),
+                _score_distribution(manifest), _harmony_vs_popularity(coarse)]
+    extremes_section = _extremes_per_class(coarse, selection, manifest, images, extremes)
+    if extremes_section is not None:
+        sections.append(extremes_section)
     style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}img{max-width:100%}"
              ".row{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0;font-size:12px;text-align:center}"
              "figure img{height:120px;width:auto;image-rendering:auto}"
@@ -184,3 +213,32 @@ def render_report(coarse: pd.DataFrame, *, selection: pd.DataFrame | None = None
     return ("<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>icaa dataset report</title>"
             f"<style>{style}</style></head><body><h1>icaa dataset report</h1>{summary}{''.join(sections)}"
             "</body></html>\n")
+
+
+def run_report(coarse: Path | str, output: Path | str, *, selection: Path | str | None = None,
+               dataset: Path | str | None = None, images: Path | str | None = None, bins: int = 10,
+               extremes: int = 2) -> StageSummary:
+    """Write the HTML report of the coarse table and, when given, the selection, the dataset folder's
+    ``manifest.parquet`` and scan's images table.
+
+    Example
+    -------
+    >>> run_report("work/fuse/coarse.parquet", "reports/report.html", dataset="dataset")  # doctest: +SKIP
+    """
+    clock = Stopwatch()
+    manifest_path = Path(dataset) / "manifest.parquet" if dataset else None
+    refuse_overwriting_inputs({"-o": output}, {"COARSE": coarse, "--selection": selection, "--images": images,
+                                               "--dataset manifest": manifest_path})
+    if manifest_path is not None and not manifest_path.is_file():
+        raise IcaaError(f"--dataset {dataset} holds no manifest.parquet; give the folder that build wrote")
+    tables = {}
+    for kind, path in (("coarse", coarse), ("selection", selection), ("images", images),
+                       ("manifest", manifest_path)):
+        if path is not None:
+            tables[kind] = read_table(path)
+            check_table(tables[kind], kind, path)
+    text = render_report(tables["coarse"], selection=tables.get("selection"), manifest=tables.get("manifest"),
+                         images=tables.get("images"), bins=bins, extremes=extremes)
+    atomic_write_text(output, text)
+    return StageSummary("report", outputs={"output": str(output)}, figures={"bytes": len(text.encode())},
+                        seconds=clock.seconds())

@@ -9,8 +9,7 @@ perceptual-hash Hamming distance). Files that cannot be used go to ``rejects`` w
 from __future__ import annotations
 
 import hashlib
-import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +19,14 @@ from icaa.pipeline import rejects as codes
 from icaa.pipeline.decode import DecodeError, open_image
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import is_inside, read_table, relative_id, write_table
+from icaa.pipeline.outputs import refuse_overwriting_inputs
 from icaa.pipeline.partitions import fingerprint, run_partitioned
 from icaa.pipeline.schemas import IMAGES, REJECTS
+from icaa.pipeline.summary import StageSummary, Stopwatch
 
 __all__ = [
-    "DEFAULT_EXTENSIONS", "ScanSummary", "list_images", "list_manifest", "describe_files",
-    "group_duplicates", "scan",
+    "DEFAULT_EXTENSIONS", "list_images", "list_manifest", "describe_files", "group_duplicates", "file_endings",
+    "run_scan",
 ]
 
 DEFAULT_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff")
@@ -203,33 +204,32 @@ def group_duplicates(images: pd.DataFrame, *, near_duplicate_distance: int = 6) 
     return frame
 
 
-@dataclass
-class ScanSummary:
-    """What a scan did: counts in and out, rejects by reason, duplicates, time, outputs."""
-
-    files_in: int
-    images_out: int
-    rejects_by_reason: dict[str, int] = field(default_factory=dict)
-    exact_duplicates: int = 0
-    near_duplicates: int = 0
-    seconds: float = 0.0
-    outputs: list[str] = field(default_factory=list)
+def file_endings(extensions: str | Sequence[str]) -> tuple[str, ...]:
+    """``".jpg,png"`` or ``["jpg", ".png"]`` -> ``(".jpg", ".png")``: every ending with its dot, blanks dropped."""
+    parts = extensions.split(",") if isinstance(extensions, str) else extensions
+    return tuple(e.strip() if e.strip().startswith(".") else "." + e.strip() for e in parts if e.strip())
 
 
-def scan(images_dir: Path | str, output: Path | str, *, rejects_output: Path | str | None = None,
-         manifest: Path | str | None = None, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
-         min_side_px: int = 64, max_pixels: int = 100_000_000, near_duplicate_distance: int = 6,
-         chunk_size: int = 64, workers: int = 1, scheduler: str | None = None,
-         work_dir: Path | str | None = None, progress: bool = True) -> ScanSummary:
-    """Scan a folder (or a manifest of files under it) into ``images.parquet`` and ``rejects.parquet``.
+def run_scan(images_dir: Path | str, output: Path | str, *, rejects: Path | str | None = None,
+             manifest: Path | str | None = None, extensions: str | Sequence[str] = DEFAULT_EXTENSIONS,
+             min_side_px: int = 64, max_pixels: int = 100_000_000, near_duplicate_distance: int = 6,
+             chunk_size: int = 64, workers: int = 1, scheduler: str | None = None,
+             work_dir: Path | str | None = None, progress: bool = True) -> StageSummary:
+    """Scan a folder (or a manifest of files under it) into ``images.parquet`` and the scan rejects table.
+
+    ``rejects`` defaults to ``scan_rejects.parquet`` beside ``output``; ``extensions`` are file endings, as a
+    sequence or comma-separated (the dot is optional). Resumable chunks live in ``work_dir`` (default
+    ``.<output stem>.parts`` beside the output).
 
     Example
     -------
-    >>> scan("data/demo", "work/scan/images.parquet")  # doctest: +SKIP
+    >>> run_scan("data/demo", "work/scan/images.parquet")  # doctest: +SKIP
     """
-    started = time.perf_counter()
+    clock = Stopwatch()
     output = Path(output)
-    rejects_output = Path(rejects_output) if rejects_output else output.with_name("scan_rejects.parquet")
+    rejects = Path(rejects) if rejects else output.with_name("scan_rejects.parquet")
+    refuse_overwriting_inputs({"-o": output, "--rejects": rejects}, {"--manifest": manifest})
+    extensions = file_endings(extensions)
     listing = list_manifest(manifest, images_dir) if manifest else list_images(images_dir, extensions)
     if listing.empty:
         where = "the manifest lists none" if manifest else f"looked for {' '.join(extensions)}, hidden files skipped"
@@ -242,14 +242,14 @@ def scan(images_dir: Path | str, output: Path | str, *, rejects_output: Path | s
                              options=options, run_fingerprint=identity, description="scan", progress=progress)
     images = group_duplicates(tables["images"], near_duplicate_distance=near_duplicate_distance)
     write_table(images, output, schema=IMAGES)
-    write_table(tables["rejects"], rejects_output, schema=REJECTS)
-    return ScanSummary(
-        files_in=len(listing), images_out=len(images),
-        rejects_by_reason=tables["rejects"]["reason"].value_counts().sort_index().to_dict(),
-        exact_duplicates=int((images["duplicate_kind"] == "exact").sum()),
-        near_duplicates=int((images["duplicate_kind"] == "near").sum()),
-        seconds=time.perf_counter() - started, outputs=[str(output), str(rejects_output)],
-    )
+    write_table(tables["rejects"], rejects, schema=REJECTS)
+    return StageSummary(
+        "scan",
+        counts={"files_in": len(listing), "images_out": len(images),
+                "rejects_by_reason": tables["rejects"]["reason"].value_counts().sort_index().to_dict(),
+                "exact_duplicates": int((images["duplicate_kind"] == "exact").sum()),
+                "near_duplicates": int((images["duplicate_kind"] == "near").sum())},
+        outputs={"output": str(output), "rejects_table": str(rejects)}, seconds=clock.seconds())
 
 
 from icaa.pipeline.schemas import IMAGES_PARTS as _IMAGES_PARTS  # noqa: E402  (schema of a chunk, before grouping)

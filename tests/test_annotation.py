@@ -18,8 +18,8 @@ from icaa.annotation.ratings import merge_ratings, parse_tasks, pseudonym
 from icaa.annotation.simulate import (DENSE, DENSE_HONEST, RaterDesign, annotation_result, simulate_ratings,
                                       to_label_studio_tasks)
 from icaa.pipeline.cli import app
-from icaa.pipeline.cli.annotate import run_export, run_import
-from icaa.pipeline.cli.mos import run_mos
+from icaa.pipeline.annotate import run_export, run_import
+from icaa.pipeline.mos import run_mos
 from icaa.pipeline.errors import IcaaError
 
 # The dense design at half the images and half the sequence: same 54 ratings per image, same rater mix.

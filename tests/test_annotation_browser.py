@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from icaa.pipeline.cli.annotate import run_export, run_import
+from icaa.pipeline.annotate import run_export, run_import
 from labelstudio_server import TOKEN, Server, label_studio_binary, server_errors
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]

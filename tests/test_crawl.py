@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from fake_flickr import FakePhoto, start_fake_flickr
 from icaa.pipeline.cli import app
-from icaa.pipeline.cli.crawl import run_popularity, run_search
+from icaa.pipeline.crawl.stage import run_popularity, run_search
 from icaa.pipeline.crawl.cache import ResponseCache, cache_key
 from icaa.pipeline.crawl.client import FlickrClient, InvalidApiKey
 from icaa.pipeline.crawl.ids import parse_photo_name, photo_ids_for
@@ -226,7 +226,7 @@ def test_a_rerun_costs_zero_calls_and_gives_the_same_table(fake, tmp_path):
 
 KILLED_CRAWL = textwrap.dedent("""
     import sys
-    from icaa.pipeline.cli.crawl import run_popularity
+    from icaa.pipeline.crawl.stage import run_popularity
     run_popularity(sys.argv[1], sys.argv[2], source="flickr", cache_dir=sys.argv[3], rate_per_hour=7200,
                    rate_window_s=2.0, workers=1, timeout_s=2, max_attempts=2, backoff_base_s=0.05)
 """)
@@ -493,7 +493,7 @@ def test_photos_that_are_not_public_get_status_private_from_search_rows_and_from
 
 def test_a_private_photo_never_reaches_balance_or_build(tmp_path):
     from icaa.pipeline.balance import balance_pool
-    from icaa.pipeline.build import build_dataset
+    from icaa.pipeline.build import assemble_dataset, dataset_summary, write_dataset
     from icaa.pipeline.fuse import fuse_scores
 
     ids = [f"{n}@N0{n}4300000000{n}.jpg" for n in range(4)]
@@ -515,7 +515,9 @@ def test_a_private_photo_never_reaches_balance_or_build(tmp_path):
     images = pd.DataFrame({"image_id": ids, "path": [str(tmp_path / i) for i in ids]})
     mos = pd.DataFrame({"image_id": ids, "color": [3.0, 4.0, 5.0, 6.0], "MOS": 5.0, "probability": 0.8})
     chosen = pd.DataFrame({"image_id": ids, "category": "monochromatic/red"})
-    summary = build_dataset(chosen, mos, images, tmp_path / "ds", extra_tables=[popularity])
+    dataset = assemble_dataset(chosen, mos, images, extra_tables=[popularity])
+    write_dataset(dataset, tmp_path / "ds")
+    summary = dataset_summary(dataset)
     assert summary["rejected"] == {"not_public": 1} and summary["rows"] == 3
     assert ids[1] not in (tmp_path / "ds" / "all.csv").read_text()
 
@@ -615,7 +617,7 @@ def test_two_limiters_sharing_one_cache_file_never_exceed_the_rate_together(tmp_
 
 KILLED_SEARCH = textwrap.dedent("""
     import sys
-    from icaa.pipeline.cli.crawl import run_search
+    from icaa.pipeline.crawl.stage import run_search
     run_search(sys.argv[1], sys.argv[2], text="red door", limit=12, per_page=2, cache_dir=sys.argv[3],
                rate_per_hour=7200, rate_window_s=2.0, timeout_s=2, max_attempts=2, backoff_base_s=0.05)
 """)

@@ -224,7 +224,7 @@ def test_harmony_score_on_demo_through_cluster_with_a_worker_killed_equals_local
 @pytest.mark.slow
 def test_crawl_search_downloads_through_the_cluster_like_a_local_run(dask_cluster, tmp_path, monkeypatch):
     from fake_flickr import FakePhoto, start_fake_flickr
-    from icaa.pipeline.cli.crawl import run_search
+    from icaa.pipeline.crawl.stage import run_search
 
     key = "k3y-for-the-cluster-test"
     server = start_fake_flickr(key)

@@ -16,12 +16,13 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from icaa.pipeline.balance import balance_pool, even_targets, kl_from_uniform, spread_deficits
-from icaa.pipeline.build import build_dataset, file_names, resplit_icaa17k
+from icaa.pipeline.build import assemble_dataset, dataset_summary, file_names, write_dataset
 from icaa.pipeline.categories import class_score_column
 from icaa.pipeline.cli import app
-from icaa.pipeline.cli.balance import run_balance
-from icaa.pipeline.cli.build import run_build, run_resplit
-from icaa.pipeline.cli.report import run_report
+from icaa.pipeline.balance import run_balance
+from icaa.pipeline.build import run_build
+from icaa.pipeline.resplit import run_resplit
+from icaa.pipeline.report import run_report
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.icaa17k import ICAA17K_COLUMNS, read_icaa17k_csv
 from icaa.pipeline.io import write_table
@@ -204,6 +205,13 @@ def make_images(root: Path, n: int) -> pd.DataFrame:
     return frame
 
 
+def _build(selection, mos, images, output_dir, **options) -> dict:
+    """The build core and its writer on in-memory tables; the figures of the dataset written."""
+    dataset = assemble_dataset(selection, mos, images, **options)
+    write_dataset(dataset, output_dir)
+    return dataset_summary(dataset)
+
+
 def test_build_writes_icaa17k_layout_with_zero_photo_overlap(tmp_path):
     images = make_images(tmp_path, 60)
     rng = np.random.default_rng(0)
@@ -217,7 +225,7 @@ def test_build_writes_icaa17k_layout_with_zero_photo_overlap(tmp_path):
     mos.loc[mos.image_id == "dir1/photo5.jpg", "probability"] = 0.3
     mos = mos[mos.image_id != "dir0/photo7.jpg"]
     popularity = pd.DataFrame({"image_id": images["image_id"], "licence": 4, "owner": "1@N01", "owner_name": "Ann"})
-    summary = build_dataset(selection, mos, images, tmp_path / "dataset", extra_tables=[popularity], seed=0)
+    summary = _build(selection, mos, images, tmp_path / "dataset", extra_tables=[popularity], seed=0)
     out = tmp_path / "dataset"
     assert summary["rejected"] == {"low_confidence": 1, "no_mos": 1}
     assert summary["rows"] == 59 and summary["photos_on_both_sides"] == 0
@@ -296,7 +304,7 @@ def test_file_names_resolve_clashes_deterministically():
 # --- resplit ----------------------------------------------------------------------------------------
 
 def test_resplit_on_the_icaa17k_release_reports_12010_photos_and_749_leaked_rows(shared_dir, tmp_path):
-    summary = resplit_icaa17k(shared_dir / "reference" / "icaa17k", tmp_path / "out")
+    summary = run_resplit(shared_dir / "reference" / "icaa17k", tmp_path / "out")
     assert summary["rows"] == 17351 and summary["photos"] == 12010
     assert summary["input_leaked_test_rows"] == 749 and summary["output_leaked_test_rows"] == 0
     parts = {n: read_icaa17k_csv(tmp_path / "out" / f"{n}.csv") for n in ("train", "val", "test")}
@@ -333,7 +341,7 @@ def test_resplit_bad_input_names_the_rows(tmp_path, rows, message):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "1all.csv").write_text(rows)
     with pytest.raises(IcaaError, match=message):
-        resplit_icaa17k(tmp_path / "in", tmp_path / "out")
+        run_resplit(tmp_path / "in", tmp_path / "out")
     result = CliRunner().invoke(app, ["resplit", str(tmp_path / "in"), "-o", str(tmp_path / "out")])
     assert isinstance(result.exception, IcaaError) and result.exit_code == 1
 
@@ -350,8 +358,8 @@ def test_resplit_groups_by_sha256_when_images_are_present(tmp_path):
     pd.DataFrame({"ID": ["monochromatic/red/a.jpg", "monochromatic/red/b.jpg", "monochromatic/orange/renamed.jpg"],
                   "color": [6.0, 5.0, 6.0], "MOS": 5.0, "probability": 0.7}).to_csv(tmp_path / "in" / "1all.csv",
                                                                                     index=False)
-    assert resplit_icaa17k(tmp_path / "in", tmp_path / "out")["photos"] == 3
-    summary = resplit_icaa17k(tmp_path / "in", tmp_path / "out", images_root=root)
+    assert run_resplit(tmp_path / "in", tmp_path / "out")["photos"] == 3
+    summary = run_resplit(tmp_path / "in", tmp_path / "out", images_root=root)
     assert summary["photos"] == 2 and summary["images_hashed"] == 3
 
 
@@ -405,7 +413,7 @@ def test_build_refuses_a_category_that_is_not_an_icaa17k_folder(tmp_path):
     selection = pd.DataFrame({"image_id": images["image_id"], "category": ["../../etc", RED, RED]})
     mos = pd.DataFrame({"image_id": images["image_id"], "color": 6.0, "MOS": 5.0, "probability": 0.8})
     with pytest.raises(IcaaError, match=r"outside the 30 ICAA17K classes, e.g. '../../etc'"):
-        build_dataset(selection, mos, images, tmp_path / "ds")
+        assemble_dataset(selection, mos, images)
 
 
 def test_build_on_the_demo_photos_is_read_by_the_training_loader(tmp_path):
@@ -424,10 +432,10 @@ def test_build_on_the_demo_photos_is_read_by_the_training_loader(tmp_path):
                         "MOS": rng.uniform(2, 8, len(files)), "probability": 0.75})
     attribution = pd.read_csv(DEMO_DIR / "ATTRIBUTION.csv").rename(columns={"file": "image_id"})
     # The default filter admits Flickr licences only (CC0-1.0 is Flickr's 9); the demo's params name the others.
-    default = build_dataset(selection, mos, images, tmp_path / "default", extra_tables=[attribution])
+    default = _build(selection, mos, images, tmp_path / "default", extra_tables=[attribution])
     assert default["rows"] == 1 and default["rejected"] == {"licence_not_allowed": len(files) - 1}
     demo_licences = yaml.safe_load((DEMO_DIR.parents[1] / "params.yaml").read_text())["build"]["licences"]
-    summary = build_dataset(selection, mos, images, tmp_path / "dataset", extra_tables=[attribution],
+    summary = _build(selection, mos, images, tmp_path / "dataset", extra_tables=[attribution],
                             licences=demo_licences)
     assert summary["rows"] == len(files) and summary["rejected"] == {}
     out = tmp_path / "dataset"

@@ -16,8 +16,8 @@ from icaa.pipeline.categories import CLASS_SCORE_COLUMNS
 from icaa.pipeline.cli import app
 from icaa.pipeline.colour import analyse_colours
 from icaa.pipeline.decode import decode_for_colour
-from icaa.pipeline.harmony import harmony_score
-from icaa.pipeline.scan import scan
+from icaa.pipeline.harmony import run_harmony_score
+from icaa.pipeline.scan import run_scan
 from image_fixtures import DEMO_DIR, EXPECTED_GOOD, EXPECTED_REJECTS, make_robustness_folder
 
 GREYS = {"monochromatic/black", "monochromatic/gray", "monochromatic/white"}
@@ -26,8 +26,8 @@ GREYS = {"monochromatic/black", "monochromatic/gray", "monochromatic/white"}
 @pytest.fixture(scope="module")
 def demo_colour(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    scan(DEMO_DIR, out / "images.parquet", progress=False)
-    harmony_score(out / "images.parquet", out / "colour.parquet", images_root=DEMO_DIR, progress=False)
+    run_scan(DEMO_DIR, out / "images.parquet", progress=False)
+    run_harmony_score(out / "images.parquet", out / "colour.parquet", images_root=DEMO_DIR, progress=False)
     return out, pd.read_parquet(out / "colour.parquet").set_index("image_id")
 
 
@@ -128,7 +128,7 @@ def test_results_are_identical_across_runs_worker_counts_and_batch_order(demo_co
     first = pd.read_parquet(out / "colour.parquet")
     images = pd.read_parquet(out / "images.parquet")
     images.sample(frac=1.0, random_state=3).to_parquet(tmp_path / "shuffled.parquet")
-    harmony_score(tmp_path / "shuffled.parquet", tmp_path / "two.parquet", images_root=DEMO_DIR, workers=2,
+    run_harmony_score(tmp_path / "shuffled.parquet", tmp_path / "two.parquet", images_root=DEMO_DIR, workers=2,
                   chunk_size=7, progress=False)
     pd.testing.assert_frame_equal(first, pd.read_parquet(tmp_path / "two.parquet"))
 
@@ -139,7 +139,7 @@ def test_awkward_files_are_scored_or_rejected_with_their_reason(tmp_path):
     images = pd.DataFrame({"image_id": sorted(p.name for p in folder.iterdir())})
     images["path"] = [str(folder / name) for name in images["image_id"]]
     images.to_parquet(tmp_path / "images.parquet")
-    summary = harmony_score(tmp_path / "images.parquet", tmp_path / "colour.parquet", progress=False)
+    summary = run_harmony_score(tmp_path / "images.parquet", tmp_path / "colour.parquet", progress=False)
     colour = pd.read_parquet(tmp_path / "colour.parquet").set_index("image_id")
     rejects = pd.read_parquet(tmp_path / "harmony_rejects.parquet")
     expected_rejects = {name: reason for name, reason in EXPECTED_REJECTS.items() if reason != "too_small"}
@@ -151,7 +151,7 @@ def test_awkward_files_are_scored_or_rejected_with_their_reason(tmp_path):
     assert colour.loc["palette_alpha.png", "category"] in {"monochromatic/red", "monochromatic/blue"}
     assert colour.loc["palette_alpha.png", "background_fraction"] > 0.4
     assert colour.loc["gray.jpg", "category"] in GREYS and colour.loc["deep16.png", "category"] in GREYS
-    assert summary.rejects_by_reason == {"decompression_bomb": 1, "empty_file": 1, "not_an_image": 1, "truncated": 1}
+    assert summary["rejects_by_reason"] == {"decompression_bomb": 1, "empty_file": 1, "not_an_image": 1, "truncated": 1}
 
 
 def test_transparent_pixels_are_composited_on_white(tmp_path):
@@ -170,7 +170,7 @@ def test_paths_outside_the_image_root_are_refused(tmp_path):
     root.mkdir()
     shutil.copy(sorted(DEMO_DIR.glob("*.jpg"))[0], root / "a.jpg")
     pd.DataFrame({"image_id": ["a.jpg", "../../etc/passwd"], "path": ["", ""]}).to_parquet(tmp_path / "i.parquet")
-    harmony_score(tmp_path / "i.parquet", tmp_path / "c.parquet", images_root=root, progress=False)
+    run_harmony_score(tmp_path / "i.parquet", tmp_path / "c.parquet", images_root=root, progress=False)
     rejects = pd.read_parquet(tmp_path / "harmony_rejects.parquet")
     assert rejects["reason"].tolist() == ["outside_root"]
     assert pd.read_parquet(tmp_path / "c.parquet")["image_id"].tolist() == ["a.jpg"]
@@ -192,11 +192,11 @@ def test_a_killed_run_redoes_no_finished_chunk(tmp_path, monkeypatch):
 
     monkeypatch.setattr(stage, "score_image", dying)
     with pytest.raises(KeyboardInterrupt):
-        harmony_score(tmp_path / "images.parquet", tmp_path / "out/colour.parquet", chunk_size=2, progress=False)
+        run_harmony_score(tmp_path / "images.parquet", tmp_path / "out/colour.parquet", chunk_size=2, progress=False)
     assert not (tmp_path / "out/colour.parquet").exists()
     counted = []
     monkeypatch.setattr(stage, "score_image", lambda rgb, **o: counted.append(1) or original(rgb, **o))
-    harmony_score(tmp_path / "images.parquet", tmp_path / "out/colour.parquet", chunk_size=2, progress=False)
+    run_harmony_score(tmp_path / "images.parquet", tmp_path / "out/colour.parquet", chunk_size=2, progress=False)
     assert len(counted) == 2
     assert len(pd.read_parquet(tmp_path / "out/colour.parquet")) == 6
 
@@ -206,13 +206,13 @@ def test_cli_scores_and_rejects_unknown_thresholds(demo_colour, tmp_path):
     result = CliRunner().invoke(app, ["harmony-score", str(out / "images.parquet"), "-o", str(tmp_path / "c.parquet"),
                                       "--images-root", str(DEMO_DIR), "--no-progress", "--workers", "1"])
     assert result.exit_code == 0, result.output
-    assert "80 images in, 80 scored" in result.output
+    assert "  images_in: 80\n  scored: 80\n" in result.output
     assert "Example: icaa-data harmony-score" in CliRunner().invoke(app, ["harmony-score", "--help"]).output
     from icaa.pipeline.errors import IcaaError
     with pytest.raises(IcaaError, match="unknown option 'not_a_threshold'"):
-        harmony_score(out / "images.parquet", tmp_path / "d.parquet", not_a_threshold=1)
+        run_harmony_score(out / "images.parquet", tmp_path / "d.parquet", not_a_threshold=1)
     with pytest.raises(IcaaError, match="achromatic_chroma='ten'"):
-        harmony_score(out / "images.parquet", tmp_path / "d.parquet", achromatic_chroma="ten")
+        run_harmony_score(out / "images.parquet", tmp_path / "d.parquet", achromatic_chroma="ten")
 
 
 def test_params_yaml_names_every_analysis_threshold_at_its_default():
@@ -233,7 +233,7 @@ def test_params_yaml_names_every_analysis_threshold_at_its_default():
         assert analyse_colours(rgb, **options).category == analyse_colours(rgb).category, photo.name
     import inspect
 
-    stage_default = inspect.signature(harmony_score).parameters["long_side_px"].default
+    stage_default = inspect.signature(run_harmony_score).parameters["long_side_px"].default
     assert yaml.safe_load((DEMO_DIR.parents[1] / "params.yaml").read_text())["harmony-score"]["long_side_px"] \
         == stage_default == 96
 
@@ -366,5 +366,5 @@ def test_the_command_with_two_workers_writes_the_table_of_one(demo_colour, tmp_p
                              "--images-root", str(DEMO_DIR), "--no-progress", "--workers", "2", "--chunk-size", "16"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "80 images in, 80 scored" in result.stdout
+    assert "  images_in: 80\n  scored: 80\n" in result.stdout
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "c.parquet").set_index("image_id"), colour)

@@ -46,7 +46,7 @@ def test_the_readme_path_for_ones_own_photos_runs_as_written(tmp_path):
     for name in PHOTOS:
         shutil.copy(DEMO_DIR / f"{name}.jpg", tmp_path / "my_photos" / f"{name}.jpg")
     outputs = [run(command, tmp_path) for command in blocks[0]]
-    assert "harmony-score: 8 images in, 8 scored" in outputs[1]
+    assert "harmony-score:\n  images_in: 8\n  scored: 8\n" in outputs[1]
     listing = outputs[2].splitlines()
     assert listing[0].split() == ["image", "class", "dominant", "auxiliary", "harmony", "colourfulness"]
     assert any(line.split()[:3] == ["plasma_blue_lake.jpg", "monochromatic/blue", "blue"] for line in listing)

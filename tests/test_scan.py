@@ -12,7 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from icaa.pipeline.cli import app
-from icaa.pipeline.scan import group_duplicates, list_images, scan
+from icaa.pipeline.scan import group_duplicates, list_images, run_scan
 from image_fixtures import DEMO_DIR, EXPECTED_GOOD, EXPECTED_REJECTS, make_robustness_folder
 
 
@@ -21,7 +21,7 @@ def robustness_scan(tmp_path_factory):
     folder = tmp_path_factory.mktemp("mixed")
     good = make_robustness_folder(folder)
     out = tmp_path_factory.mktemp("out")
-    summary = scan(folder, out / "images.parquet", progress=False)
+    summary = run_scan(folder, out / "images.parquet", progress=False)
     return folder, good, summary, pd.read_parquet(out / "images.parquet"), pd.read_parquet(out / "scan_rejects.parquet")
 
 
@@ -29,8 +29,8 @@ def test_every_bad_file_goes_to_rejects_with_its_reason(robustness_scan):
     _, _, summary, images, rejects = robustness_scan
     assert dict(zip(rejects["image_id"], rejects["reason"])) == EXPECTED_REJECTS
     assert set(rejects["stage"]) == {"scan"}
-    assert summary.rejects_by_reason == {reason: 1 for reason in EXPECTED_REJECTS.values()}
-    assert summary.files_in == len(images) + len(rejects)
+    assert summary["rejects_by_reason"] == {reason: 1 for reason in EXPECTED_REJECTS.values()}
+    assert summary["files_in"] == len(images) + len(rejects)
 
 
 def test_good_photos_and_unusual_formats_are_described(robustness_scan):
@@ -55,7 +55,7 @@ def test_exact_and_near_duplicates_are_grouped(tmp_path):
     shutil.copy(photos[0], tmp_path / "zz_same_bytes.jpg")
     with Image.open(photos[1]) as image:
         image.resize((image.width // 2, image.height // 2)).save(tmp_path / "zz_smaller_copy.jpg", quality=70)
-    scan(tmp_path, tmp_path / "out/images.parquet", progress=False)
+    run_scan(tmp_path, tmp_path / "out/images.parquet", progress=False)
     images = pd.read_parquet(tmp_path / "out/images.parquet").set_index("image_id")
     assert images.loc["zz_same_bytes.jpg", "duplicate_of"] == photos[0].name
     assert images.loc["zz_same_bytes.jpg", "duplicate_kind"] == "exact"
@@ -77,9 +77,9 @@ def test_image_ids_are_relative_posix_paths_and_stable_when_the_folder_moves(tmp
     (tmp_path / "one/sub").mkdir(parents=True)
     shutil.copy(sorted(DEMO_DIR.glob("*.jpg"))[0], tmp_path / "one/sub/photo.jpg")
     (tmp_path / "one/.hidden.jpg").write_bytes(b"x")
-    scan(tmp_path / "one", tmp_path / "a.parquet", progress=False)
+    run_scan(tmp_path / "one", tmp_path / "a.parquet", progress=False)
     shutil.move(tmp_path / "one", tmp_path / "two")
-    scan(tmp_path / "two", tmp_path / "b.parquet", progress=False)
+    run_scan(tmp_path / "two", tmp_path / "b.parquet", progress=False)
     first, second = pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet")
     assert first["image_id"].tolist() == second["image_id"].tolist() == ["sub/photo.jpg"]
     assert first["sha256"].tolist() == second["sha256"].tolist()
@@ -94,12 +94,12 @@ def test_manifest_input_refuses_paths_outside_the_root_and_reports_missing_files
     manifest = tmp_path / "manifest.csv"
     with open(manifest, "w", newline="") as handle:
         csv.writer(handle).writerows([["path"], ["a.jpg"], ["../secret.jpg"], ["gone.jpg"]])
-    summary = scan(root, tmp_path / "out/images.parquet", manifest=manifest, progress=False)
+    summary = run_scan(root, tmp_path / "out/images.parquet", manifest=manifest, progress=False)
     images = pd.read_parquet(tmp_path / "out/images.parquet")
     rejects = pd.read_parquet(tmp_path / "out/scan_rejects.parquet")
     assert images["image_id"].tolist() == ["a.jpg"]
     assert dict(zip(rejects["image_id"], rejects["reason"])) == {"../secret.jpg": "outside_root", "gone.jpg": "missing"}
-    assert summary.files_in == 3
+    assert summary["files_in"] == 3
 
 
 def test_symlink_leaving_the_root_is_rejected(tmp_path):
@@ -129,13 +129,13 @@ def test_a_killed_scan_resumes_without_redoing_finished_chunks(tmp_path, monkeyp
 
     monkeypatch.setattr(scan_module, "_describe_one", failing)
     with pytest.raises(KeyboardInterrupt):
-        scan(folder, tmp_path / "out/images.parquet", chunk_size=2, progress=False)
+        run_scan(folder, tmp_path / "out/images.parquet", chunk_size=2, progress=False)
     assert not (tmp_path / "out/images.parquet").exists()
     calls.clear()
     monkeypatch.setattr(scan_module, "_describe_one", original)
     counted: list[str] = []
     monkeypatch.setattr(scan_module, "_describe_one", lambda path, **o: counted.append(path.name) or original(path, **o))
-    scan(folder, tmp_path / "out/images.parquet", chunk_size=2, progress=False)
+    run_scan(folder, tmp_path / "out/images.parquet", chunk_size=2, progress=False)
     assert len(counted) == 2  # only the third chunk
     assert len(pd.read_parquet(tmp_path / "out/images.parquet")) == 6
 
@@ -145,7 +145,7 @@ def test_cli_scans_and_prints_a_summary(tmp_path):
     make_robustness_folder(folder, good_photos=2)
     result = CliRunner().invoke(app, ["scan", str(folder), "-o", str(tmp_path / "images.parquet"), "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert "12 files in, 7 images out" in result.output and "truncated 1" in result.output
+    assert "  files_in: 12\n  images_out: 7\n" in result.output and "'truncated': 1" in result.output
     assert "Example: icaa-data scan" in CliRunner().invoke(app, ["scan", "--help"]).output
 
 
@@ -188,7 +188,7 @@ def test_exif_camera_make_and_model_are_read(tmp_path):
     with Image.open(photo) as image:
         image.save(folder / "with_exif.jpg", quality=90, exif=exif.tobytes())
         image.save(folder / "without_exif.jpg", quality=90)
-    scan(folder, tmp_path / "images.parquet", progress=False)
+    run_scan(folder, tmp_path / "images.parquet", progress=False)
     images = pd.read_parquet(tmp_path / "images.parquet").set_index("image_id")
     assert (images.loc["with_exif.jpg", "camera_make"], images.loc["with_exif.jpg", "camera_model"]) == ("PENTAX", "PENTAX K-7")
     assert images.loc["without_exif.jpg", ["camera_make", "camera_model"]].isna().all()

@@ -27,17 +27,17 @@ PHOTOS = ["lomiri_bridge_sky.jpg", "mate_red_marigold.jpg", "plasma_blue_lake.jp
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory):
     """A small real run of scan, harmony-score and fuse: each stage's own table, to hand to the wrong stage."""
-    from icaa.pipeline.cli.fuse import run_fuse
-    from icaa.pipeline.harmony import harmony_score
-    from icaa.pipeline.scan import scan
+    from icaa.pipeline.fuse import run_fuse
+    from icaa.pipeline.harmony import run_harmony_score
+    from icaa.pipeline.scan import run_scan
 
     root = tmp_path_factory.mktemp("tables")
     photos = root / "photos"
     photos.mkdir()
     for name in PHOTOS:
         shutil.copy(DEMO_DIR / name, photos / name)
-    scan(photos, root / "images.parquet", progress=False)
-    harmony_score(root / "images.parquet", root / "colour.parquet", progress=False)
+    run_scan(photos, root / "images.parquet", progress=False)
+    run_harmony_score(root / "images.parquet", root / "colour.parquet", progress=False)
     run_fuse(root / "colour.parquet", None, root / "coarse.parquet")
     (root / "empty").mkdir()
     return root

@@ -21,12 +21,21 @@ SHARED_SECTIONS = {"compute"}
 #: Sections for commands that talk to a live server, outside dvc.yaml (the demo imports a simulated export):
 #: each key must be an option of one of these sub-commands.
 OUTSIDE_DVC = {"annotate": (("annotate", "export"), ("annotate", "import"))}
-#: dvc stage -> (console script app, sub-command path, the stage function its options feed).
+#: ``icaa-data`` command -> the functions its options feed: the stage's ``run_<stage>`` and the core that
+#: takes the same keyword arguments.
 CLI_FUNCTIONS = {
-    "scan": ("icaa.pipeline.scan", "scan"),
-    "harmony-score": ("icaa.pipeline.harmony", "harmony_score"),
-    "fuse": ("icaa.pipeline.fuse", "fuse_scores"),
-    "balance": ("icaa.pipeline.balance", "balance_pool"),
+    "scan": [("icaa.pipeline.scan", "run_scan")],
+    "harmony-score": [("icaa.pipeline.harmony", "run_harmony_score")],
+    "crawl popularity": [("icaa.pipeline.crawl.stage", "run_popularity")],
+    "crawl search": [("icaa.pipeline.crawl.stage", "run_search"), ("icaa.pipeline.crawl.search", "search_candidates")],
+    "fuse": [("icaa.pipeline.fuse", "run_fuse"), ("icaa.pipeline.fuse", "fuse_scores")],
+    "balance": [("icaa.pipeline.balance", "run_balance"), ("icaa.pipeline.balance", "balance_pool")],
+    "annotate export": [("icaa.pipeline.annotate", "run_export")],
+    "annotate import": [("icaa.pipeline.annotate", "run_import")],
+    "mos": [("icaa.pipeline.mos", "run_mos"), ("icaa.annotation.mos", "compute_mos")],
+    "build": [("icaa.pipeline.build", "run_build"), ("icaa.pipeline.build", "assemble_dataset")],
+    "resplit": [("icaa.pipeline.resplit", "run_resplit"), ("icaa.pipeline.resplit", "resplit_rows")],
+    "report": [("icaa.pipeline.report", "run_report"), ("icaa.pipeline.report", "render_report")],
 }
 
 
@@ -96,22 +105,47 @@ def test_every_option_a_stage_command_passes_exists_in_the_cli(stage):
     assert unknown == [], f"{stage}: {command.name} has no option {unknown}"
 
 
+def test_every_stage_command_has_its_functions_listed():
+    stages = {name for name, (module, _) in _icaa_data_commands().items() if module not in ("show", "plots")}
+    assert stages == set(CLI_FUNCTIONS)
+
+
+def _icaa_data_commands() -> dict[str, tuple[str, object]]:
+    """Every leaf command of ``icaa-data`` by its typed name (``crawl search``): (its name's first word, command)."""
+    found = {}
+
+    def walk(command, path):
+        if hasattr(command, "commands"):
+            for name, sub in command.commands.items():
+                walk(sub, (*path, name))
+        else:
+            found[" ".join(path)] = (path[0], command)
+
+    walk(_icaa_data_command(()), ())
+    return found
+
+
+def _same_default(cli_default, expected) -> bool:
+    """A comma-separated CLI string equals a sequence default when its parts, typed like its items, do."""
+    if isinstance(expected, (list, tuple, set, frozenset)) and isinstance(cli_default, str):
+        item_type = type(next(iter(expected))) if expected else str
+        cli_default = type(expected)(item_type(part) for part in cli_default.split(",") if part)
+    return cli_default == expected
+
+
 @pytest.mark.parametrize("stage", sorted(CLI_FUNCTIONS))
 def test_cli_defaults_equal_the_stage_function_defaults(stage):
-    command, _ = _command(stage)
-    module, name = CLI_FUNCTIONS[stage]
-    function_defaults = {parameter.name: parameter.default for parameter in
-                         inspect.signature(getattr(importlib.import_module(module), name)).parameters.values()
-                         if parameter.default is not inspect.Parameter.empty}
-    compared, different = [], []
-    for param in command.params:
-        if param.name in function_defaults and param.default is not None:
-            compared.append(param.name)
-            expected = function_defaults[param.name]
-            default = param.default
-            if isinstance(expected, (list, tuple, set, frozenset)) and isinstance(default, str):
-                default = type(expected)(part for part in default.split(",") if part)
-            if default != expected:
-                different.append(f"{param.name}: CLI {default!r}, {name} {expected!r}")
-    assert compared, f"no option of {command.name} matches a parameter of {name}"
+    command = _icaa_data_command(tuple(stage.split()))
+    different = []
+    for module, name in CLI_FUNCTIONS[stage]:
+        function_defaults = {parameter.name: parameter.default for parameter in
+                             inspect.signature(getattr(importlib.import_module(module), name)).parameters.values()
+                             if parameter.default is not inspect.Parameter.empty}
+        compared = []
+        for param in command.params:
+            if param.name in function_defaults and param.default is not None:
+                compared.append(param.name)
+                if not _same_default(param.default, function_defaults[param.name]):
+                    different.append(f"{param.name}: CLI {param.default!r}, {name} {function_defaults[param.name]!r}")
+        assert compared, f"no option of {stage} matches a parameter of {name}"
     assert different == []

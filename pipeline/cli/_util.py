@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from icaa.pipeline.errors import IcaaError
+from icaa.pipeline.summary import StageSummary
 
 __all__ = ["COMMANDS", "app", "run_app", "fail", "interrupted", "echo_summary", "HELP_SETTINGS"]
 
@@ -34,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                                      "each rater's verdict."),
     "build": ("icaa.pipeline.cli.build", "Write the dataset in ICAA17K's layout with a photo-grouped split, "
                                          "manifest.parquet and DATASHEET.md."),
-    "resplit": ("icaa.pipeline.cli.build", "Re-split ICAA17K by photo: report the input split's leaks and write a "
+    "resplit": ("icaa.pipeline.cli.resplit", "Re-split ICAA17K by photo: report the input split's leaks and write a "
                                            "leak-free split."),
     "report": ("icaa.pipeline.cli.report", "Write one self-contained HTML report (plots and thumbnails embedded)."),
     "show": ("icaa.pipeline.cli.show", "Print any stage table as a readable listing: image, class, "
@@ -87,11 +88,10 @@ def _root() -> None:
     """
 
 
-def echo_summary(title: str, summary: dict) -> None:
+def echo_summary(summary: StageSummary) -> None:
     """Print a stage's summary: its title, then one indented ``key: value`` line per entry."""
-    typer.echo(f"{title}:")
-    for key, value in summary.items():
-        typer.echo(f"  {key}: {value}")
+    for line in summary.lines():
+        typer.echo(line)
 
 
 def fail(error: IcaaError) -> typer.Exit:

@@ -1,53 +1,15 @@
-"""``icaa-data build`` (the published dataset, ICAA17K layout) and ``icaa-data resplit`` (ICAA17K, leak-free)."""
+"""``icaa-data build``: the published dataset, in ICAA17K's layout."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from icaa.pipeline.build import build_dataset, resplit_icaa17k
 from icaa.pipeline.cli._util import app, echo_summary
-from icaa.pipeline.contracts import check_table
-from icaa.pipeline.errors import IcaaError
-from icaa.pipeline.io import is_inside, read_table
-from icaa.pipeline.outputs import refuse_overwriting_inputs
 
-__all__ = ["run_build", "run_resplit"]
-
-
-def run_build(selection: Path | str, mos: Path | str, images: Path | str, output_dir: Path | str, *,
-              extra: list[Path] | None = None, train_fraction: float = 0.8, val_fraction: float = 0.1,
-              test_fraction: float = 0.1, seed: int = 0, bins: int = 10, min_probability: float = 0.5,
-              link: bool = False, overwrite: bool = False, licences: str | None = None) -> dict[str, Any]:
-    """Read the tables, write the dataset folder; return the summary."""
-    started = time.time()
-    inputs = {"--selection": selection, "--mos": mos, "--images": images,
-              **{f"--extra {path}": path for path in extra or []}}
-    refuse_overwriting_inputs({"-o": output_dir}, inputs)
-    inside = [name for name, path in inputs.items() if is_inside(Path(output_dir).resolve(), Path(path).resolve())]
-    if inside:
-        raise IcaaError(f"the input {inside[0]} lies inside the output folder {output_dir}, which build replaces; "
-                        "choose another output folder")
-    tables = {}
-    for kind, path in (("selection", selection), ("mos", mos), ("images", images)):
-        tables[kind] = read_table(path)
-        check_table(tables[kind], kind, path, needed=["image_id", "category"] if kind == "selection" else None)
-    summary = build_dataset(tables["selection"], tables["mos"], tables["images"], output_dir,
-                            extra_tables=[read_table(p) for p in extra or []], train_fraction=train_fraction,
-                            val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, bins=bins,
-                            min_probability=min_probability, link=link, overwrite=overwrite,
-                            licences=licences)
-    summary["seconds"] = round(time.time() - started, 2)
-    return summary
-
-
-def run_resplit(csv_dir: Path | str, output_dir: Path | str, **options: Any) -> dict[str, Any]:
-    """Re-split an ICAA17K release by photo; return the summary."""
-    return resplit_icaa17k(csv_dir, output_dir, **options)
-
+__all__ = ["build_command"]
 
 
 @app.command("build", epilog="Example: icaa-data build --selection work/balance/selection.parquet "
@@ -81,25 +43,8 @@ def build_command(
              "the Flickr licences that allow redistribution in a dataset]", show_default=False)] = None,
 ) -> None:
     """Write the dataset in ICAA17K's layout with a photo-grouped split, manifest.parquet and DATASHEET.md."""
-    echo_summary("build", run_build(selection, mos, images, output_dir, extra=extra, train_fraction=train_fraction,
-                             val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, bins=bins,
-                             min_probability=min_probability, link=link, overwrite=overwrite,
-                             licences=licences))
+    from icaa.pipeline.build import run_build
 
-
-@app.command("resplit", epilog="Example: icaa-data resplit ../shared/reference/icaa17k -o work/icaa17k_resplit "
-             "--seed 0")
-def resplit_command(
-    csv_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False,
-                                            help="folder with 1all.csv (or all.csv, or train+test CSVs)")],
-    output_dir: Annotated[Path, typer.Option("-o", "--output", help="folder for train.csv, val.csv, test.csv")],
-    images_root: Annotated[Path | None, typer.Option(exists=True, file_okay=False,
-                                                     help="image root: also group by sha256 of the files")] = None,
-    train_fraction: Annotated[float, typer.Option(help="share of photos in train")] = 0.8,
-    val_fraction: Annotated[float, typer.Option(help="share of photos in val")] = 0.1,
-    test_fraction: Annotated[float, typer.Option(help="share of photos in test")] = 0.1,
-    seed: Annotated[int, typer.Option(help="split seed")] = 0,
-) -> None:
-    """Re-split ICAA17K by photo: report the input split's leaks and write a leak-free split."""
-    echo_summary("resplit", run_resplit(csv_dir, output_dir, images_root=images_root, train_fraction=train_fraction,
-                                 val_fraction=val_fraction, test_fraction=test_fraction, seed=seed))
+    echo_summary(run_build(selection, mos, images, output_dir, extra=extra, train_fraction=train_fraction,
+                           val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, bins=bins,
+                           min_probability=min_probability, link=link, overwrite=overwrite, licences=licences))

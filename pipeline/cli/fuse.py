@@ -2,43 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import pandas as pd
 import typer
 
 from icaa.pipeline.cli._util import app, echo_summary
-from icaa.pipeline.fuse import NORMALISATIONS, fuse_scores
-from icaa.pipeline.io import read_table, write_table
-from icaa.pipeline.outputs import refuse_overwriting_inputs
-from icaa.pipeline.schemas import COARSE, REJECTS
+from icaa.pipeline.fuse import NORMALISATIONS, run_fuse
 
-__all__ = ["run_fuse"]
-
-
-def run_fuse(colour_parquet: Path | str, popularity_parquet: Path | str | None, output: Path | str, *,
-             rejects: Path | str | None = None, normalisation: str = "rank", weight_obj: float = 0.5,
-             weight_subj: float = 0.5, on_missing_popularity: str = "harmony") -> dict[str, Any]:
-    """Write ``coarse.parquet`` (and its rejects table); return the summary. Without a popularity table every
-    image is scored from harmony alone (flag ``harmony_only``)."""
-    started = time.time()
-    rejects_path = Path(rejects) if rejects else Path(output).with_name("fuse_rejects.parquet")
-    refuse_overwriting_inputs({"-o": output, "--rejects": rejects_path},
-                              {"COLOUR_PARQUET": colour_parquet, "POPULARITY_PARQUET": popularity_parquet})
-    colour = read_table(colour_parquet)
-    popularity = read_table(popularity_parquet) if popularity_parquet is not None else None
-    coarse, rejected, summary = fuse_scores(colour, popularity, normalisation=normalisation, weight_obj=weight_obj,
-                                            weight_subj=weight_subj, on_missing_popularity=on_missing_popularity)
-    write_table(coarse, output, schema=COARSE)
-    paths = colour.set_index("image_id")["path"] if "path" in colour.columns else pd.Series(dtype=object)
-    write_table(pd.DataFrame({"image_id": rejected["image_id"],
-                              "path": [paths.get(i) for i in rejected["image_id"]],
-                              "stage": "fuse", "reason": rejected["reason"], "detail": rejected["detail"]}),
-                rejects_path, schema=REJECTS)
-    summary.update(output=str(output), rejects_table=str(rejects_path), seconds=round(time.time() - started, 2))
-    return summary
+__all__ = ["fuse_command"]
 
 
 @app.command("fuse", epilog="Example: icaa-data fuse work/harmony/colour.parquet work/crawl/popularity.parquet "
@@ -63,4 +35,4 @@ def fuse_command(
     """Fuse harmony (f_obj) and popularity faves/sqrt(views) (f_subj, ICAA17K Eq. 7) into coarse scores 1..10."""
     summary = run_fuse(colour_parquet, popularity_parquet, output, rejects=rejects, normalisation=normalisation,
                        weight_obj=weight_obj, weight_subj=weight_subj, on_missing_popularity=on_missing_popularity)
-    echo_summary("fuse", summary)
+    echo_summary(summary)

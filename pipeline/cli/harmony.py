@@ -7,8 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from icaa.pipeline.cli._util import app, interrupted
-from icaa.pipeline.errors import IcaaError
+from icaa.pipeline.cli._util import app, echo_summary, interrupted
 
 __all__ = ["harmony_score_command", "WORKER_MODULES"]
 
@@ -56,35 +55,17 @@ def harmony_score_command(
         from icaa.pipeline.forkserver import start_fork_server
 
         start_fork_server(WORKER_MODULES)  # the workers' imports run on another core while this process does its own
-    # The stage's modules (pandas, OpenCV, pyarrow) load here, not for --help.
-    from icaa.pipeline.contracts import check_table
-    from icaa.pipeline.harmony import harmony_score, load_analysis_options
-    from icaa.pipeline.io import read_table
-    from icaa.pipeline.outputs import refuse_overwriting_inputs
+    from icaa.pipeline.harmony import run_harmony_score  # pandas, OpenCV, pyarrow load here, not for --help
 
-    rejects = rejects or output.with_name("harmony_rejects.parquet")
-    refuse_overwriting_inputs({"-o": output, "--rejects": rejects},
-                              {"IMAGES": images, "--analysis-params": analysis_params})
-    check_table(read_table(images), "images", images, needed=["image_id"] + ([] if images_root else ["path"]))
-    analysis = load_analysis_options(analysis_params, analysis_key) if analysis_params else {}
     overrides = {"chroma_full_credit": chroma_full_credit, "achromatic_chroma": achromatic_chroma,
                  "min_chromatic_fraction": min_chromatic_fraction, "auxiliary_min_share": auxiliary_min_share,
                  "suppress_background": suppress_background}
-    analysis.update({name: value for name, value in overrides.items() if value is not None})
     try:
-        summary = harmony_score(
-            images, output, rejects_output=rejects, images_root=images_root, long_side_px=long_side_px,
-            max_pixels=max_pixels, chunk_size=chunk_size, workers=workers, scheduler=scheduler or None,
-            progress=progress, **analysis)
+        summary = run_harmony_score(
+            images, output, rejects=rejects, images_root=images_root, long_side_px=long_side_px,
+            max_pixels=max_pixels, analysis_params=analysis_params, analysis_key=analysis_key, chunk_size=chunk_size,
+            workers=workers, scheduler=scheduler, progress=progress,
+            **{name: value for name, value in overrides.items() if value is not None})
     except KeyboardInterrupt:
         raise interrupted("harmony-score", output.parent / f".{output.stem}.parts", chunk_size) from None
-    rejected = ", ".join(f"{reason} {count}" for reason, count in summary.rejects_by_reason.items()) or "none"
-    if summary.images_in == 0:
-        raise IcaaError(f"{images} lists no images; run scan on a folder of photos first")
-    if summary.scored == 0:
-        where = (f"under --images-root {images_root}" if images_root else "at the paths scan recorded")
-        raise IcaaError(f"none of the {summary.images_in} images could be scored {where} (rejects: {rejected}, "
-                        f"listed in {rejects}); is --images-root the folder scan read?")
-    top = ", ".join(f"{name} {count}" for name, count in sorted(summary.categories.items(), key=lambda kv: -kv[1])[:5])
-    typer.echo(f"harmony-score: {summary.images_in} images in, {summary.scored} scored; rejects: {rejected}; "
-               f"top classes: {top or 'none'}; {summary.seconds:.1f} s; wrote {', '.join(summary.outputs)}")
+    echo_summary(summary)

@@ -2,45 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from icaa.pipeline.cli._util import app, echo_summary
-from icaa.pipeline.errors import IcaaError
-from icaa.pipeline.io import atomic_write_json, read_table, require_columns, write_table
-from icaa.pipeline.outputs import refuse_overwriting_inputs
-from icaa.pipeline.schemas import MOS, RATERS
 
-__all__ = ["run_mos"]
-
-
-def run_mos(ratings_parquet: Path | str, output: Path | str, *, raters: Path | str | None = None,
-            metrics: Path | str | None = None, method: str = "robust", screens: tuple[str, ...] = ("bt500", "lazy"),
-            **options: Any) -> dict[str, Any]:
-    """Write mos.parquet (and raters.parquet, metrics JSON); ``options`` are ``compute_mos`` keyword arguments."""
-    from icaa.annotation.mos import compute_mos
-    started = time.time()
-    raters_path = Path(raters) if raters else Path(output).with_name("raters.parquet")
-    refuse_overwriting_inputs({"-o": output, "--raters": raters_path, "--metrics": metrics},
-                              {"RATINGS_PARQUET": ratings_parquet})
-    ratings = read_table(ratings_parquet)
-    require_columns(ratings, ["image_id", "rater", "color", "overall", "confidence"], str(ratings_parquet))
-    for name, low, high in (("color", 1, 10), ("overall", 1, 10), ("confidence", 0, 1)):
-        bad = ratings[~ratings[name].between(low, high)]
-        if len(bad):
-            raise IcaaError(f"{ratings_parquet}: {len(bad)} rating(s) with {name} outside {low}..{high}, e.g. "
-                            f"image {bad.iloc[0]['image_id']} by {bad.iloc[0]['rater']}: {bad.iloc[0][name]!r}; "
-                            f"use the table written by `icaa-data annotate import`")
-    mos, rater_table, summary = compute_mos(ratings, method=method, screens=tuple(screens), **options)
-    write_table(mos, output, schema=MOS)
-    write_table(rater_table, raters_path, schema=RATERS)
-    summary.update(output=str(output), raters_table=str(raters_path), seconds=round(time.time() - started, 2))
-    if metrics:  # a DVC metric: headline counts only (the rest is printed; reasons are in the raters table)
-        atomic_write_json(metrics, {key: summary[key] for key in ("raters", "raters_flagged") if key in summary})
-    return summary
+__all__ = ["mos_command"]
 
 
 @app.command("mos", epilog="Example: icaa-data mos work/annotate/ratings.parquet -o work/mos/mos.parquet "
@@ -73,6 +42,8 @@ def mos_command(
 
     SDs and intervals are NaN for an image with fewer than --min-ratings-for-spread ratings.
     """
+    from icaa.pipeline.mos import run_mos
+
     chosen = tuple(s.strip() for s in screens.split(",") if s.strip() and s.strip() != "none")
     summary = run_mos(ratings_parquet, output, raters=raters, metrics=metrics, method=method, screens=chosen,
                       flagged_weight=flagged_weight, min_mean_confidence=min_mean_confidence,
@@ -80,4 +51,4 @@ def mos_command(
                       lazy_min_loo_srcc=lazy_min_loo_srcc, lazy_min_median_lead_time_s=lazy_min_median_lead_time_s,
                       min_ratings_per_rater=min_ratings_per_rater, fit_scale=fit_scale, lazy_segments=lazy_segments,
                       min_ratings_for_spread=min_ratings_for_spread)
-    echo_summary("mos", summary)
+    echo_summary(summary)

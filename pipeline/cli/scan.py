@@ -7,9 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from icaa.pipeline.cli._util import app, interrupted
-from icaa.pipeline.outputs import refuse_overwriting_inputs
-from icaa.pipeline.scan import DEFAULT_EXTENSIONS, scan
+from icaa.pipeline.cli._util import app, echo_summary, interrupted
+from icaa.pipeline.scan import DEFAULT_EXTENSIONS, run_scan
 
 __all__ = ["scan_command"]
 
@@ -35,18 +34,11 @@ def scan_command(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Describe each photo: id, hashes, size, format, EXIF camera, duplicate group; reject the rest with a reason."""
-    rejects = rejects or output.with_name("scan_rejects.parquet")
-    refuse_overwriting_inputs({"-o": output, "--rejects": rejects}, {"--manifest": manifest})
-    endings = tuple(e.strip() if e.strip().startswith(".") else "." + e.strip() for e in extensions.split(",")
-                    if e.strip())
     try:
-        summary = scan(images_dir, output, rejects_output=rejects, manifest=manifest, extensions=endings,
-                       min_side_px=min_side_px, max_pixels=max_pixels,
-                       near_duplicate_distance=near_duplicate_distance, chunk_size=chunk_size, workers=workers,
-                       scheduler=scheduler, progress=progress)
+        summary = run_scan(images_dir, output, rejects=rejects, manifest=manifest, extensions=extensions,
+                           min_side_px=min_side_px, max_pixels=max_pixels,
+                           near_duplicate_distance=near_duplicate_distance, chunk_size=chunk_size, workers=workers,
+                           scheduler=scheduler, progress=progress)
     except KeyboardInterrupt:
         raise interrupted("scan", output.parent / f".{output.stem}.parts", chunk_size) from None
-    rejected = ", ".join(f"{reason} {count}" for reason, count in summary.rejects_by_reason.items()) or "none"
-    typer.echo(f"scan: {summary.files_in} files in, {summary.images_out} images out; rejects: {rejected}; "
-               f"duplicates: {summary.exact_duplicates} exact, {summary.near_duplicates} near; "
-               f"{summary.seconds:.1f} s; wrote {', '.join(summary.outputs)}")
+    echo_summary(summary)
