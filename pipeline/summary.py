@@ -64,8 +64,29 @@ class StageSummary(Mapping[str, Any]):
         return len(self.entries())
 
     def lines(self) -> list[str]:
-        """The printed form: the title, then one indented ``key: value`` line per entry."""
-        return [f"{self.title}:", *(f"  {key}: {value}" for key, value in self.entries().items())]
+        """The printed form: the title, then one indented ``key: value`` line per entry.
+
+        >>> StageSummary("fuse", counts={"rejects_by_reason": {}, "classes": {"a": 1, "b": 3}}).lines()
+        ['fuse:', '  rejects_by_reason: none', '  classes: b 3, a 1']
+        """
+        return [f"{self.title}:", *(f"  {key}: {_printed(value)}" for key, value in self.entries().items())]
+
+
+#: A tally with more keys than this prints its largest ones and how many more there are.
+_TALLY_SHOWN = 10
+
+
+def _printed(value: Any) -> str:
+    """A tally (name -> number) largest first, an empty one as "none"; anything else as ``str`` gives it."""
+    if isinstance(value, Mapping):
+        if not value:
+            return "none"
+        if all(isinstance(number, (int, float)) and not isinstance(number, bool) for number in value.values()):
+            ranked = sorted(value.items(), key=lambda item: -item[1])
+            shown = ", ".join(f"{name} {number}" for name, number in ranked[:_TALLY_SHOWN])
+            hidden = len(ranked) - _TALLY_SHOWN
+            return shown + (f" and {hidden} more" if hidden > 0 else "")
+    return str(value)
 
 
 class Stopwatch:

@@ -1,4 +1,5 @@
-"""The worked examples in the colour modules' docstrings hold (each step's example is one of its tests)."""
+"""The worked examples in the colour modules' docstrings hold (each step's example is one of its tests), and those
+of the stage summary's printed form."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 
 import icaa.pipeline.colour as colour_package
 
-MODULES = sorted(f"{colour_package.__name__}.{info.name}" for info in pkgutil.iter_modules(colour_package.__path__))
+MODULES = sorted(f"{colour_package.__name__}.{info.name}" for info in pkgutil.iter_modules(colour_package.__path__)) + [
+    "icaa.pipeline.summary"]
 
 
 @pytest.mark.parametrize("module_name", MODULES)

@@ -364,7 +364,7 @@ def test_cli_file_source_writes_popularity_parquet(tmp_path):
                                       str(tmp_path / "popularity.parquet"), "--source", "file",
                                       str(tmp_path / "pop.csv")])
     assert result.exit_code == 0, result.output
-    assert "'ok': 1" in result.output and "'not_listed': 1" in result.output
+    assert "ok 1" in result.output and "not_listed 1" in result.output
     assert pd.read_parquet(tmp_path / "popularity.parquet")["status"].tolist() == ["ok", "not_listed"]
 
 
