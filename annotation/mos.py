@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from icaa.pipeline.rejects import reasons_of
+
 __all__ = [
     "ESTIMATORS", "SCREENS", "SCREEN_REASONS",
     "rater_statistics", "screen_bt500", "screen_lazy", "estimate_mean", "estimate_robust", "estimate_sureal",
@@ -35,16 +37,8 @@ SCORE_MIN, SCORE_MAX = 1, 10
 MIDDLE_SCORES = (5, 6)
 ESTIMATORS = ("robust", "mean", "sureal_mle_co_ap2")
 SCREENS = ("bt500", "lazy")
-#: Closed set of rater verdict reasons written to raters.parquet.
-SCREEN_REASONS = {
-    "kept": "no screen flagged the rater",
-    "bt500_outlier": "ITU-R BT.500 Annex 2 subject rejection (outlier share > 5 %, symmetric)",
-    "lazy_middle_share": "share of middle scores (5-6) above lazy_max_middle_share",
-    "lazy_low_std": "score standard deviation below lazy_min_std",
-    "lazy_low_loo_srcc": "Spearman correlation with the leave-one-out consensus below lazy_min_loo_srcc",
-    "lazy_short_lead_time": "median lead time below lazy_min_median_lead_time_s",
-    "too_few_ratings": "fewer than min_ratings_per_rater ratings: statistics not computed, rater kept",
-}
+#: Closed set of rater verdict reasons written to raters.parquet (from the registry of reasons).
+SCREEN_REASONS: dict[str, str] = reasons_of("mos")
 
 
 def _codes(ratings: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Index, pd.Index]:

@@ -3,7 +3,8 @@
 ``build_dataset``: selection + MOS + images -> ``<out>/<kind>/<category>/<file>`` (copies; hard links only
 when asked, since a hard link is the original photo), ``all.csv``/``train.csv``/``val.csv``/``test.csv`` with
 exactly ``ID,color,MOS,probability``,
-``manifest.parquet`` (every upstream column) and ``DATASHEET.md``. ``resplit_icaa17k``: the release's
+``manifest.parquet`` (every upstream column; ``image_id`` as scan wrote it, ``ID`` derived from it and the
+category, ``photo_key`` carried from scan) and ``DATASHEET.md``. ``resplit_icaa17k``: the release's
 label files -> the same photo-grouped split. Both split with :mod:`icaa.pipeline.split`.
 """
 
@@ -22,30 +23,26 @@ import pandas as pd
 from icaa.pipeline.categories import ICAA17K_CATEGORIES
 from icaa.pipeline.crawl.licences import SPDX_TO_FLICKR, LicenceFilter, licence_name, parse_licence_filter
 from icaa.pipeline.errors import IcaaError
-from icaa.pipeline.icaa17k import photo_name, read_icaa17k_csv, write_icaa17k_csv
+from icaa.pipeline.icaa17k import read_icaa17k_csv, write_icaa17k_csv
 from icaa.pipeline.io import (apply_umask, atomic_write_json, atomic_write_text, require_columns, resolve_inside,
                               write_table)
 from icaa.pipeline.outputs import refuse_nonempty_folder
-from icaa.pipeline.schemas import REJECTS
+from icaa.pipeline.photos import file_name, photo_keys
+from icaa.pipeline.rejects import reasons_of
+from icaa.pipeline.schemas import MANIFEST, REJECTS
 from icaa.pipeline.split import SPLITS, assert_no_leak, grouped_split, leaked_rows, photo_groups, score_bins
 
 __all__ = ["BUILD_REJECTS", "file_names", "foreign_files", "build_dataset", "resplit_icaa17k", "read_release", "datasheet"]
 
-#: Closed set of reasons a selected row is not in the dataset.
-BUILD_REJECTS: dict[str, str] = {
-    "not_public": "the crawl found the photo is not public (popularity status private): never shipped",
-    "licence_not_allowed": "licence unknown or not admitted by build.licences (default: the Flickr licences "
-                           "that allow redistribution in a dataset, crawl.licences.REDISTRIBUTABLE_LICENCES)",
-    "no_mos": "no row in the MOS table, or its color/MOS/probability is missing",
-    "low_confidence": "probability below build.min_probability (ICAA17K keeps mean confidence > 0.5)",
-    "no_image": "no path in images.parquet, or the file is missing",
-}
+#: Closed set of reasons a selected row is not in the dataset (from the registry of reasons).
+BUILD_REJECTS: dict[str, str] = reasons_of("build")
 
 
 def file_names(image_ids: pd.Series, categories: pd.Series) -> pd.Series:
     """Dataset file name per row: the image id's base name; clashes inside one category folder get
-    ``<stem>_<8 hex of sha1(image_id)><ext>`` for every row but the smallest image id (deterministic)."""
-    names = photo_name(image_ids)
+    ``<stem>_<8 hex of sha1(image_id)><ext>`` for every row but the smallest image id (deterministic).
+    With the category it makes the ICAA17K ``ID``, ``<category>/<file name>``."""
+    names = file_name(image_ids)
     frame = pd.DataFrame({"image_id": image_ids.astype(str).to_numpy(), "category": categories.astype(str).to_numpy(),
                           "name": names.to_numpy()})
     frame["rank"] = frame.groupby(["category", "name"])["image_id"].rank(method="first")
@@ -266,14 +263,10 @@ def build_dataset(selection: pd.DataFrame, mos: pd.DataFrame, images: pd.DataFra
                         f"{min_probability} and an image file (rejected: "
                         f"{rejected['reason'].value_counts().to_dict()}){hint}")
     kept["ID"] = kept["category"].astype(str) + "/" + file_names(kept["image_id"], kept["category"])
-    keys = {"image_id": kept["image_id"].astype(str)}
-    if "photo_key" in kept.columns:
-        keys["photo_key"] = kept["photo_key"]
-    if "duplicate_of" in kept.columns:
-        # A representative has duplicate_of null: its group key is its own id.
-        keys["duplicate_of"] = kept["duplicate_of"].where(kept["duplicate_of"].notna(), kept["image_id"])
+    kept["photo_key"] = photo_keys(kept).to_numpy()
+    keys = {"photo_key": kept["photo_key"]}
     if "sha256" in kept.columns:
-        keys["sha256"] = kept["sha256"]
+        keys["sha256"] = kept["sha256"]  # a selection from elsewhere may key one file twice
     kept["photo_group"] = photo_groups(pd.DataFrame(keys))
     strata = kept["category"].astype(str) + "|" + pd.Series(score_bins(kept["color"], bins)).astype(str)
     kept["split"] = grouped_split(kept["photo_group"].to_numpy(), strata, train_fraction=train_fraction,
@@ -293,7 +286,7 @@ def build_dataset(selection: pd.DataFrame, mos: pd.DataFrame, images: pd.DataFra
         for column in manifest.columns:
             if manifest[column].dtype == object:
                 manifest[column] = manifest[column].map(lambda v: v if v is None or isinstance(v, (str, bytes, int, float, bool, list, dict, np.ndarray)) else str(v))
-        write_table(manifest, staging / "manifest.parquet")
+        write_table(manifest, staging / "manifest.parquet", schema=MANIFEST)
         if not rejected.empty:
             write_table(pd.DataFrame({"image_id": rejected["image_id"].astype(str).to_numpy(),
                                       "path": rejected["path"].to_numpy() if "path" in rejected.columns else None,
@@ -362,16 +355,17 @@ def _sha256(path: Path) -> str:
 def resplit_icaa17k(csv_dir: Path | str, output_dir: Path | str, *, images_root: Path | str | None = None,
                     train_fraction: float = 0.8, val_fraction: float = 0.1, test_fraction: float = 0.1,
                     seed: int = 0, bins: int = 10) -> dict[str, Any]:
-    """Re-split an ICAA17K release by photo (file name, and sha256 where ``images_root`` holds the files)."""
+    """Re-split an ICAA17K release by photo: :func:`icaa.pipeline.photos.photo_keys` of the IDs (file name, and
+    sha256 where ``images_root`` holds the files)."""
     frame, read = read_release(csv_dir)
-    keys = {"name": photo_name(frame["ID"])}
+    hashes = frame[["ID"]].copy()
     hashed = 0
     if images_root is not None:
         paths = [resolve_inside(images_root, i) for i in frame["ID"]]
         present = [p.is_file() for p in paths]
-        keys["sha256"] = pd.Series([_sha256(p) if ok else None for p, ok in zip(paths, present)], dtype=object)
+        hashes["sha256"] = [_sha256(p) if ok else None for p, ok in zip(paths, present)]
         hashed = int(sum(present))
-    groups = photo_groups(pd.DataFrame(keys))
+    groups = photo_groups([photo_keys(hashes, id_column="ID", extra_keys=("sha256",))])
     input_split = frame["input_split"].to_numpy()
     leaked_in = int(leaked_rows(groups, input_split).sum())
     strata = frame["ID"].str.rsplit("/", n=1).str[0] + "|" + pd.Series(score_bins(frame["color"], bins)).astype(str)
