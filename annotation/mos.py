@@ -353,19 +353,19 @@ def compute_mos(ratings: pd.DataFrame, *, method: str = "robust", screens: tuple
                                                       lazy_segments=lazy_segments)
             if column == "color":
                 per_rater = fitted
-    color, overall = results["color"], results["overall"]
-    probability = ratings.groupby("image_id")["confidence"].mean().reindex(color.index)
+    colour, overall = results["color"], results["overall"]
+    probability = ratings.groupby("image_id")["confidence"].mean().reindex(colour.index)
     mos = pd.DataFrame({
-        "image_id": color.index.astype(str),
-        "color": color["score"].to_numpy(), "MOS": overall.reindex(color.index)["score"].to_numpy(),
+        "image_id": colour.index.astype(str),
+        "color": colour["score"].to_numpy(), "MOS": overall.reindex(colour.index)["score"].to_numpy(),
         "probability": probability.to_numpy(),
-        "color_sd": color["sd"].to_numpy(), "MOS_sd": overall.reindex(color.index)["sd"].to_numpy(),
-        "color_ci95_low": (color["score"] - 1.96 * color["se"]).to_numpy(),
-        "color_ci95_high": (color["score"] + 1.96 * color["se"]).to_numpy(),
-        "MOS_ci95_low": (overall["score"] - 1.96 * overall["se"]).reindex(color.index).to_numpy(),
-        "MOS_ci95_high": (overall["score"] + 1.96 * overall["se"]).reindex(color.index).to_numpy(),
-        "n_ratings": ratings.groupby("image_id").size().reindex(color.index).to_numpy().astype(int),
-        "n_raters_kept": color["n_raters"].to_numpy().astype(int),
+        "color_sd": colour["sd"].to_numpy(), "MOS_sd": overall.reindex(colour.index)["sd"].to_numpy(),
+        "color_ci95_low": (colour["score"] - 1.96 * colour["se"]).to_numpy(),
+        "color_ci95_high": (colour["score"] + 1.96 * colour["se"]).to_numpy(),
+        "MOS_ci95_low": (overall["score"] - 1.96 * overall["se"]).reindex(colour.index).to_numpy(),
+        "MOS_ci95_high": (overall["score"] + 1.96 * overall["se"]).reindex(colour.index).to_numpy(),
+        "n_ratings": ratings.groupby("image_id").size().reindex(colour.index).to_numpy().astype(int),
+        "n_raters_kept": colour["n_raters"].to_numpy().astype(int),
         "color_mean": ratings.groupby("image_id")["color"].mean().reindex(color.index).to_numpy(),
     })
     mos["confidence_ok"] = mos["probability"] >= min_mean_confidence

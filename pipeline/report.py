@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["reference_color_hist", "palette_rgb", "render_report"]
+__all__ = ["reference_colour_hist", "palette_rgb", "render_report"]
 
 
-def reference_color_hist() -> dict[str, Any]:
+def reference_colour_hist() -> dict[str, Any]:
     """ICAA17K's colour-score histogram (distinct photos), shipped with the package."""
     return json.loads(resources.files("icaa.pipeline").joinpath("data/icaa17k_color_hist.json").read_text())
 
@@ -120,7 +120,7 @@ def render_report(coarse: pd.DataFrame, *, selection: pd.DataFrame | None = None
                     + img(_figure_png(fig), "coarse score histograms"))
 
     # Final score vs ICAA17K.
-    reference = reference_color_hist()
+    reference = reference_colour_hist()
     if manifest is not None and "color" in manifest.columns:
         ref_edges = np.asarray(reference["bin_edges"])
         ref_counts = np.asarray(reference["counts"], dtype=float)
