@@ -366,7 +366,7 @@ def compute_mos(ratings: pd.DataFrame, *, method: str = "robust", screens: tuple
         "MOS_ci95_high": (overall["score"] + 1.96 * overall["se"]).reindex(colour.index).to_numpy(),
         "n_ratings": ratings.groupby("image_id").size().reindex(colour.index).to_numpy().astype(int),
         "n_raters_kept": colour["n_raters"].to_numpy().astype(int),
-        "color_mean": ratings.groupby("image_id")["color"].mean().reindex(color.index).to_numpy(),
+        "color_mean": ratings.groupby("image_id")["color"].mean().reindex(colour.index).to_numpy(),
     })
     mos["confidence_ok"] = mos["probability"] >= min_mean_confidence
     few = mos["n_ratings"] < min_ratings_for_spread
