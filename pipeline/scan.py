@@ -196,7 +196,8 @@ def group_duplicates(images: pd.DataFrame, *, near_duplicate_distance: int = 6) 
     representative = first_of_group(ids, groups)
     is_member = representative != ids.to_numpy(dtype=object)
     frame["duplicate_of"] = np.where(is_member, representative, None)
-    first_sha = frame.groupby(groups)["sha256"].transform("first").to_numpy()  # rows are sorted: the first is the representative
+    # Rows are sorted by image_id, so each group's first row is its representative.
+    first_sha = frame.groupby(groups)["sha256"].transform("first").to_numpy()
     same_bytes = frame["sha256"].to_numpy() == first_sha
     frame["duplicate_kind"] = np.where(is_member, np.where(same_bytes, "exact", "near"), None)
     frame["photo_key"] = assign_photo_keys(ids, keys=[frame["sha256"]], pairs=pairs)
