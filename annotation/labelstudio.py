@@ -20,7 +20,7 @@ from icaa.annotation.anchors import COARSE_SOURCE
 from icaa.pipeline.errors import IcaaError
 
 __all__ = ["label_config", "hotkey_help", "instructions_html", "anchor_caption", "build_tasks", "image_url",
-           "connect", "export_to_project", "fetch_tasks", "LOCAL_FILES_HELP", "server_error", "COLOR_HOTKEYS",
+           "connect", "export_to_project", "fetch_tasks", "LOCAL_FILES_HELP", "server_error", "COLOUR_HOTKEYS",
            "OVERALL_HOTKEYS", "CONFIDENCE_CHOICES", "CONFIDENCE_HOTKEYS", "IMAGE_MAX_HEIGHT"]
 
 #: What a server needs for ``--local-files`` (printed by the command, repeated in the README).
@@ -33,7 +33,7 @@ LOCAL_FILES_HELP = (
 
 #: Keys for the colour rating 1..10 (the digit row; 0 is 10), the overall rating 1..10 (the row below) and the
 #: confidence choices. Label Studio binds them to the choices; the instructions list them.
-COLOR_HOTKEYS = "1234567890"
+COLOUR_HOTKEYS = "1234567890"
 OVERALL_HOTKEYS = "qwertyuiop"
 CONFIDENCE_CHOICES = ("0", "0.25", "0.5", "0.75", "1")
 CONFIDENCE_HOTKEYS = "asdfg"
@@ -65,7 +65,7 @@ def label_config() -> str:
     """The labelling config: the photo beside three rows of choices (colour 1-10, overall 1-10, confidence).
 
     Choices rather than stars or a slider: the chosen number is shown highlighted, an unset row looks unset, a
-    second click does not clear it, and every value has a key (``COLOR_HOTKEYS``, ``OVERALL_HOTKEYS``,
+    second click does not clear it, and every value has a key (``COLOUR_HOTKEYS``, ``OVERALL_HOTKEYS``,
     ``CONFIDENCE_HOTKEYS``). The photo is shrunk to fit the panel and ``IMAGE_MAX_HEIGHT`` but never enlarged
     (``defaultZoom="original"``: Label Studio's default, "fit", stretches a small photo to the panel's width).
     """
@@ -78,7 +78,7 @@ def label_config() -> str:
     </View>
     <View style="flex: 0 0 420px">
       <Header value="Colour aesthetics: how pleasing are the colours? (1 = very poor, 10 = excellent; keys 1-9, 0 = 10)" size="5"/>
-{_choices("color", scale, COLOR_HOTKEYS)}
+{_choices("color", scale, COLOUR_HOTKEYS)}
       <Header value="Overall aesthetics (1 = very poor, 10 = excellent; keys Q W E R T Y U I O P)" size="5"/>
 {_choices("overall", scale, OVERALL_HOTKEYS)}
       <Header value="Confidence in your colour rating (0 = a guess, 1 = sure; keys A S D F G)" size="5"/>

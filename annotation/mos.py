@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from icaa.pipeline.rejects import reasons_of
+
 __all__ = [
     "ESTIMATORS", "SCREENS", "SCREEN_REASONS",
     "rater_statistics", "screen_bt500", "screen_lazy", "estimate_mean", "estimate_robust", "estimate_sureal",
@@ -35,16 +37,8 @@ SCORE_MIN, SCORE_MAX = 1, 10
 MIDDLE_SCORES = (5, 6)
 ESTIMATORS = ("robust", "mean", "sureal_mle_co_ap2")
 SCREENS = ("bt500", "lazy")
-#: Closed set of rater verdict reasons written to raters.parquet.
-SCREEN_REASONS = {
-    "kept": "no screen flagged the rater",
-    "bt500_outlier": "ITU-R BT.500 Annex 2 subject rejection (outlier share > 5 %, symmetric)",
-    "lazy_middle_share": "share of middle scores (5-6) above lazy_max_middle_share",
-    "lazy_low_std": "score standard deviation below lazy_min_std",
-    "lazy_low_loo_srcc": "Spearman correlation with the leave-one-out consensus below lazy_min_loo_srcc",
-    "lazy_short_lead_time": "median lead time below lazy_min_median_lead_time_s",
-    "too_few_ratings": "fewer than min_ratings_per_rater ratings: statistics not computed, rater kept",
-}
+#: Closed set of rater verdict reasons written to raters.parquet (from the registry of reasons).
+SCREEN_REASONS: dict[str, str] = reasons_of("mos")
 
 
 def _codes(ratings: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Index, pd.Index]:
@@ -359,20 +353,20 @@ def compute_mos(ratings: pd.DataFrame, *, method: str = "robust", screens: tuple
                                                       lazy_segments=lazy_segments)
             if column == "color":
                 per_rater = fitted
-    color, overall = results["color"], results["overall"]
-    probability = ratings.groupby("image_id")["confidence"].mean().reindex(color.index)
+    colour, overall = results["color"], results["overall"]
+    probability = ratings.groupby("image_id")["confidence"].mean().reindex(colour.index)
     mos = pd.DataFrame({
-        "image_id": color.index.astype(str),
-        "color": color["score"].to_numpy(), "MOS": overall.reindex(color.index)["score"].to_numpy(),
+        "image_id": colour.index.astype(str),
+        "color": colour["score"].to_numpy(), "MOS": overall.reindex(colour.index)["score"].to_numpy(),
         "probability": probability.to_numpy(),
-        "color_sd": color["sd"].to_numpy(), "MOS_sd": overall.reindex(color.index)["sd"].to_numpy(),
-        "color_ci95_low": (color["score"] - 1.96 * color["se"]).to_numpy(),
-        "color_ci95_high": (color["score"] + 1.96 * color["se"]).to_numpy(),
-        "MOS_ci95_low": (overall["score"] - 1.96 * overall["se"]).reindex(color.index).to_numpy(),
-        "MOS_ci95_high": (overall["score"] + 1.96 * overall["se"]).reindex(color.index).to_numpy(),
-        "n_ratings": ratings.groupby("image_id").size().reindex(color.index).to_numpy().astype(int),
-        "n_raters_kept": color["n_raters"].to_numpy().astype(int),
-        "color_mean": ratings.groupby("image_id")["color"].mean().reindex(color.index).to_numpy(),
+        "color_sd": colour["sd"].to_numpy(), "MOS_sd": overall.reindex(colour.index)["sd"].to_numpy(),
+        "color_ci95_low": (colour["score"] - 1.96 * colour["se"]).to_numpy(),
+        "color_ci95_high": (colour["score"] + 1.96 * colour["se"]).to_numpy(),
+        "MOS_ci95_low": (overall["score"] - 1.96 * overall["se"]).reindex(colour.index).to_numpy(),
+        "MOS_ci95_high": (overall["score"] + 1.96 * overall["se"]).reindex(colour.index).to_numpy(),
+        "n_ratings": ratings.groupby("image_id").size().reindex(colour.index).to_numpy().astype(int),
+        "n_raters_kept": colour["n_raters"].to_numpy().astype(int),
+        "color_mean": ratings.groupby("image_id")["color"].mean().reindex(colour.index).to_numpy(),
     })
     mos["confidence_ok"] = mos["probability"] >= min_mean_confidence
     few = mos["n_ratings"] < min_ratings_for_spread

@@ -14,31 +14,23 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
+from icaa.pipeline.rejects import reasons_of
+from icaa.pipeline.schemas import ANNOTATION_REJECTS, RATINGS, bounds
+
 __all__ = ["REJECT_REASONS", "RATING_COLUMNS", "parse_tasks", "merge_ratings", "rater_name", "pseudonym",
            "COLOR_RANGE", "OVERALL_RANGE", "CONFIDENCE_RANGE"]
 
-COLOR_RANGE = (1, 10)
-OVERALL_RANGE = (1, 10)
-CONFIDENCE_RANGE = (0.0, 1.0)
+#: The rating controls of the labelling config, as ratings.parquet names its columns.
 KNOWN_FIELDS = {"color", "overall", "confidence"}
+#: Accepted (low, high) of each rating, from the declaration of ratings.parquet (``schemas.RATINGS``).
+COLOR_RANGE, OVERALL_RANGE, CONFIDENCE_RANGE = (bounds(RATINGS.field(name)) for name in ("color", "overall",
+                                                                                           "confidence"))
 
-#: Closed set of reasons an annotation is not used (rejects table, ``reason`` column).
-REJECT_REASONS = {
-    "cancelled": "the rater skipped the task (was_cancelled)",
-    "no_image_id": "the task carries no data.image_id",
-    "no_rater": "the annotation has no completed_by",
-    "missing_color": "no colour-aesthetics rating",
-    "missing_overall": "no overall-aesthetics rating",
-    "missing_confidence": "no confidence",
-    "color_out_of_range": "colour rating not an integer in 1..10",
-    "overall_out_of_range": "overall rating not an integer in 1..10",
-    "confidence_out_of_range": "confidence not a number in 0..1",
-    "unknown_field": "a result names a control that is not in the labelling config",
-    "superseded": "the same rater annotated the task again; the latest (updated_at) annotation is used",
-}
+#: Closed set of reasons an annotation is not used (rejects table, ``reason`` column), from the registry.
+REJECT_REASONS: dict[str, str] = reasons_of("annotate")
 
-RATING_COLUMNS = ["image_id", "task_id", "rater", "color", "overall", "confidence", "lead_time", "created_at",
-                  "updated_at", "annotation_id"]
+RATING_COLUMNS: list[str] = RATINGS.names
+_REJECT_COLUMNS: list[str] = ANNOTATION_REJECTS.names
 
 
 def rater_name(completed_by: Any, users: Mapping[int, str] | None = None) -> str | None:
@@ -149,7 +141,7 @@ def parse_tasks(tasks: Iterable[dict], users: Mapping[int, str] | None = None) -
                             "detail": f"annotation {row['annotation_id']}: a later annotation by {row['rater']} "
                                       f"on task {row['task_id']} is used"})
         ratings = ratings[latest].reset_index(drop=True)
-    rejected = pd.DataFrame(rejects, columns=["image_id", "task_id", "annotation_id", "rater", "reason", "detail"])
+    rejected = pd.DataFrame(rejects, columns=_REJECT_COLUMNS)
     return ratings, rejected
 
 

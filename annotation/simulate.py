@@ -90,30 +90,30 @@ def simulate_ratings(design: RaterDesign = DENSE, *, seed: int = 0,
     for name, kind in zip(rater_names, kinds):
         seen = rng.permutation(n_images)[:per_rater]
         order = np.arange(per_rater)
-        color = truth[seen] + rng.normal(0, design.noise_sd, per_rater)
+        colour = truth[seen] + rng.normal(0, design.noise_sd, per_rater)
         overall = truth_overall[seen] + rng.normal(0, design.noise_sd, per_rater)
         confidence = np.clip(rng.normal(0.75, 0.12, per_rater), 0.05, 1.0)
         lead_time = rng.lognormal(np.log(12.0), 0.4, per_rater)
         if kind == "biased":
             offset = design.bias * rng.choice([-1.0, 1.0])
             scale = 1.0 + rng.uniform(-design.scale_spread, design.scale_spread)
-            color = 5.5 + scale * (color - 5.5) + offset
+            colour = 5.5 + scale * (colour - 5.5) + offset
             overall = 5.5 + scale * (overall - 5.5) + offset
         elif kind == "lazy":
             p_lazy = design.lazy_start + (design.lazy_end - design.lazy_start) * order / max(per_rater - 1, 1)
             lazy = rng.random(per_rater) < p_lazy
             middle = rng.choice([5.0, 6.0], per_rater)
-            color = np.where(lazy, middle, color)
+            colour = np.where(lazy, middle, colour)
             overall = np.where(lazy, middle, overall)
             lead_time = np.where(lazy, rng.lognormal(np.log(3.0), 0.4, per_rater), lead_time)
             confidence = np.where(lazy, np.clip(rng.normal(0.6, 0.1, per_rater), 0.05, 1.0), confidence)
         elif kind == "spammer":
-            color = rng.integers(1, 11, per_rater).astype(float)
+            colour = rng.integers(1, 11, per_rater).astype(float)
             overall = rng.integers(1, 11, per_rater).astype(float)
             lead_time = rng.lognormal(np.log(4.0), 0.5, per_rater)
         frames.append(pd.DataFrame({
             "image_id": [ids[k] for k in seen], "rater": name,
-            "color": np.clip(np.rint(color), 1, 10).astype(int),
+            "color": np.clip(np.rint(colour), 1, 10).astype(int),
             "overall": np.clip(np.rint(overall), 1, 10).astype(int),
             "confidence": np.round(confidence, 2), "lead_time": np.round(lead_time, 2), "order": order,
         }))
@@ -126,10 +126,10 @@ def _choice(value: float) -> str:
     return f"{value:g}"
 
 
-def annotation_result(color: float, overall: float, confidence: float) -> list[dict]:
+def annotation_result(colour: float, overall: float, confidence: float) -> list[dict]:
     """The ``result`` of a Label Studio annotation for our labelling config (three single choices)."""
     return [{"from_name": name, "to_name": "image", "type": "choices", "value": {"choices": [_choice(value)]}}
-            for name, value in (("color", color), ("overall", overall), ("confidence", confidence))]
+            for name, value in (("color", colour), ("overall", overall), ("confidence", confidence))]
 
 
 def to_label_studio_tasks(ratings: pd.DataFrame, image_url, user_ids: dict[str, int], *,

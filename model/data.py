@@ -28,6 +28,7 @@ import pandas as pd
 
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import is_inside
+from icaa.pipeline.photos import photo_keys
 
 __all__ = [
     "LAYOUTS",
@@ -40,7 +41,6 @@ __all__ = [
     "image_root_of",
     "check_images",
     "carve_validation",
-    "photo_key",
     "ScoreDataset",
 ]
 
@@ -178,19 +178,16 @@ def check_images(root: str | Path, image_ids: Sequence[str], workers: int = 8, d
     return [r for r in results if r is not None]
 
 
-def photo_key(image_id: str) -> str:
-    """The photo an image id shows: its file name (ICAA17K files one photo under several categories)."""
-    return Path(str(image_id)).name.lower()
-
-
 def carve_validation(train: pd.DataFrame, fraction: float = 0.1, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split ``train`` into (train, val), keeping every photo (same file name) on one side.
+    """Split ``train`` into (train, val), keeping every photo on one side.
 
-    About ``fraction`` of the photos go to validation, chosen by a seeded permutation.
+    Photos are told apart by :func:`icaa.pipeline.photos.photo_keys` (a label CSV has no ``photo_key``
+    column: it is derived from the file names, case-insensitively, as scan derives it). About ``fraction``
+    of the photos go to validation, chosen by a seeded permutation.
     """
     if not 0.0 < fraction < 1.0:
         raise IcaaError(f"validation fraction must be in (0, 1), got {fraction}")
-    keys = train["image_id"].map(photo_key)
+    keys = photo_keys(train)
     unique = np.array(sorted(keys.unique()))
     if len(unique) < 2:
         raise IcaaError(f"cannot carve a validation split from {len(unique)} distinct photo(s); add a val.csv")

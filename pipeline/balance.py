@@ -5,8 +5,8 @@ coarse pre-assessment score to avoid a long tail, without saying how. Here: each
 (500 as in ICAA17K, overridable per class), split evenly over ``bins`` equal-width bins of the coarse
 score over 1..10. Where a bin lacks candidates, its deficit goes to the nearest bins that have spare
 candidates (nearer first, the lower bin first at equal distance); what cannot be placed anywhere is
-reported. A photo (a scan duplicate group counts as one) is selected at most once; a photo that
-qualifies for several classes (its primary category, or a class score >= ``class_score_threshold``)
+reported. A photo (all images of one ``photo_key``, :mod:`icaa.pipeline.photos`) is selected at most
+once; a photo that qualifies for several classes (its primary category, or a class score >= ``class_score_threshold``)
 is used where it helps most: the scarcest class-bin cells are filled first, and within a cell the
 photos with the fewest other uses go first. Everything is numpy over arrays sorted once, so time
 and memory grow linearly with the number of candidates.
@@ -28,6 +28,8 @@ from icaa.pipeline.contracts import check_table
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import atomic_write_json, read_table, write_table
 from icaa.pipeline.outputs import refuse_overwriting_inputs
+from icaa.pipeline.photos import photo_keys
+from icaa.pipeline.rejects import reasons_of
 from icaa.pipeline.schemas import SELECTION
 from icaa.pipeline.split import score_bins
 from icaa.pipeline.summary import StageSummary, Stopwatch
@@ -35,13 +37,8 @@ from icaa.pipeline.summary import StageSummary, Stopwatch
 __all__ = ["BALANCE_SKIPS", "HEADLINE_METRICS", "even_targets", "spread_deficits", "kl_from_uniform", "balance_pool",
            "shortfall_sentence", "run_balance"]
 
-#: Closed set of reasons a row of the pool is not a candidate.
-BALANCE_SKIPS: dict[str, str] = {
-    "no_score": "coarse_score is missing or not finite",
-    "not_public": "the crawl found the photo is not public (flag or status private / not_public): never selected",
-    "no_category": "category is missing (and no class score reaches the threshold)",
-    "duplicate": "another image of the same scan duplicate group represents the photo",
-}
+#: Closed set of reasons a row of the pool is not a candidate (from the registry of reasons).
+BALANCE_SKIPS: dict[str, str] = reasons_of("balance", codes=("no_score", "not_public", "no_category", "duplicate"))
 
 
 def even_targets(quota: int, n_bins: int) -> np.ndarray:
@@ -110,18 +107,6 @@ def kl_from_uniform(counts: np.ndarray) -> float:
     return float(np.sum(p[nonzero] * np.log(p[nonzero] * len(counts))))
 
 
-def _photo_keys(pool: pd.DataFrame, images: pd.DataFrame | None) -> pd.Series:
-    """Group key of each row: scan's duplicate representative, else the image id."""
-    keys = pool["image_id"].astype(str)
-    if "duplicate_of" in pool.columns:
-        representative = pool["duplicate_of"]
-    elif images is not None and "duplicate_of" in images.columns:
-        representative = pool["image_id"].map(images.drop_duplicates("image_id").set_index("image_id")["duplicate_of"])
-    else:
-        return keys
-    return representative.where(representative.notna() & (representative.astype(str) != ""), keys).astype(str)
-
-
 def _order_candidates(cell: np.ndarray, n_options: np.ndarray, tie: np.ndarray, n_cells: int) -> np.ndarray:
     """Order by cell, then fewest options, then the 32 high bits of the seeded hash: four stable 16-bit sorts
     (numpy radix-sorts 16-bit keys, in linear time) where the keys fit, else one lexsort."""
@@ -146,9 +131,10 @@ def balance_pool(pool: pd.DataFrame, *, images: pd.DataFrame | None = None, per_
     ----------
     pool
         At least ``image_id``, ``category``, ``coarse_score``; ``class_score_*`` columns and
-        ``duplicate_of`` are used when present.
+        ``photo_key`` are used when present.
     images
-        scan's images.parquet (``image_id``, ``duplicate_of``), when the pool lacks ``duplicate_of``.
+        scan's images.parquet (``image_id``, ``photo_key``), when the pool lacks ``photo_key``; without
+        either, photos are told apart by :func:`icaa.pipeline.photos.photo_keys` (file name, duplicate_of).
     per_class, quota_overrides
         Quota of every class, and per-class exceptions ``{"monochromatic/red": 300}``.
     bins, score_min, score_max
@@ -195,10 +181,10 @@ def balance_pool(pool: pd.DataFrame, *, images: pd.DataFrame | None = None, per_
     skips["not_public"] = int((has_score & not_public).sum())
     has_score &= ~not_public
 
-    # One representative row per photo (duplicate group): the representative itself when present, else the
+    # One representative row per photo (photo_key group): the representative itself when present, else the
     # member with the smallest hash of its image id (order-independent). Its classes are the union of its
     # members' classes. Only hashing, scatter-min and 16-bit radix sorts: linear time.
-    key_series = _photo_keys(pool, images)
+    key_series = photo_keys(pool, images)
     id_series = pool["image_id"].astype(str)
     scored_rows = np.flatnonzero(has_score)
     key_codes, key_uniques = pd.factorize(key_series.iloc[scored_rows])

@@ -4,7 +4,8 @@
 with its dataset ``ID`` and a photo-grouped split (:mod:`icaa.pipeline.split`), and the rows rejected with a
 reason. ``write_dataset``: those rows -> ``<out>/<kind>/<category>/<file>`` (copies; hard links only when asked,
 since a hard link is the original photo), ``all.csv``/``train.csv``/``val.csv``/``test.csv`` with exactly
-``ID,color,MOS,probability``, ``manifest.parquet`` (every upstream column) and ``DATASHEET.md``. ``run_build``
+``ID,color,MOS,probability``, ``manifest.parquet`` (every upstream column; ``image_id`` as scan wrote it, ``ID``
+derived from it and the category, ``photo_key`` carried from scan) and ``DATASHEET.md``. ``run_build``
 reads the tables, checks the output folder and does both. Re-splitting the ICAA17K release itself is
 :mod:`icaa.pipeline.resplit`.
 """
@@ -25,32 +26,28 @@ import pandas as pd
 from icaa.pipeline.categories import ICAA17K_CATEGORIES
 from icaa.pipeline.crawl.licences import SPDX_TO_FLICKR, LicenceFilter, licence_name, parse_licence_filter
 from icaa.pipeline.errors import IcaaError
-from icaa.pipeline.icaa17k import photo_name, write_icaa17k_csv
+from icaa.pipeline.icaa17k import write_icaa17k_csv
 from icaa.pipeline.io import apply_umask, atomic_write_text, is_inside, read_table, require_columns, write_table
 from icaa.pipeline.contracts import check_table
 from icaa.pipeline.outputs import refuse_nonempty_folder, refuse_overwriting_inputs
-from icaa.pipeline.schemas import REJECTS
+from icaa.pipeline.photos import file_name, photo_keys
+from icaa.pipeline.rejects import reasons_of
+from icaa.pipeline.schemas import MANIFEST, REJECTS
 from icaa.pipeline.split import SPLITS, assert_no_leak, grouped_split, photo_groups, score_bins
 from icaa.pipeline.summary import StageSummary, Stopwatch
 
 __all__ = ["BUILD_REJECTS", "AssembledDataset", "file_names", "foreign_files", "datasheet", "assemble_dataset",
            "check_output_folder", "dataset_summary", "write_dataset", "run_build"]
 
-#: Closed set of reasons a selected row is not in the dataset.
-BUILD_REJECTS: dict[str, str] = {
-    "not_public": "the crawl found the photo is not public (popularity status private): never shipped",
-    "licence_not_allowed": "licence unknown or not admitted by build.licences (default: the Flickr licences "
-                           "that allow redistribution in a dataset, crawl.licences.REDISTRIBUTABLE_LICENCES)",
-    "no_mos": "no row in the MOS table, or its color/MOS/probability is missing",
-    "low_confidence": "probability below build.min_probability (ICAA17K keeps mean confidence > 0.5)",
-    "no_image": "no path in images.parquet, or the file is missing",
-}
+#: Closed set of reasons a selected row is not in the dataset (from the registry of reasons).
+BUILD_REJECTS: dict[str, str] = reasons_of("build")
 
 
 def file_names(image_ids: pd.Series, categories: pd.Series) -> pd.Series:
     """Dataset file name per row: the image id's base name; clashes inside one category folder get
-    ``<stem>_<8 hex of sha1(image_id)><ext>`` for every row but the smallest image id (deterministic)."""
-    names = photo_name(image_ids)
+    ``<stem>_<8 hex of sha1(image_id)><ext>`` for every row but the smallest image id (deterministic).
+    With the category it makes the ICAA17K ``ID``, ``<category>/<file name>``."""
+    names = file_name(image_ids)
     frame = pd.DataFrame({"image_id": image_ids.astype(str).to_numpy(), "category": categories.astype(str).to_numpy(),
                           "name": names.to_numpy()})
     frame["rank"] = frame.groupby(["category", "name"])["image_id"].rank(method="first")
@@ -276,14 +273,10 @@ def assemble_dataset(selection: pd.DataFrame, mos: pd.DataFrame, images: pd.Data
                         f"{min_probability} and an image file (rejected: "
                         f"{rejected['reason'].value_counts().to_dict()}){hint}")
     kept["ID"] = kept["category"].astype(str) + "/" + file_names(kept["image_id"], kept["category"])
-    keys = {"image_id": kept["image_id"].astype(str)}
-    if "photo_key" in kept.columns:
-        keys["photo_key"] = kept["photo_key"]
-    if "duplicate_of" in kept.columns:
-        # A representative has duplicate_of null: its group key is its own id.
-        keys["duplicate_of"] = kept["duplicate_of"].where(kept["duplicate_of"].notna(), kept["image_id"])
+    kept["photo_key"] = photo_keys(kept).to_numpy()
+    keys = {"photo_key": kept["photo_key"]}
     if "sha256" in kept.columns:
-        keys["sha256"] = kept["sha256"]
+        keys["sha256"] = kept["sha256"]  # a selection from elsewhere may key one file twice
     kept["photo_group"] = photo_groups(pd.DataFrame(keys))
     strata = kept["category"].astype(str) + "|" + pd.Series(score_bins(kept["color"], bins)).astype(str)
     kept["split"] = grouped_split(kept["photo_group"].to_numpy(), strata, train_fraction=train_fraction,
@@ -344,7 +337,7 @@ def write_dataset(dataset: AssembledDataset, output_dir: Path | str, *, link: bo
         for column in manifest.columns:
             if manifest[column].dtype == object:
                 manifest[column] = manifest[column].map(lambda v: v if v is None or isinstance(v, (str, bytes, int, float, bool, list, dict, np.ndarray)) else str(v))
-        write_table(manifest, staging / "manifest.parquet")
+        write_table(manifest, staging / "manifest.parquet", schema=MANIFEST)
         if not rejected.empty:
             write_table(pd.DataFrame({"image_id": rejected["image_id"].astype(str).to_numpy(),
                                       "path": rejected["path"].to_numpy() if "path" in rejected.columns else None,

@@ -1,8 +1,10 @@
-"""Which table a stage expects, and a one-sentence error when it is given another.
+"""Checks of a table against its declaration in :mod:`icaa.pipeline.schemas`: on read and on write.
 
-A stage that reads a table checks the columns it uses against its contract here, so a wrong file (the colour
-table where the coarse one belongs) gets "work/harmony/colour.parquet is not coarse.parquet from fuse: it
-lacks coarse_score; it looks like colour.parquet from harmony-score" instead of ``KeyError: 'coarse_score'``.
+On read, a stage checks the columns it uses, so a wrong file (the colour table where the coarse one
+belongs) gets "work/harmony/colour.parquet is not coarse.parquet from fuse: it lacks coarse_score; it
+looks like colour.parquet from harmony-score" instead of ``KeyError: 'coarse_score'``. On write,
+:func:`check_values` (called by :func:`icaa.pipeline.io.write_table`) holds every value to its column's
+contract: no null in a non-nullable column, numbers within ``min``/``max``, text within ``allowed``.
 """
 
 from __future__ import annotations
@@ -10,26 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from icaa.pipeline.errors import IcaaError
+from icaa.pipeline.schemas import TABLES, allowed_values, bounds
 
-__all__ = ["TABLES", "identify_table", "check_table"]
-
-#: kind -> (what the user knows it as, the columns every reader of it needs, columns only it has).
-TABLES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
-    "images": ("images.parquet from scan", ("image_id", "path"), ("sha256", "phash")),
-    "colour": ("colour.parquet from harmony-score", ("image_id", "category"), ("dominant", "harmony_template")),
-    "popularity": ("popularity.parquet from crawl popularity", ("image_id", "views", "faves", "status"), ("views",)),
-    "coarse": ("coarse.parquet from fuse", ("image_id", "category", "coarse_score"), ("coarse_score", "flag")),
-    "selection": ("selection.parquet from balance", ("image_id", "category", "coarse_score"),
-                  ("score_bin", "photo_key")),
-    "ratings": ("ratings.parquet from annotate import", ("image_id", "rater", "color", "overall", "confidence"),
-                ("rater", "annotation_id")),
-    "mos": ("a MOS table (mos.parquet from mos, or a CSV of image_id,color,MOS,probability)",
-            ("image_id", "color", "MOS", "probability"), ("MOS", "probability")),
-    "manifest": ("manifest.parquet of a dataset folder written by build", ("ID", "category", "color", "split"),
-                 ("ID", "split")),
-    "rejects": ("a rejects table", ("image_id", "reason"), ("reason",)),
-}
+__all__ = ["identify_table", "check_table", "check_values", "table_name"]
 
 # Most specific first: a selection also has coarse_score, a dataset manifest has every column.
 _IDENTIFY_ORDER = ("manifest", "selection", "coarse", "mos", "ratings", "colour", "popularity", "images", "rejects")
@@ -39,7 +29,7 @@ def identify_table(columns: Iterable[str]) -> str | None:
     """The kind of stage table whose distinctive columns ``columns`` has, or None."""
     present = set(columns)
     for kind in _IDENTIFY_ORDER:
-        if set(TABLES[kind][2]) <= present:
+        if set(TABLES[kind].distinctive) <= present:
             return kind
     return None
 
@@ -47,12 +37,72 @@ def identify_table(columns: Iterable[str]) -> str | None:
 def check_table(frame, kind: str, source: Path | str, needed: Iterable[str] | None = None) -> None:
     """Raise IcaaError, in one sentence, when ``frame`` (read from ``source``) lacks a column of the ``kind``
     contract (or of ``needed``, when given)."""
-    what = TABLES[kind][0]
+    what = TABLES[kind].what
     columns = [str(c) for c in frame.columns]
-    missing = [c for c in (needed if needed is not None else TABLES[kind][1]) if c not in columns]
+    missing = [c for c in (needed if needed is not None else TABLES[kind].needed) if c not in columns]
     if not missing:
         return
     looks = identify_table(columns)
-    hint = (f"; it looks like {TABLES[looks][0]}" if looks and looks != kind
+    hint = (f"; it looks like {TABLES[looks].what}" if looks and looks != kind
             else f"; it has {', '.join(columns[:8])}{', ...' if len(columns) > 8 else ''}")
     raise IcaaError(f"{source} is not {what}: it lacks {', '.join(missing)}{hint}")
+
+
+def table_name(schema: pa.Schema) -> str | None:
+    """The declared table a schema belongs to (its ``table`` metadata), or None."""
+    metadata = schema.metadata or {}
+    return metadata[b"table"].decode() if b"table" in metadata else None
+
+
+def _first_bad(values: np.ndarray, bad: np.ndarray) -> object:
+    value = values[np.flatnonzero(bad)[0]]
+    return value.item() if hasattr(value, "item") else value
+
+
+def check_values(table: pa.Table, schema: pa.Schema, where: Path | str | None = None) -> None:
+    """Raise IcaaError naming the table, the column and the first offending value when ``table`` breaks the
+    contract of ``schema``'s columns (those present: null in a non-nullable column, a number outside
+    ``min``/``max``, text outside ``allowed``); NaN counts as null.
+
+    >>> from icaa.pipeline.schemas import SELECTION
+    >>> check_values(pa.table({"coarse_score": [3.0, 11.5]}), SELECTION)
+    Traceback (most recent call last):
+    icaa.pipeline.errors.IcaaError: selection table: column coarse_score holds 11.5, outside 1..10 (1 row)
+    """
+    name = table_name(schema) or "a"
+    place = f" ({where})" if where else ""
+    for field in schema:
+        if field.name not in table.column_names:
+            continue
+        data = table.column(field.name)
+        is_null = data.is_null(nan_is_null=True) if pa.types.is_floating(data.type) else data.is_null()
+        if not field.nullable:
+            nulls = int(pc.sum(is_null).as_py() or 0)
+            if nulls:
+                raise IcaaError(f"{name} table{place}: column {field.name} may not be empty, but {nulls} row(s) "
+                                f"hold null")
+        low, high = bounds(field)
+        if (low is not None or high is not None) and (pa.types.is_integer(data.type) or
+                                                       pa.types.is_floating(data.type)):
+            values = data.to_numpy(zero_copy_only=False).astype(np.float64)
+            with np.errstate(invalid="ignore"):
+                bad = ~np.isnan(values) & (((values < low) if low is not None else False)
+                                           | ((values > high) if high is not None else False))
+            if np.any(bad):
+                span = f"{low:g}..{high:g}" if low is not None and high is not None else (
+                    f">= {low:g}" if low is not None else f"<= {high:g}")
+                value = _first_bad(values, bad)
+                value = int(value) if float(value).is_integer() and pa.types.is_integer(data.type) else value
+                raise IcaaError(f"{name} table{place}: column {field.name} holds {value:g}, outside {span} "
+                                f"({int(bad.sum())} row{'s' if bad.sum() > 1 else ''})")
+        allowed = allowed_values(field)
+        if allowed is not None and (pa.types.is_string(data.type) or pa.types.is_large_string(data.type)):
+            separator = (field.metadata or {}).get(b"separator", b"").decode() or None
+            known = set(allowed)
+            for value in pc.unique(data.drop_null() if data.null_count else data).to_pylist():
+                parts = value.split(separator) if separator else [value]
+                unknown = [part for part in parts if part not in known]
+                if unknown:
+                    raise IcaaError(f"{name} table{place}: column {field.name} holds {value!r}, which is not one of "
+                                    f"its {len(allowed)} declared values ({', '.join(map(str, allowed[:6]))}"
+                                    f"{', ...' if len(allowed) > 6 else ''})")

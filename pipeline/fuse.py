@@ -24,6 +24,8 @@ from icaa.pipeline.categories import CLASS_SCORE_COLUMNS
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import read_table, write_table
 from icaa.pipeline.outputs import refuse_overwriting_inputs
+from icaa.pipeline.photos import photo_keys
+from icaa.pipeline.rejects import reasons_of
 from icaa.pipeline.schemas import COARSE, REJECTS
 from icaa.pipeline.summary import StageSummary, Stopwatch
 
@@ -39,18 +41,15 @@ __all__ = [
     "run_fuse",
 ]
 
-#: Closed set of row flags.
+_UNUSABLE_POPULARITY = ("zero_views", "no_popularity", "no_photo_id", "photo_not_found", "crawl_failed")
+#: Closed set of row flags: what fuse knew of each image (the unusable-popularity ones are also reasons of the
+#: registry, with which ``on_missing_popularity="drop"`` rejects a row).
 FUSE_FLAGS: dict[str, str] = {
     "ok": "harmony and popularity both usable",
     "harmony_only": "no popularity table was given: scored from harmony alone, as asked",
-    "zero_views": "the crawl says 0 views (or no views/faves numbers): f_subj undefined",
-    "no_popularity": "the popularity table has no numbers for the image (no row, or status not_listed)",
-    "no_photo_id": "no Flickr photo id for the image (file name and manifest hold none): no crawl was tried",
-    "photo_not_found": "the API says the photo does not exist",
-    "crawl_failed": "the crawl asked and failed (status error:<reason>: timeout, server error, ...)",
+    **reasons_of("fuse", codes=_UNUSABLE_POPULARITY),
     "no_harmony": "the harmony score is missing: scored from popularity alone",
 }
-_UNUSABLE_POPULARITY = ("zero_views", "no_popularity", "no_photo_id", "photo_not_found", "crawl_failed")
 #: The harmony column read as f_obj.
 HARMONY_COLUMN = "harmony_score"
 
@@ -141,8 +140,8 @@ def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame | None, *, normal
     Parameters
     ----------
     colour
-        harmony-score's table: ``image_id``, ``harmony_score`` (0..1), ``category`` and the
-        ``class_score_*`` columns (carried over).
+        harmony-score's table: ``image_id``, ``harmony_score`` (0..1), ``category``, the
+        ``class_score_*`` columns and ``photo_key`` (carried over; derived from file names when absent).
     popularity
         crawl's table: ``image_id``, ``views``, ``faves``, ``status``; ``None`` scores every image from harmony
         alone (flag ``harmony_only``), as for a folder of one's own photos.
@@ -242,6 +241,7 @@ def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame | None, *, normal
     coarse["coarse_score"] = 1.0 + 9.0 * combined
     coarse["scored_from"] = scored_from
     coarse["flag"] = flags
+    coarse["photo_key"] = photo_keys(colour).to_numpy()
     coarse = coarse[keep].reset_index(drop=True)
     summary = {
         "images": len(colour), "scored": len(coarse), "rejected": len(rejects),

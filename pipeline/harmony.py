@@ -2,7 +2,8 @@
 
 Shell around the pure functions of :mod:`icaa.pipeline.colour`: reads ``images.parquet`` (from
 ``scan``), decodes each image at reduced size (:mod:`icaa.pipeline.decode`), analyses it, and writes
-``colour.parquet`` and ``rejects.parquet`` through resumable chunks (local processes or Dask).
+``colour.parquet`` (scan's ``photo_key`` carried over) and ``rejects.parquet`` through resumable chunks
+(local processes or Dask).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import is_inside, read_table, write_table
 from icaa.pipeline.outputs import refuse_overwriting_inputs
 from icaa.pipeline.partitions import code_fingerprint, fingerprint, run_partitioned
-from icaa.pipeline.schemas import COLOUR, REJECTS
+from icaa.pipeline.photos import photo_keys
+from icaa.pipeline.schemas import COLOUR, COLOUR_PARTS, REJECTS
 from icaa.pipeline.summary import StageSummary, Stopwatch
 
 __all__ = ["ANALYSIS_DEFAULTS", "WORKER_PRELOAD", "check_analysis_options", "load_analysis_options", "score_chunk",
@@ -192,10 +194,13 @@ def run_harmony_score(images: Path | str, output: Path | str, *, rejects: Path |
     work_dir = Path(work_dir) if work_dir else output.parent / f".{output.stem}.parts"
     identity = fingerprint(listing["image_id"].tolist(), listing["path"].astype(str).tolist(), options,
                            code_fingerprint("icaa.pipeline.colour", "icaa.pipeline.decode", __name__))
-    tables = run_partitioned(listing, score_chunk, schemas={"colour": COLOUR, "rejects": REJECTS},
+    tables = run_partitioned(listing, score_chunk, schemas={"colour": COLOUR_PARTS, "rejects": REJECTS},
                              work_dir=work_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler or None,
                              options=options, run_fingerprint=identity, description="harmony-score",
                              progress=progress, preload=WORKER_PRELOAD)
+    keys = pd.Series(photo_keys(table).to_numpy(), index=table["image_id"].astype(str)).groupby(level=0).first()
+    if len(tables["colour"]):
+        tables["colour"]["photo_key"] = tables["colour"]["image_id"].astype(str).map(keys).to_numpy()
     write_table(tables["colour"], output, schema=COLOUR)
     write_table(tables["rejects"], rejects, schema=REJECTS)
     rejects_by_reason = tables["rejects"]["reason"].value_counts().sort_index().to_dict()

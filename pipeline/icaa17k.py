@@ -3,7 +3,9 @@
 Anything written for the ICAA17K release reads our datasets unchanged, and our tools read the release:
 ``ID`` is the image path under the image root (``<kind>/<category>/<file>``), ``color`` the
 colour-aesthetics MOS (1..10, the target), ``MOS`` the overall aesthetics MOS and ``probability`` the
-mean annotator confidence (0..1).
+mean annotator confidence (0..1); the columns are declared once, ``icaa.pipeline.schemas.ICAA17K``. In
+a dataset we build, ``ID`` is derived (``build.file_names``): the category, a slash and the file name of
+the ``image_id``; ``manifest.parquet`` holds both.
 """
 
 from __future__ import annotations
@@ -12,26 +14,24 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from icaa.pipeline.contracts import check_values
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import atomic_write_text
+from icaa.pipeline.schemas import ICAA17K, bounds
 
-__all__ = ["ICAA17K_COLUMNS", "LABEL_COLUMNS", "read_icaa17k_csv", "validate_icaa17k_frame", "write_icaa17k_csv",
-           "photo_name"]
+__all__ = ["ICAA17K_COLUMNS", "LABEL_COLUMNS", "read_icaa17k_csv", "validate_icaa17k_frame", "write_icaa17k_csv"]
 
-ICAA17K_COLUMNS: tuple[str, ...] = ("ID", "color", "MOS", "probability")
-LABEL_COLUMNS: tuple[str, ...] = ("color", "MOS", "probability")
+ICAA17K_COLUMNS: tuple[str, ...] = tuple(ICAA17K.names)
+LABEL_COLUMNS: tuple[str, ...] = ICAA17K_COLUMNS[1:]
+_PROBABILITY_MIN, _PROBABILITY_MAX = bounds(ICAA17K.field("probability"))
 
 
 def _rows(index: np.ndarray, limit: int = 5) -> str:
     """Human row numbers (CSV line numbers: header is line 1)."""
     shown = ", ".join(str(int(i) + 2) for i in index[:limit])
     return shown + (f" and {len(index) - limit} more" if len(index) > limit else "")
-
-
-def photo_name(ids: pd.Series) -> pd.Series:
-    """The file name of each ID (ICAA17K's photo key: the same photo filed under several categories)."""
-    return ids.astype(str).str.rsplit("/", n=1).str[-1]
 
 
 def validate_icaa17k_frame(frame: pd.DataFrame, where: str) -> pd.DataFrame:
@@ -61,9 +61,10 @@ def validate_icaa17k_frame(frame: pd.DataFrame, where: str) -> pd.DataFrame:
             raise IcaaError(f"{where}: column {name} has {len(bad)} missing or non-numeric value(s), e.g. "
                             f"{frame[name].iloc[bad[0]]!r} (lines {_rows(bad)})")
         frame[name] = values.astype(np.float64)
-    outside = np.flatnonzero(((frame["probability"] < 0) | (frame["probability"] > 1)).to_numpy())
+    outside = np.flatnonzero(((frame["probability"] < _PROBABILITY_MIN)
+                              | (frame["probability"] > _PROBABILITY_MAX)).to_numpy())
     if len(outside):
-        raise IcaaError(f"{where}: probability must lie in 0..1; lines {_rows(outside)} have e.g. "
+        raise IcaaError(f"{where}: probability must lie in {_PROBABILITY_MIN:g}..{_PROBABILITY_MAX:g}; lines {_rows(outside)} have e.g. "
                         f"{frame['probability'].iloc[outside[0]]}")
     frame["ID"] = ids.astype(str)
     exact = frame.duplicated(keep="first")
@@ -97,5 +98,8 @@ def read_icaa17k_csv(path: Path | str) -> pd.DataFrame:
 
 
 def write_icaa17k_csv(frame: pd.DataFrame, path: Path | str) -> None:
-    """Write exactly ``ID,color,MOS,probability`` atomically (float labels as given, no index)."""
-    atomic_write_text(path, frame.loc[:, list(ICAA17K_COLUMNS)].to_csv(index=False))
+    """Write exactly ``ID,color,MOS,probability`` atomically (float labels as given, no index), after checking
+    the values against the declaration ``icaa.pipeline.schemas.ICAA17K``."""
+    columns = frame.loc[:, list(ICAA17K_COLUMNS)]
+    check_values(pa.Table.from_pandas(columns, preserve_index=False), ICAA17K, path)
+    atomic_write_text(path, columns.to_csv(index=False))

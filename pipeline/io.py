@@ -12,7 +12,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from icaa.pipeline.contracts import check_values, table_name
 from icaa.pipeline.errors import IcaaError
+from icaa.pipeline.schemas import TABLES
 
 __all__ = [
     "atomic_write_bytes",
@@ -69,15 +71,52 @@ def atomic_write_json(path: Path | str, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def _cast_error(frame: pd.DataFrame, schema: pa.Schema, where: Path) -> IcaaError:
+    """The one-sentence error for a frame whose values cannot take their declared types."""
+    name = (schema.metadata or {}).get(b"table", b"a").decode()
+    for field in schema:
+        if field.name not in frame.columns:
+            return IcaaError(f"{name} table ({where}): column {field.name} is missing")
+        nulls = int(frame[field.name].isna().sum())
+        if not field.nullable and nulls:
+            return IcaaError(f"{name} table ({where}): column {field.name} may not be empty, but {nulls} row(s) "
+                             f"hold null")
+        try:
+            pa.array(frame[field.name], type=field.type, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError):
+            for value in frame[field.name]:
+                try:
+                    pa.array([value], type=field.type, from_pandas=True)
+                except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError):
+                    return IcaaError(f"{name} table ({where}): column {field.name} holds {value!r}, which is not "
+                                     f"{field.type}")
+    return IcaaError(f"{name} table ({where}): its columns do not fit the declared types")
+
+
 def write_table(table: pa.Table | pd.DataFrame, path: Path | str, schema: pa.Schema | None = None) -> None:
-    """Write a table as Parquet atomically, cast to ``schema`` when one is given."""
+    """Write a table as Parquet atomically; with ``schema`` (a declaration of :mod:`icaa.pipeline.schemas`), cast to
+    it and check every value against it first (:func:`icaa.pipeline.contracts.check_values`), so that no table
+    leaves a stage breaking its contract. An open table (the dataset manifest) keeps its other columns as they
+    are and must have every declared one."""
+    is_open = schema is not None and table_name(schema) in TABLES and TABLES[table_name(schema)].open
+    cast_to = None if is_open else schema
     if isinstance(table, pd.DataFrame):
-        if schema is not None and table.empty:
-            table = schema.empty_table()  # an empty frame may not even have the columns
+        if cast_to is not None and table.empty:
+            table = cast_to.empty_table()  # an empty frame may not even have the columns
         else:
-            table = pa.Table.from_pandas(table, schema=schema, preserve_index=False)
-    elif schema is not None:
-        table = table.select(schema.names).cast(schema)
+            try:
+                table = pa.Table.from_pandas(table, schema=cast_to, preserve_index=False)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, KeyError, ValueError) as error:
+                if cast_to is None:
+                    raise
+                raise _cast_error(table, cast_to, Path(path)) from error
+    elif cast_to is not None:
+        table = table.select(cast_to.names).cast(cast_to)
+    if schema is not None:
+        missing = [name for name in schema.names if name not in table.column_names]
+        if missing:
+            raise IcaaError(f"{table_name(schema)} table ({path}): column(s) {', '.join(missing)} missing")
+        check_values(table, schema, path)
     _atomic_replace(Path(path), lambda handle: pq.write_table(table, handle))
 
 

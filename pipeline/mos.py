@@ -12,7 +12,7 @@ from typing import Any
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import atomic_write_json, read_table, require_columns, write_table
 from icaa.pipeline.outputs import refuse_overwriting_inputs
-from icaa.pipeline.schemas import MOS, RATERS
+from icaa.pipeline.schemas import MOS, RATERS, RATINGS, TABLES, bounds
 from icaa.pipeline.summary import StageSummary, Stopwatch
 
 __all__ = ["HEADLINE_METRICS", "run_mos"]
@@ -40,11 +40,12 @@ def run_mos(ratings_parquet: Path | str, output: Path | str, *, raters: Path | s
     refuse_overwriting_inputs({"-o": output, "--raters": raters_path, "--metrics": metrics},
                               {"RATINGS_PARQUET": ratings_parquet})
     ratings = read_table(ratings_parquet)
-    require_columns(ratings, ["image_id", "rater", "color", "overall", "confidence"], str(ratings_parquet))
-    for name, low, high in (("color", 1, 10), ("overall", 1, 10), ("confidence", 0, 1)):
+    require_columns(ratings, list(TABLES["ratings"].needed), str(ratings_parquet))
+    for name in ("color", "overall", "confidence"):
+        low, high = bounds(RATINGS.field(name))
         bad = ratings[~ratings[name].between(low, high)]
         if len(bad):
-            raise IcaaError(f"{ratings_parquet}: {len(bad)} rating(s) with {name} outside {low}..{high}, e.g. "
+            raise IcaaError(f"{ratings_parquet}: {len(bad)} rating(s) with {name} outside {low:g}..{high:g}, e.g. "
                             f"image {bad.iloc[0]['image_id']} by {bad.iloc[0]['rater']}: {bad.iloc[0][name]!r}; "
                             f"use the table written by `icaa-data annotate import`")
     mos, rater_table, summary = compute_mos(ratings, method=method, screens=tuple(screens), **options)

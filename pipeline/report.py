@@ -26,10 +26,10 @@ from icaa.pipeline.io import atomic_write_text, read_table
 from icaa.pipeline.outputs import refuse_overwriting_inputs
 from icaa.pipeline.summary import StageSummary, Stopwatch
 
-__all__ = ["reference_color_hist", "palette_rgb", "render_report", "run_report"]
+__all__ = ["reference_colour_hist", "palette_rgb", "render_report", "run_report"]
 
 
-def reference_color_hist() -> dict[str, Any]:
+def reference_colour_hist() -> dict[str, Any]:
     """ICAA17K's colour-score histogram (distinct photos), shipped with the package."""
     return json.loads(resources.files("icaa.pipeline").joinpath("data/icaa17k_color_hist.json").read_text())
 
@@ -132,7 +132,7 @@ def _coarse_histograms(coarse: pd.DataFrame, selection: pd.DataFrame | None, edg
 def _score_distribution(manifest: pd.DataFrame | None) -> str:
     """The final colour-score distribution against ICAA17K's."""
     plt = _pyplot()
-    reference = reference_color_hist()
+    reference = reference_colour_hist()
     if manifest is not None and "color" in manifest.columns:
         ref_edges = np.asarray(reference["bin_edges"])
         ref_counts = np.asarray(reference["counts"], dtype=float)

@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 
 from icaa.pipeline.errors import IcaaError
-from icaa.pipeline.icaa17k import photo_name, read_icaa17k_csv, write_icaa17k_csv
+from icaa.pipeline.icaa17k import read_icaa17k_csv, write_icaa17k_csv
 from icaa.pipeline.io import atomic_write_json, resolve_inside
+from icaa.pipeline.photos import photo_keys
 from icaa.pipeline.split import SPLITS, assert_no_leak, grouped_split, leaked_rows, photo_groups, score_bins
 from icaa.pipeline.summary import StageSummary, Stopwatch
 
@@ -66,13 +67,13 @@ def _sha256(path: Path) -> str:
 def resplit_rows(frame: pd.DataFrame, *, sha256: pd.Series | None = None, train_fraction: float = 0.8,
                  val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0,
                  bins: int = 10) -> tuple[np.ndarray, dict[str, Any]]:
-    """Split release rows (``ID``, ``color``, ``input_split``) by photo: rows with one file name, or one
-    ``sha256`` (per row, None where unknown), share a side. Returns the split per row and the figures
+    """Split release rows (``ID``, ``color``, ``input_split``) by photo (:func:`icaa.pipeline.photos.photo_keys` of
+    the IDs: one file name, or one ``sha256`` per row, None where unknown), so that one photo's rows share a side. Returns the split per row and the figures
     (rows, photos, the leaks of the input split and of the new one, sizes per side)."""
-    keys = {"name": photo_name(frame["ID"])}
+    hashes = frame[["ID"]].copy()
     if sha256 is not None:
-        keys["sha256"] = sha256
-    groups = photo_groups(pd.DataFrame(keys))
+        hashes["sha256"] = pd.Series(sha256, dtype=object).to_numpy()
+    groups = photo_groups([photo_keys(hashes, id_column="ID", extra_keys=("sha256",) if sha256 is not None else ())])
     input_split = frame["input_split"].to_numpy()
     leaked_in = int(leaked_rows(groups, input_split).sum())
     strata = frame["ID"].str.rsplit("/", n=1).str[0] + "|" + pd.Series(score_bins(frame["color"], bins)).astype(str)

@@ -2,7 +2,8 @@
 
 Per file: a stable ``image_id`` (path relative to the image root, POSIX separators), SHA-256,
 perceptual hash, size, format, mode, EXIF camera, and duplicate groups (exact by SHA-256, near by
-perceptual-hash Hamming distance). Files that cannot be used go to ``rejects`` with a code from
+perceptual-hash Hamming distance), and the ``photo_key`` of the photo each shows
+(:mod:`icaa.pipeline.photos`). Files that cannot be used go to ``rejects`` with a code from
 :mod:`icaa.pipeline.rejects`; the run goes on.
 """
 
@@ -21,12 +22,13 @@ from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import is_inside, read_table, relative_id, write_table
 from icaa.pipeline.outputs import refuse_overwriting_inputs
 from icaa.pipeline.partitions import fingerprint, run_partitioned
+from icaa.pipeline.photos import assign_photo_keys, first_of_group, group_rows
 from icaa.pipeline.schemas import IMAGES, REJECTS
 from icaa.pipeline.summary import StageSummary, Stopwatch
 
 __all__ = [
-    "DEFAULT_EXTENSIONS", "list_images", "list_manifest", "describe_files", "group_duplicates", "file_endings",
-    "run_scan",
+    "DEFAULT_EXTENSIONS", "list_images", "list_manifest", "describe_files", "near_duplicate_pairs",
+    "group_duplicates", "file_endings", "run_scan",
 ]
 
 DEFAULT_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff")
@@ -161,46 +163,45 @@ def _hamming_matrix(block: np.ndarray, others: np.ndarray) -> np.ndarray:
     return np.unpackbits(xor.view(np.uint8).reshape(*xor.shape, 8), axis=-1).sum(axis=-1)
 
 
+def near_duplicate_pairs(phashes: pd.Series, near_duplicate_distance: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """Row pairs ``(i, j)``, ``i < j``, whose 64-bit perceptual hashes (hex) are at most
+    ``near_duplicate_distance`` bits apart (negative: none), compared in blocks of 512 rows."""
+    count = len(phashes)
+    if near_duplicate_distance < 0 or count < 2:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    hashes = np.array([int(h, 16) for h in phashes], dtype=np.uint64)
+    firsts, seconds = [], []
+    block_size = 512
+    for start in range(0, count, block_size):
+        distances = _hamming_matrix(hashes[start:start + block_size], hashes)
+        i, j = np.nonzero(distances <= near_duplicate_distance)
+        keep = start + i < j
+        firsts.append(start + i[keep])
+        seconds.append(j[keep])
+    return np.concatenate(firsts).astype(np.int64), np.concatenate(seconds).astype(np.int64)
+
+
 def group_duplicates(images: pd.DataFrame, *, near_duplicate_distance: int = 6) -> pd.DataFrame:
-    """Add ``duplicate_of`` and ``duplicate_kind`` to a table of ``image_id, sha256, phash``.
+    """Add ``duplicate_of``, ``duplicate_kind`` and ``photo_key`` to a table of ``image_id, sha256, phash``.
 
     Exact duplicates share a SHA-256; near duplicates have perceptual hashes at most
     ``near_duplicate_distance`` bits apart (negative: no near-duplicate search). Groups are closed
     transitively; every member points at the group's first ``image_id`` in sorted order, which itself
     has nulls. ``duplicate_kind`` is ``exact`` when the member's bytes equal the representative's.
+    ``photo_key`` (:mod:`icaa.pipeline.photos`) groups by the same keys and also by file name.
     """
     frame = images.sort_values("image_id", kind="stable").reset_index(drop=True)
-    count = len(frame)
-    parent = np.arange(count)
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def union(a: int, b: int) -> None:
-        root_a, root_b = find(a), find(b)
-        if root_a != root_b:
-            parent[max(root_a, root_b)] = min(root_a, root_b)
-
-    for _, positions in frame.groupby("sha256", sort=False).indices.items():
-        for position in positions[1:]:
-            union(positions[0], position)
-    if near_duplicate_distance >= 0 and count > 1:
-        hashes = np.array([int(h, 16) for h in frame["phash"]], dtype=np.uint64)
-        block_size = 512
-        for start in range(0, count, block_size):
-            distances = _hamming_matrix(hashes[start:start + block_size], hashes)
-            for i, j in zip(*np.nonzero(distances <= near_duplicate_distance)):
-                if start + i < j:
-                    union(start + i, j)
-    roots = np.array([find(i) for i in range(count)], dtype=np.int64)
-    is_member = roots != np.arange(count)
-    ids = frame["image_id"].to_numpy()
-    frame["duplicate_of"] = np.where(is_member, ids[roots], None)
-    same_bytes = frame["sha256"].to_numpy() == frame["sha256"].to_numpy()[roots]
+    ids = frame["image_id"].astype(str)
+    pairs = near_duplicate_pairs(frame["phash"], near_duplicate_distance)
+    groups = group_rows(len(frame), [frame["sha256"]], pairs)
+    representative = first_of_group(ids, groups)
+    is_member = representative != ids.to_numpy(dtype=object)
+    frame["duplicate_of"] = np.where(is_member, representative, None)
+    # Rows are sorted by image_id, so each group's first row is its representative.
+    first_sha = frame.groupby(groups)["sha256"].transform("first").to_numpy()
+    same_bytes = frame["sha256"].to_numpy() == first_sha
     frame["duplicate_kind"] = np.where(is_member, np.where(same_bytes, "exact", "near"), None)
+    frame["photo_key"] = assign_photo_keys(ids, keys=[frame["sha256"]], pairs=pairs)
     return frame
 
 

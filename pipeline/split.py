@@ -2,70 +2,27 @@
 
 ICAA17K files the same photo under several categories (3,289 of its 12,010 photos), and its released
 split puts 749 of 1,617 test rows beside a copy of the same photo in train. A split is leak-free only
-when every row of a photo, and of every exact or near duplicate of it, lies on one side. Here rows are
-joined into photo groups by union-find over any number of key columns (file name, sha256, scan's
-``duplicate_of``): two rows share a group when they share any key, transitively. Groups are then
-ordered by stratum (class and score bin) and drawn systematically, so each stratum gives each split
-its share of rows.
+when every row of a photo, and of every exact or near duplicate of it, lies on one side. Rows are
+joined into photo groups by :func:`icaa.pipeline.photos.photo_groups` (the one grouping: scan's
+``photo_key``, or file name and sha256 for a table without it). Groups are then ordered by stratum
+(class and score bin) and drawn systematically, so each stratum gives each split its share of rows.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from icaa.pipeline.errors import IcaaError
+from icaa.pipeline.photos import photo_groups
 
 __all__ = ["SPLITS", "photo_groups", "score_bins", "grouped_split", "leaked_rows", "assert_no_leak",
            "check_fractions"]
 
 #: Split names, in the order they are drawn (test first, then val, the rest train).
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-
-
-def photo_groups(keys: pd.DataFrame | Iterable[pd.Series]) -> np.ndarray:
-    """Group rows that share any key (union-find as connected components); return a group id per row.
-
-    Parameters
-    ----------
-    keys
-        One column per key (e.g. file name, sha256, duplicate representative); null keys join nothing.
-
-    Returns
-    -------
-    numpy.ndarray
-        int64 group ids ``0..n_groups-1`` numbered by first appearance, one per row.
-
-    Examples
-    --------
-    >>> photo_groups(pd.DataFrame({"name": ["a", "b", "c"], "sha": ["x", "y", "x"]})).tolist()
-    [0, 1, 0]
-    """
-    columns = [keys[c] for c in keys.columns] if isinstance(keys, pd.DataFrame) else list(keys)
-    if not columns:
-        raise ValueError("photo_groups needs at least one key column")
-    n_rows = len(columns[0])
-    if n_rows == 0:
-        return np.zeros(0, dtype=np.int64)
-    rows_parts, nodes_parts = [], []
-    offset = n_rows
-    for column in columns:
-        codes, uniques = pd.factorize(pd.Series(column).reset_index(drop=True), use_na_sentinel=True)
-        present = codes >= 0
-        rows_parts.append(np.flatnonzero(present))
-        nodes_parts.append(codes[present] + offset)
-        offset += len(uniques)
-    rows = np.concatenate(rows_parts)
-    nodes = np.concatenate(nodes_parts)
-    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, nodes)), shape=(offset, offset))
-    _, labels = connected_components(graph, directed=False)
-    row_labels = labels[:n_rows]
-    # Renumber by first appearance so that ids do not depend on scipy's numbering.
-    return pd.factorize(row_labels)[0].astype(np.int64)
 
 
 def score_bins(scores: np.ndarray | pd.Series, n_bins: int = 10, low: float = 1.0, high: float = 10.0) -> np.ndarray:

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from icaa.annotation.anchors import anchors_from_table, choose_anchors
-from icaa.annotation.labelstudio import (COLOR_HOTKEYS, CONFIDENCE_HOTKEYS, OVERALL_HOTKEYS, build_tasks,
+from icaa.annotation.labelstudio import (COLOUR_HOTKEYS, CONFIDENCE_HOTKEYS, OVERALL_HOTKEYS, build_tasks,
                                          image_url, instructions_html, label_config)
 from icaa.annotation.mos import compute_mos, estimate_mean, rater_statistics, screen_bt500, screen_lazy
 from icaa.annotation.ratings import merge_ratings, parse_tasks, pseudonym
@@ -307,7 +307,7 @@ def test_label_config_has_choices_with_distinct_hotkeys_and_no_slider_or_stars()
     assert values["color"] == values["overall"] == [str(v) for v in range(1, 11)]
     assert values["confidence"] == ["0", "0.25", "0.5", "0.75", "1"]
     keys = [c.get("hotkey") for group in groups.values() for c in group]
-    assert len(keys) == len(set(keys)) == 25 and "".join(keys) == COLOR_HOTKEYS + OVERALL_HOTKEYS + CONFIDENCE_HOTKEYS
+    assert len(keys) == len(set(keys)) == 25 and "".join(keys) == COLOUR_HOTKEYS + OVERALL_HOTKEYS + CONFIDENCE_HOTKEYS
     assert not list(root.iter("Rating")) and not list(root.iter("Number"))
     assert "Keys: colour 1-9 and 0" in instructions_html(pd.DataFrame(columns=["image_id", "score", "level",
                                                                                "source"]), str)

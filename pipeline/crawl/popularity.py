@@ -27,9 +27,10 @@ from icaa.pipeline.crawl.cache import ResponseCache
 from icaa.pipeline.crawl.client import CallFailed, FlickrClient, answer_status
 from icaa.pipeline.crawl.ids import MAX_PHOTO_ID, PARSE_FAILURES, alternative_splits, photo_ids_for
 from icaa.pipeline.crawl.licences import SPDX_TO_FLICKR, licence_name
-from icaa.pipeline.crawl.retry import PERMANENT_REASONS, TRANSIENT_REASONS
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import read_table
+from icaa.pipeline.rejects import reasons_of
+from icaa.pipeline.schemas import POPULARITY, POPULARITY_STATUS_VALUES
 
 __all__ = [
     "POPULARITY_COLUMNS",
@@ -43,21 +44,14 @@ __all__ = [
     "popularity_from_table",
 ]
 
-POPULARITY_COLUMNS = ["image_id", "photo_id", "owner", "owner_name", "views", "faves", "licence", "licence_name",
-                      "posted_at", "fetched_at", "status", "detail"]
+POPULARITY_COLUMNS: list[str] = POPULARITY.names
 
-#: The reasons of ``error:<reason>`` statuses (closed set).
-ERROR_REASONS: dict[str, str] = {
-    "no_photo_id": "no photo id in the manifest and none parsed from the file name",
-    "missing_fields": "an ok answer lacked views, faves or the owner",
-    **TRANSIENT_REASONS,
-    **PERMANENT_REASONS,
-}
-#: Every status a popularity row can have.
-POPULARITY_STATUSES: tuple[str, ...] = ("ok", "not_found", "private", "not_listed") + tuple(
-    f"error:{r}" for r in ERROR_REASONS)
-#: ``not_listed``: read from a local table (``--source file``) that has no row for the image; no API was asked,
-#: so nothing is known about the photo (``not_found`` is the API's answer that the photo does not exist).
+#: The reasons of ``error:<reason>`` statuses (closed set, from the registry of reasons).
+ERROR_REASONS: dict[str, str] = reasons_of("crawl")
+#: Every status a popularity row can have (``not_listed``: read from a local table, ``--source file``, that has
+#: no row for the image; no API was asked, so nothing is known about the photo; ``not_found`` is the API's
+#: answer that the photo does not exist).
+POPULARITY_STATUSES: tuple[str, ...] = POPULARITY_STATUS_VALUES
 
 
 @dataclass

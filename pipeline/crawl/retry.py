@@ -19,22 +19,15 @@ import random
 import time
 from dataclasses import dataclass, field
 
+from icaa.pipeline.rejects import REASONS, reasons_of
+
 __all__ = ["RetryPolicy", "parse_retry_after", "TRANSIENT_REASONS", "PERMANENT_REASONS"]
 
 #: Failures retried with backoff; a crawl that exhausts its attempts records ``error:<reason>``.
-TRANSIENT_REASONS: dict[str, str] = {
-    "timeout": "no complete answer within timeout_s",
-    "connection": "connection refused, reset or dropped",
-    "rate_limited": "HTTP 429 (or 503 with Retry-After) from the server",
-    "server_error": "HTTP 5xx",
-    "malformed_response": "the body is not the JSON object the API returns",
-    "service_unavailable": "API failure code 105 or 201 (service temporarily unavailable)",
-}
+TRANSIENT_REASONS: dict[str, str] = {code: reason.sentence for code, reason in REASONS.items()
+                                     if "crawl" in reason.stages and reason.retried}
 #: Failures never retried.
-PERMANENT_REASONS: dict[str, str] = {
-    "http_error": "an HTTP 4xx other than 429",
-    "api_error": "an API failure code other than not-found, permission denied and invalid key",
-}
+PERMANENT_REASONS: dict[str, str] = reasons_of("crawl", codes=("http_error", "api_error"))
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

@@ -25,16 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
 import requests
 
 from icaa.pipeline.crawl.cache import ResponseCache
 from icaa.pipeline.crawl.client import CallFailed, FlickrClient, answer_status
 from icaa.pipeline.crawl.licences import REDISTRIBUTABLE_LICENCES
-from icaa.pipeline.crawl.popularity import ERROR_REASONS, is_public
+from icaa.pipeline.crawl.popularity import is_public
 from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import apply_umask
 from icaa.pipeline.partitions import run_partitioned
+from icaa.pipeline.schemas import CANDIDATE_STATUS_VALUES, CANDIDATES, DOWNLOADS
 
 __all__ = [
     "REUSABLE_LICENCES",
@@ -54,9 +54,7 @@ REUSABLE_LICENCES: tuple[int, ...] = REDISTRIBUTABLE_LICENCES
 FLICKR_COLOUR_CODES = {"red": "0", "darkorange": "1", "orange": "2", "palepink": "b", "lemonyellow": "4",
                        "schoolbusyellow": "3", "green": "5", "darklimegreen": "6", "cyan": "7", "blue": "8",
                        "violet": "9", "pink": "a", "white": "c", "gray": "d", "black": "e"}
-CANDIDATE_STATUSES: tuple[str, ...] = (
-    "ok", "exists", "licence_not_allowed", "no_url", "too_large", "not_found", "private",
-) + tuple(f"error:{reason}" for reason in ERROR_REASONS)
+CANDIDATE_STATUSES: tuple[str, ...] = CANDIDATE_STATUS_VALUES
 MAX_PER_PAGE = 500
 
 _SEARCH_EXTRAS = "license,owner_name,date_upload,views,count_faves,{size}"
@@ -198,13 +196,6 @@ def _download(session: requests.Session, url: str, destination: Path, *, max_byt
     raise AssertionError("unreachable")
 
 
-#: One row per photo file fetched by ``download_chunk``.
-DOWNLOADS = pa.schema([
-    pa.field("image_id", pa.string()), pa.field("status", pa.string()), pa.field("detail", pa.string()),
-    pa.field("bytes", pa.int64()), pa.field("sha256", pa.string()),
-])
-
-
 def download_chunk(rows: pd.DataFrame, *, max_bytes: int, timeout_s: float) -> dict[str, pd.DataFrame]:
     """Chunk core of the download step: fetch each ``url`` to ``path`` (skipping files already there).
 
@@ -333,9 +324,7 @@ def search_candidates(client: FlickrClient, images_dir: Path | str, *, text: str
                 row.update(bytes=int(result["bytes"]), sha256=result["sha256"])
             else:
                 row.update(image_id=None, path=None)
-    frame = pd.DataFrame(rows, columns=["image_id", "photo_id", "owner", "owner_name", "title", "licence", "views",
-                                        "faves", "posted_at", "url", "path", "bytes", "sha256", "query",
-                                        "fetched_at", "status", "detail"], dtype=object)
+    frame = pd.DataFrame(rows, columns=CANDIDATES.names, dtype=object)
     for name in ("licence", "views", "faves", "bytes"):
         frame[name] = pd.array(frame[name].astype("float64"), dtype="Int64")
     for name in ("posted_at", "fetched_at"):
