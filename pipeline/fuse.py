@@ -25,7 +25,7 @@ from icaa.pipeline.errors import IcaaError
 from icaa.pipeline.io import read_table, write_table
 from icaa.pipeline.outputs import refuse_overwriting_inputs
 from icaa.pipeline.photos import photo_keys
-from icaa.pipeline.rejects import reasons_of
+from icaa.pipeline.rejects import FUSE_FLAGS, UNUSABLE_POPULARITY
 from icaa.pipeline.schemas import COARSE, REJECTS
 from icaa.pipeline.summary import StageSummary, Stopwatch
 
@@ -41,15 +41,6 @@ __all__ = [
     "run_fuse",
 ]
 
-_UNUSABLE_POPULARITY = ("zero_views", "no_popularity", "no_photo_id", "photo_not_found", "crawl_failed")
-#: Closed set of row flags: what fuse knew of each image (the unusable-popularity ones are also reasons of the
-#: registry, with which ``on_missing_popularity="drop"`` rejects a row).
-FUSE_FLAGS: dict[str, str] = {
-    "ok": "harmony and popularity both usable",
-    "harmony_only": "no popularity table was given: scored from harmony alone, as asked",
-    **reasons_of("fuse", codes=_UNUSABLE_POPULARITY),
-    "no_harmony": "the harmony score is missing: scored from popularity alone",
-}
 #: The harmony column read as f_obj.
 HARMONY_COLUMN = "harmony_score"
 
@@ -202,7 +193,7 @@ def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame | None, *, normal
 
     keep = np.ones(len(colour), dtype=bool)
     if on_missing_popularity == "drop":
-        keep &= ~np.isin(flags, _UNUSABLE_POPULARITY)
+        keep &= ~np.isin(flags, UNUSABLE_POPULARITY)
     keep &= ~(np.isnan(harmony) & np.isnan(f_subj))  # nothing to score from
     not_public = present & (status == "private")
     keep &= ~not_public

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
-    "Reason", "REASONS", "reasons_of", "sentence",
+    "Reason", "REASONS", "reasons_of", "sentence", "FUSE_FLAGS", "UNUSABLE_POPULARITY",
     "EMPTY_FILE", "NOT_AN_IMAGE", "TRUNCATED", "TOO_SMALL", "DECOMPRESSION_BOMB", "UNSUPPORTED",
     "OUTSIDE_ROOT", "MISSING", "UNREADABLE", "DECODE_FAILED", "REJECT_REASONS",
 ]
@@ -135,3 +135,15 @@ DECODE_FAILED = "decode_failed"
 
 #: The codes of files that cannot be used as images (scan and harmony-score), code -> sentence.
 REJECT_REASONS: dict[str, str] = reasons_of("scan")
+
+
+#: The popularity flags of fuse that are also reasons: with ``on_missing_popularity="drop"`` fuse rejects such a row.
+UNUSABLE_POPULARITY = ("zero_views", "no_popularity", "no_photo_id", "photo_not_found", "crawl_failed")
+#: Closed set of row flags: what fuse knew of each image (the unusable-popularity ones are also reasons of the
+#: registry, with which ``on_missing_popularity="drop"`` rejects a row).
+FUSE_FLAGS: dict[str, str] = {
+    "ok": "harmony and popularity both usable",
+    "harmony_only": "no popularity table was given: scored from harmony alone, as asked",
+    **reasons_of("fuse", codes=UNUSABLE_POPULARITY),
+    "no_harmony": "the harmony score is missing: scored from popularity alone",
+}

@@ -245,7 +245,7 @@ CANDIDATES = _schema("candidates", [
 # --- fuse ----------------------------------------------------------------------------------------------
 def _coarse_schema() -> pa.Schema:
     from icaa.pipeline.categories import CLASS_SCORE_COLUMNS, ICAA17K_CATEGORIES
-    from icaa.pipeline.fuse import FUSE_FLAGS
+    from icaa.pipeline.rejects import FUSE_FLAGS
 
     return _schema("coarse", [
         column("image_id", pa.string(), "image id (relative path under the image root)", nullable=False),
@@ -264,7 +264,7 @@ def _coarse_schema() -> pa.Schema:
                maximum=10, direction="higher_better"),
         column("scored_from", pa.string(), "both, harmony (popularity unusable) or popularity (no harmony score)",
                nullable=False, allowed=("both", "harmony", "popularity")),
-        column("flag", pa.string(), "what fuse knew of the image (icaa.pipeline.fuse.FUSE_FLAGS)", nullable=False,
+        column("flag", pa.string(), "what fuse knew of the image (icaa.pipeline.rejects.FUSE_FLAGS)", nullable=False,
                allowed=tuple(FUSE_FLAGS)),
         column("photo_key", pa.string(), _PHOTO_KEY_DESCRIPTION + " (from colour.parquet)"),
     ])

@@ -11,9 +11,10 @@ from PIL import Image
 from conftest import DEMO_DIR
 from icaa.model.data import carve_validation
 from icaa.pipeline.balance import balance_pool
-from icaa.pipeline.build import build_dataset, resplit_icaa17k
+from icaa.pipeline.build import assemble_dataset, dataset_summary, write_dataset
 from icaa.pipeline.photos import assign_photo_keys, group_rows, name_key, photo_keys
-from icaa.pipeline.scan import scan
+from icaa.pipeline.resplit import run_resplit
+from icaa.pipeline.scan import run_scan
 
 RED, BLUE, GREEN = "monochromatic/red", "monochromatic/blue", "monochromatic/green"
 
@@ -53,7 +54,7 @@ def test_scan_gives_every_copy_of_a_photo_one_photo_key(tmp_path):
     root, photos = _classified_folder(tmp_path, 6)
     (root / BLUE / "odd").mkdir()
     Image.new("RGB", (80, 80), (10, 200, 30)).save(root / BLUE / "odd" / photos[1].name.upper())
-    scan(root, tmp_path / "images.parquet", progress=False)
+    run_scan(root, tmp_path / "images.parquet", progress=False)
     images = pd.read_parquet(tmp_path / "images.parquet").set_index("image_id")
     assert images.loc[f"{RED}/renamed_copy.jpg", "photo_key"] == f"{RED}/{photos[0].name}"  # same bytes
     assert images.loc[f"{RED}/{photos[1].name}", "photo_key"] == f"{BLUE}/{photos[1].name}"  # same name
@@ -65,7 +66,7 @@ def test_scan_gives_every_copy_of_a_photo_one_photo_key(tmp_path):
 
 def test_balance_and_build_of_the_demo_put_no_photo_in_two_splits(tmp_path):
     root, photos = _classified_folder(tmp_path)
-    scan(root, tmp_path / "images.parquet", progress=False)
+    run_scan(root, tmp_path / "images.parquet", progress=False)
     images = pd.read_parquet(tmp_path / "images.parquet")
     rng = np.random.default_rng(0)
     pool = images[["image_id", "photo_key"]].assign(category=images["image_id"].str.rsplit("/", n=1).str[0],
@@ -76,7 +77,9 @@ def test_balance_and_build_of_the_demo_put_no_photo_in_two_splits(tmp_path):
                         "probability": 0.8})
     # Every copy of every photo, each in its own class: the split must keep the copies together.
     every_copy = pool[["image_id", "category", "coarse_score"]]
-    summary = build_dataset(every_copy, mos, images, tmp_path / "dataset", licences="any", seed=3)
+    dataset = assemble_dataset(every_copy, mos, images, licences="any", seed=3)
+    write_dataset(dataset, tmp_path / "dataset")
+    summary = dataset_summary(dataset)
     manifest = pd.read_parquet(tmp_path / "dataset" / "manifest.parquet")
     assert summary["photos"] == len(photos) and len(manifest) == len(images)
     assert manifest.groupby("photo_key")["split"].nunique().max() == 1
@@ -93,7 +96,7 @@ def test_resplit_and_the_model_loader_group_by_the_same_rule(tmp_path):
            "monochromatic/blue/d.jpg"]
     pd.DataFrame({"ID": ids, "color": [6.0, 5.0, 4.0, 7.0], "MOS": 5.0, "probability": 0.7}).to_csv(
         tmp_path / "in" / "1all.csv", index=False)
-    assert resplit_icaa17k(tmp_path / "in", tmp_path / "out")["photos"] == 3
+    assert run_resplit(tmp_path / "in", tmp_path / "out")["photos"] == 3
     labels = pd.DataFrame({"image_id": ids * 5, "colour_score": 5.0, "overall_score": 5.0})
     for seed in range(5):
         train, val = carve_validation(labels, 0.3, seed=seed)
