@@ -1,13 +1,16 @@
-"""Declared dependencies are the ones the package's code imports."""
+"""Declared dependencies are the ones the package's code imports; every folder installs under ``icaa.``."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("pipeline", "model", "annotation")
+PACKAGES = ("common", "pipeline", "model", "annotation")
 IMPORT_NAMES = {"opencv-python-headless": "cv2", "Pillow": "PIL", "ImageHash": "imagehash", "PyYAML": "yaml",
                 "dask": "distributed"}
 #: Declared for their command-line tool, which the README's commands run: nothing imports them.
@@ -37,3 +40,24 @@ def test_reference_libraries_of_the_tests_are_not_runtime_imports():
     assert "colour" not in imported and "skimage" not in imported
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert {"colour-science", "scikit-image"} <= {_requirement_name(r) for r in extras["dev"]}
+
+
+#: What an installation of this project puts on ``sys.path``, run isolated (no current folder, no PYTHONPATH) so
+#: that the checkout's own folders do not count.
+INSTALLED_LAYOUT = """
+import importlib.util, json
+print(json.dumps({name: getattr(importlib.util.find_spec(name), "origin", None) for name in NAMES}))
+"""
+
+
+def test_each_folder_installs_as_a_subpackage_of_icaa_and_no_generic_top_level_name(tmp_path):
+    package_dir = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    assert package_dir == {f"icaa.{folder}": folder for folder in PACKAGES}
+    names = [f"icaa.{folder}" for folder in PACKAGES] + list(PACKAGES)
+    done = subprocess.run([sys.executable, "-I", "-c", f"NAMES = {names!r}" + INSTALLED_LAYOUT], cwd=tmp_path,
+                          capture_output=True, text=True, check=True)
+    origins = json.loads(done.stdout)
+    for folder in PACKAGES:  # the checkout's folder (editable install) or site-packages/icaa/<folder> (wheel)
+        origin = Path(origins[f"icaa.{folder}"])
+        assert origin == ROOT / folder / "__init__.py" or origin.parts[-3:] == ("icaa", folder, "__init__.py")
+    assert {folder: origins[folder] for folder in PACKAGES} == dict.fromkeys(PACKAGES)

@@ -12,10 +12,10 @@ from pathlib import Path
 import typer
 from typer.core import TyperGroup
 
-from icaa.pipeline.errors import IcaaError
+from icaa.common.cli import HELP_SETTINGS, fail, plain_help, run_app
 from icaa.pipeline.summary import StageSummary
 
-__all__ = ["COMMANDS", "app", "run_app", "fail", "interrupted", "echo_summary", "HELP_SETTINGS"]
+__all__ = ["COMMANDS", "app", "interrupted", "echo_summary"]
 
 #: Command name -> (module that registers it, one-line help shown by ``icaa-data --help``), in pipeline
 #: order. The line is the command's own first docstring line (a test keeps them equal).
@@ -44,17 +44,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
                                          "page, with no network."),
 }
 
-#: Plain click help: every default and square bracket printed as written, and option names wrapped, never cut,
-#: at any terminal width (Rich markup would eat ``[default 30]`` and its panels cut names at 80 columns).
-HELP_SETTINGS = {"rich_markup_mode": None, "pretty_exceptions_enable": False, "add_completion": False}
-
-
-def _plain_help(command) -> None:
-    """Plain click help for a command and, for a group such as ``crawl``, for each of its commands."""
-    command.rich_markup_mode = None
-    for sub_command in getattr(command, "commands", {}).values():
-        _plain_help(sub_command)
-
 
 class LazyStageGroup(TyperGroup):
     """A command group that imports a stage's module only when that command is asked for."""
@@ -67,7 +56,7 @@ class LazyStageGroup(TyperGroup):
             importlib.import_module(COMMANDS[name][0])
             command = typer.main.get_group(app).commands.get(name)
             if command is not None:
-                _plain_help(command)
+                plain_help(command)
                 self.add_command(command, name)
         return self.commands.get(name)
 
@@ -94,12 +83,6 @@ def echo_summary(summary: StageSummary) -> None:
         typer.echo(line)
 
 
-def fail(error: IcaaError) -> typer.Exit:
-    """Print an expected failure and return the exit to raise: ``raise fail(error) from None``."""
-    typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code=1)
-
-
 def interrupted(stage: str, work_dir: Path, chunk_size: int) -> typer.Exit:
     """Ctrl-C during a chunked stage: say what was kept and how to resume; return the exit (status 130, as a
     shell reports SIGINT) to raise: ``raise interrupted(...) from None``."""
@@ -107,11 +90,3 @@ def interrupted(stage: str, work_dir: Path, chunk_size: int) -> typer.Exit:
     typer.secho(f"{stage}: interrupted; {done} finished chunk(s) of up to {chunk_size} images are kept in "
                 f"{work_dir}; run the same command again to resume from them", fg=typer.colors.YELLOW, err=True)
     return typer.Exit(code=130)
-
-
-def run_app(typer_app: typer.Typer) -> None:
-    """Run an app, turning IcaaError into a message and exit status 1."""
-    try:
-        typer_app()
-    except IcaaError as error:
-        raise SystemExit(fail(error).exit_code) from None
