@@ -19,7 +19,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 
 __all__ = ["ANCHOR_COLUMNS", "COARSE_SOURCE", "choose_anchors", "anchors_from_table", "excluded_ids"]
 

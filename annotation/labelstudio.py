@@ -17,7 +17,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from icaa.annotation.anchors import COARSE_SOURCE
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 
 __all__ = ["label_config", "hotkey_help", "instructions_html", "anchor_caption", "build_tasks", "image_url",
            "connect", "export_to_project", "fetch_tasks", "LOCAL_FILES_HELP", "server_error", "COLOUR_HOTKEYS",

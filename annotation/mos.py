@@ -269,7 +269,7 @@ def estimate_sureal(ratings: pd.DataFrame, score: str = "color",
         from sureal.subjective_model import \
             MaximumLikelihoodEstimationModelContentObliviousAlternativeProjection2 as MleCoAp2
     except ImportError as error:  # pragma: no cover - sureal is in the annotate extra
-        from icaa.pipeline.errors import IcaaError
+        from icaa.common.errors import IcaaError
         raise IcaaError("--method sureal_mle_co_ap2 needs sureal: pip install 'icaa[annotate]'") from error
     import types
     if rater_weights is not None:
@@ -310,7 +310,7 @@ def compute_mos(ratings: pd.DataFrame, *, method: str = "robust", screens: tuple
 
     Returns (mos per image, raters per rater, summary dict).
     """
-    from icaa.pipeline.errors import IcaaError
+    from icaa.common.errors import IcaaError
     if method not in ESTIMATORS:
         raise IcaaError(f"unknown MOS method {method!r}; expected one of {', '.join(ESTIMATORS)}")
     unknown = [name for name in screens if name not in SCREENS]

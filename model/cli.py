@@ -12,8 +12,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from icaa.pipeline.cli._util import HELP_SETTINGS, fail, run_app
-from icaa.pipeline.errors import IcaaError
+from icaa.common.cli import HELP_SETTINGS, fail, run_app
+from icaa.common.errors import IcaaError
 
 __all__ = ["app", "main"]
 
@@ -156,7 +156,7 @@ def predict_command(
     Example: icaa-train predict photo1.jpg my_photos/ --weights work/train/best.pt -o scores.csv
     """
     from icaa.model.training import predict
-    from icaa.pipeline.io import atomic_write_text
+    from icaa.common.files import atomic_write_text
 
     try:
         if output is not None and output.suffix.lower() not in (".csv", ".json"):

@@ -26,8 +26,8 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from icaa.pipeline.errors import IcaaError
-from icaa.pipeline.io import is_inside
+from icaa.common.errors import IcaaError
+from icaa.common.files import is_inside
 from icaa.pipeline.photos import photo_keys
 
 __all__ = [

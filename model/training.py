@@ -31,8 +31,8 @@ import pandas as pd
 from icaa.model.data import (ScoreDataset, carve_validation, check_images, find_split_file, image_root_of,
                              read_labels)
 from icaa.model.metrics import score_metrics, small_sample_warning
-from icaa.pipeline.errors import IcaaError
-from icaa.pipeline.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from icaa.common.errors import IcaaError
+from icaa.common.files import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 __all__ = [
     "TrainSettings",

@@ -4,6 +4,4 @@ Each stage is a pure core (rows or arrays in and out), a thin shell that reads i
 runs the core per chunk and writes Parquet atomically, and a ``icaa-data`` sub-command.
 """
 
-from icaa.pipeline.errors import IcaaError
-
-__all__ = ["IcaaError"]
+__all__: list[str] = []

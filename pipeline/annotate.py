@@ -12,8 +12,9 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from icaa.pipeline.errors import IcaaError
-from icaa.pipeline.io import atomic_write_json, atomic_write_text, read_table, require_columns, write_table
+from icaa.common.errors import IcaaError
+from icaa.common.files import atomic_write_json, atomic_write_text
+from icaa.pipeline.io import read_table, require_columns, write_table
 from icaa.pipeline.schemas import ANNOTATION_REJECTS, RATINGS
 from icaa.pipeline.summary import StageSummary, Stopwatch
 

@@ -25,8 +25,9 @@ import pandas as pd
 
 from icaa.pipeline.categories import ICAA17K_CATEGORIES, class_score_column
 from icaa.pipeline.contracts import check_table
-from icaa.pipeline.errors import IcaaError
-from icaa.pipeline.io import atomic_write_json, read_table, write_table
+from icaa.common.errors import IcaaError
+from icaa.common.files import atomic_write_json
+from icaa.pipeline.io import read_table, write_table
 from icaa.pipeline.outputs import refuse_overwriting_inputs
 from icaa.pipeline.photos import photo_keys
 from icaa.pipeline.rejects import reasons_of

@@ -25,9 +25,10 @@ import pandas as pd
 
 from icaa.pipeline.categories import ICAA17K_CATEGORIES
 from icaa.pipeline.crawl.licences import SPDX_TO_FLICKR, LicenceFilter, licence_name, parse_licence_filter
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 from icaa.pipeline.icaa17k import write_icaa17k_csv
-from icaa.pipeline.io import apply_umask, atomic_write_text, is_inside, read_table, require_columns, write_table
+from icaa.common.files import apply_umask, atomic_write_text, is_inside
+from icaa.pipeline.io import read_table, require_columns, write_table
 from icaa.pipeline.contracts import check_table
 from icaa.pipeline.outputs import refuse_nonempty_folder, refuse_overwriting_inputs
 from icaa.pipeline.photos import file_name, photo_keys

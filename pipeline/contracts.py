@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 from icaa.pipeline.schemas import TABLES, allowed_values, bounds
 
 __all__ = ["identify_table", "check_table", "check_values", "table_name"]
@@ -67,7 +67,7 @@ def check_values(table: pa.Table, schema: pa.Schema, where: Path | str | None = 
     >>> from icaa.pipeline.schemas import SELECTION
     >>> check_values(pa.table({"coarse_score": [3.0, 11.5]}), SELECTION)
     Traceback (most recent call last):
-    icaa.pipeline.errors.IcaaError: selection table: column coarse_score holds 11.5, outside 1..10 (1 row)
+    icaa.common.errors.IcaaError: selection table: column coarse_score holds 11.5, outside 1..10 (1 row)
     """
     name = table_name(schema) or "a"
     place = f" ({where})" if where else ""

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from icaa.pipeline.categories import CLASS_SCORE_COLUMNS
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 from icaa.pipeline.io import read_table, write_table
 from icaa.pipeline.outputs import refuse_overwriting_inputs
 from icaa.pipeline.photos import photo_keys

@@ -21,8 +21,9 @@ from icaa.pipeline.colour.dominant import FAMILY_FROM
 from icaa.pipeline.colour.naming import ACHROMATIC_LEVELS, FAMILY_UPPER_DEG, tone_index
 from icaa.pipeline.contracts import check_table
 from icaa.pipeline.decode import DecodeError, decode_for_colour
-from icaa.pipeline.errors import IcaaError
-from icaa.pipeline.io import is_inside, read_table, write_table
+from icaa.common.errors import IcaaError
+from icaa.common.files import is_inside
+from icaa.pipeline.io import read_table, write_table
 from icaa.pipeline.outputs import refuse_overwriting_inputs
 from icaa.pipeline.partitions import code_fingerprint, fingerprint, run_partitioned
 from icaa.pipeline.photos import photo_keys

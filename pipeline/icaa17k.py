@@ -17,8 +17,8 @@ import pandas as pd
 import pyarrow as pa
 
 from icaa.pipeline.contracts import check_values
-from icaa.pipeline.errors import IcaaError
-from icaa.pipeline.io import atomic_write_text
+from icaa.common.errors import IcaaError
+from icaa.common.files import atomic_write_text
 from icaa.pipeline.schemas import ICAA17K, bounds
 
 __all__ = ["ICAA17K_COLUMNS", "LABEL_COLUMNS", "read_icaa17k_csv", "validate_icaa17k_frame", "write_icaa17k_csv"]

@@ -10,8 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from icaa.common.errors import IcaaError
-from icaa.common.files import (apply_umask, atomic_write, atomic_write_bytes, atomic_write_json,  # noqa: F401
-                               atomic_write_text, is_inside, relative_id, resolve_inside)
+from icaa.common.files import atomic_write
 from icaa.pipeline.contracts import check_values, table_name
 from icaa.pipeline.schemas import TABLES
 

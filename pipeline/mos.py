@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from icaa.pipeline.errors import IcaaError
-from icaa.pipeline.io import atomic_write_json, read_table, require_columns, write_table
+from icaa.common.errors import IcaaError
+from icaa.common.files import atomic_write_json
+from icaa.pipeline.io import read_table, require_columns, write_table
 from icaa.pipeline.outputs import refuse_overwriting_inputs
 from icaa.pipeline.schemas import MOS, RATERS, RATINGS, TABLES, bounds
 from icaa.pipeline.summary import StageSummary, Stopwatch

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 
 __all__ = ["same_file", "refuse_overwriting_inputs", "refuse_nonempty_folder"]
 

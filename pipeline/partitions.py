@@ -29,9 +29,10 @@ import pandas as pd
 import pyarrow as pa
 from tqdm import tqdm
 
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 from icaa.pipeline.forkserver import start_fork_server
-from icaa.pipeline.io import atomic_write_json, write_table
+from icaa.common.files import atomic_write_json
+from icaa.pipeline.io import write_table
 
 __all__ = ["ChunkFunction", "fingerprint", "code_fingerprint", "run_partitioned"]
 

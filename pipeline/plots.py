@@ -15,8 +15,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from icaa.pipeline.errors import IcaaError
-from icaa.pipeline.io import atomic_write_text
+from icaa.common.errors import IcaaError
+from icaa.common.files import atomic_write_text
 
 __all__ = ["dvc_plot_specs", "render_dvc_plots"]
 

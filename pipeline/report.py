@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from icaa.pipeline.contracts import check_table
-from icaa.pipeline.errors import IcaaError
-from icaa.pipeline.io import atomic_write_text, read_table
+from icaa.common.errors import IcaaError
+from icaa.common.files import atomic_write_text
+from icaa.pipeline.io import read_table
 from icaa.pipeline.outputs import refuse_overwriting_inputs
 from icaa.pipeline.summary import StageSummary, Stopwatch
 

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 from icaa.pipeline.icaa17k import read_icaa17k_csv, write_icaa17k_csv
-from icaa.pipeline.io import atomic_write_json, resolve_inside
+from icaa.common.files import atomic_write_json, resolve_inside
 from icaa.pipeline.photos import photo_keys
 from icaa.pipeline.split import SPLITS, assert_no_leak, grouped_split, leaked_rows, photo_groups, score_bins
 from icaa.pipeline.summary import StageSummary, Stopwatch

@@ -18,8 +18,9 @@ import pandas as pd
 
 from icaa.pipeline import rejects as codes
 from icaa.pipeline.decode import DecodeError, open_image
-from icaa.pipeline.errors import IcaaError
-from icaa.pipeline.io import is_inside, read_table, relative_id, write_table
+from icaa.common.errors import IcaaError
+from icaa.common.files import is_inside, relative_id
+from icaa.pipeline.io import read_table, write_table
 from icaa.pipeline.outputs import refuse_overwriting_inputs
 from icaa.pipeline.partitions import fingerprint, run_partitioned
 from icaa.pipeline.photos import assign_photo_keys, first_of_group, group_rows

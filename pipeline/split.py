@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 from icaa.pipeline.photos import photo_groups
 
 __all__ = ["SPLITS", "photo_groups", "score_bins", "grouped_split", "leaked_rows", "assert_no_leak",

@@ -20,7 +20,7 @@ from icaa.annotation.simulate import (DENSE, DENSE_HONEST, RaterDesign, annotati
 from icaa.pipeline.cli import app
 from icaa.pipeline.annotate import run_export, run_import
 from icaa.pipeline.mos import run_mos
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 
 # The dense design at half the images and half the sequence: same 54 ratings per image, same rater mix.
 SMALL_DENSE = replace(DENSE, n_images=200, images_per_rater=180)

@@ -17,7 +17,7 @@ import requests
 from icaa.annotation.simulate import RaterDesign, annotation_result, simulate_ratings
 from icaa.pipeline.annotate import run_export, run_import
 from icaa.pipeline.mos import run_mos
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 from labelstudio_server import TOKEN, Server, label_studio_binary, server_errors
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]

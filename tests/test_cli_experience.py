@@ -15,7 +15,8 @@ import typer
 from typer.testing import CliRunner
 
 from icaa.pipeline.cli import COMMANDS, app
-from icaa.pipeline.io import atomic_write_text, write_table
+from icaa.common.files import atomic_write_text
+from icaa.pipeline.io import write_table
 
 HEAVY_MODULES = ("torch", "scipy", "pandas", "numpy", "pyarrow", "dask", "distributed", "label_studio_sdk", "cv2",
                  "skimage", "colour", "rich", "icaa.pipeline.scan", "icaa.pipeline.harmony", "icaa.pipeline.fuse",

@@ -19,7 +19,7 @@ from conftest import DEMO_DIR
 from icaa.pipeline.categories import CLASS_SCORE_COLUMNS
 from icaa.pipeline.cli import app, main
 from icaa.pipeline.contracts import check_values
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 from icaa.pipeline.io import write_table
 from icaa.pipeline.rejects import REASONS
 from icaa.pipeline.schemas import (CANDIDATE_STATUS_VALUES, CANDIDATES, POPULARITY_STATUS_VALUES, TABLES,

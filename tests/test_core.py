@@ -12,8 +12,9 @@ import pytest
 from icaa.pipeline.categories import (
     CLASS_SCORE_COLUMNS, ICAA17K_CATEGORIES, class_score_column, pair_category,
 )
-from icaa.pipeline.errors import IcaaError
-from icaa.pipeline.io import read_table, resolve_inside, write_table
+from icaa.common.errors import IcaaError
+from icaa.common.files import resolve_inside
+from icaa.pipeline.io import read_table, write_table
 from icaa.pipeline.partitions import run_partitioned
 from icaa.pipeline.schemas import column
 

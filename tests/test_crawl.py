@@ -25,7 +25,7 @@ from icaa.pipeline.crawl.ids import parse_photo_name, photo_ids_for
 from icaa.pipeline.crawl.popularity import POPULARITY_STATUSES, crawl_popularity, popularity_from_table
 from icaa.pipeline.crawl.ratelimit import RateLimiter
 from icaa.pipeline.crawl.retry import RetryPolicy
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 from icaa.pipeline.io import write_table
 
 API_KEY = "k3y-Secret-0123456789abcdef"

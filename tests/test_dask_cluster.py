@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 from icaa.pipeline.partitions import run_partitioned
 from icaa.pipeline.schemas import column
 

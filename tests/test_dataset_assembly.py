@@ -23,7 +23,7 @@ from icaa.pipeline.balance import run_balance
 from icaa.pipeline.build import run_build
 from icaa.pipeline.resplit import run_resplit
 from icaa.pipeline.report import run_report
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 from icaa.pipeline.icaa17k import ICAA17K_COLUMNS, read_icaa17k_csv
 from icaa.pipeline.io import write_table
 from icaa.pipeline.schemas import SELECTION

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from icaa.pipeline.categories import CLASS_SCORE_COLUMNS
 from icaa.pipeline.cli import app
 from icaa.pipeline.fuse import run_fuse
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 from icaa.pipeline.fuse import fuse_scores, normalise_rank, popularity_score
 from icaa.pipeline.io import write_table
 from icaa.pipeline.schemas import COARSE

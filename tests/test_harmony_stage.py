@@ -208,7 +208,7 @@ def test_cli_scores_and_rejects_unknown_thresholds(demo_colour, tmp_path):
     assert result.exit_code == 0, result.output
     assert "  images_in: 80\n  scored: 80\n" in result.output
     assert "Example: icaa-data harmony-score" in CliRunner().invoke(app, ["harmony-score", "--help"]).output
-    from icaa.pipeline.errors import IcaaError
+    from icaa.common.errors import IcaaError
     with pytest.raises(IcaaError, match="unknown option 'not_a_threshold'"):
         run_harmony_score(out / "images.parquet", tmp_path / "d.parquet", not_a_threshold=1)
     with pytest.raises(IcaaError, match="achromatic_chroma='ten'"):
@@ -340,7 +340,7 @@ def test_decoding_below_the_analysis_size_is_refused_in_one_sentence(demo_colour
     out, _ = demo_colour
     result = CliRunner().invoke(app, ["harmony-score", str(out / "images.parquet"), "--images-root", str(DEMO_DIR),
                                       "-o", str(tmp_path / "colour.parquet"), "--long-side-px", "64", "--no-progress"])
-    from icaa.pipeline.errors import IcaaError
+    from icaa.common.errors import IcaaError
 
     assert isinstance(result.exception, IcaaError)  # main() prints it as one sentence and exits 1
     assert "long_side_px 64 is below the analysis size" in str(result.exception)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from icaa.model.data import (ScoreDataset, carve_validation, check_images, detect_layout, find_split_file,
                              read_labels)
 from icaa.model.metrics import binary_accuracy, majority_accuracy, mse, plcc, score_metrics, srcc
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 
 from train_fixtures import MICRO_CONFIG_64PX, make_colour_dataset
 

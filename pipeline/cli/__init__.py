@@ -7,7 +7,8 @@ turned into exit status 1.
 
 from __future__ import annotations
 
-from icaa.pipeline.cli._util import COMMANDS, app, run_app
+from icaa.common.cli import run_app
+from icaa.pipeline.cli._util import COMMANDS, app
 
 __all__ = ["COMMANDS", "app", "main"]
 

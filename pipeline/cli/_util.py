@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from typer.core import TyperGroup
 
-from icaa.common.cli import HELP_SETTINGS, fail, plain_help, run_app
+from icaa.common.cli import HELP_SETTINGS, plain_help
 from icaa.pipeline.summary import StageSummary
 
 __all__ = ["COMMANDS", "app", "interrupted", "echo_summary"]

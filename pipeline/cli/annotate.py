@@ -10,7 +10,7 @@ import typer
 
 from icaa.pipeline.annotate import DEFAULT_TITLE
 from icaa.pipeline.cli._util import app, echo_summary
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 
 __all__ = ["annotate_app", "export_command", "import_command"]
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from icaa.pipeline.cli._util import app, echo_summary
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 
 __all__ = ["balance_command", "parse_quota_overrides"]
 

@@ -12,7 +12,7 @@ import typer
 from icaa.pipeline.cli._util import app, echo_summary
 from icaa.pipeline.crawl.client import API_KEY_ENV
 from icaa.pipeline.crawl.search import MAX_PER_PAGE, REUSABLE_LICENCES
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 
 __all__ = ["crawl_app", "popularity_command", "search_command"]
 

@@ -28,7 +28,7 @@ def show_command(
     """Print any stage table as a readable listing: image, class, dominant/auxiliary colour and scores."""
     import pandas as pd
 
-    from icaa.pipeline.errors import IcaaError
+    from icaa.common.errors import IcaaError
     from icaa.pipeline.io import read_table
     from icaa.pipeline.show import format_listing, listing
 

@@ -27,7 +27,7 @@ from requests.adapters import HTTPAdapter
 from icaa.pipeline.crawl.cache import ResponseCache
 from icaa.pipeline.crawl.ratelimit import RateLimiter
 from icaa.pipeline.crawl.retry import TRANSIENT_REASONS, RetryPolicy, parse_retry_after
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 
 __all__ = [
     "DEFAULT_ENDPOINT",

@@ -23,7 +23,7 @@ from pathlib import PurePosixPath
 
 import pandas as pd
 
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 
 __all__ = [
     "MAX_PHOTO_ID",

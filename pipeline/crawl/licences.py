@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 
 __all__ = ["LICENCE_NAMES", "REDISTRIBUTABLE_LICENCES", "SPDX_TO_FLICKR", "LicenceFilter", "parse_licence_filter",
            "licence_name"]

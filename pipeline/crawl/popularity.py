@@ -27,7 +27,7 @@ from icaa.pipeline.crawl.cache import ResponseCache
 from icaa.pipeline.crawl.client import CallFailed, FlickrClient, answer_status
 from icaa.pipeline.crawl.ids import MAX_PHOTO_ID, PARSE_FAILURES, alternative_splits, photo_ids_for
 from icaa.pipeline.crawl.licences import SPDX_TO_FLICKR, licence_name
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 from icaa.pipeline.io import read_table
 from icaa.pipeline.rejects import reasons_of
 from icaa.pipeline.schemas import POPULARITY, POPULARITY_STATUS_VALUES

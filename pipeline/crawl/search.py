@@ -31,8 +31,8 @@ from icaa.pipeline.crawl.cache import ResponseCache
 from icaa.pipeline.crawl.client import CallFailed, FlickrClient, answer_status
 from icaa.pipeline.crawl.licences import REDISTRIBUTABLE_LICENCES
 from icaa.pipeline.crawl.popularity import is_public
-from icaa.pipeline.errors import IcaaError
-from icaa.pipeline.io import apply_umask
+from icaa.common.errors import IcaaError
+from icaa.common.files import apply_umask
 from icaa.pipeline.partitions import run_partitioned
 from icaa.pipeline.schemas import CANDIDATE_STATUS_VALUES, CANDIDATES, DOWNLOADS
 

@@ -22,7 +22,7 @@ from icaa.pipeline.crawl.popularity import crawl_popularity, plan_popularity, po
 from icaa.pipeline.crawl.ratelimit import RateLimiter
 from icaa.pipeline.crawl.retry import RetryPolicy
 from icaa.pipeline.crawl.search import MAX_PER_PAGE, REUSABLE_LICENCES, plan_search, search_candidates
-from icaa.pipeline.errors import IcaaError
+from icaa.common.errors import IcaaError
 from icaa.pipeline.io import read_table, write_table
 from icaa.pipeline.schemas import CANDIDATES, POPULARITY
 from icaa.pipeline.summary import StageSummary, Stopwatch

@@ -1,1 +1,0 @@
-from icaa.common.errors import IcaaError  # noqa: F401
