@@ -1,7 +1,7 @@
 """``icaa-train``: train, evaluate and predict with DeT.
 
-torch is imported inside the commands (through :mod:`icaa.model.training`), so ``icaa-train --help`` starts
-fast.
+torch is imported inside the commands (through :mod:`icaa.model.engine` and :mod:`icaa.model.evaluation`), so
+``icaa-train --help`` starts fast.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def fit_command(
 
     Multi-GPU: torchrun --nproc_per_node 4 -m icaa.model.cli fit --data dataset --out runs/base --config dat_base
     """
-    from icaa.model.training import TrainSettings, fit
+    from icaa.model.engine import TrainSettings, fit
 
     settings = TrainSettings(config=config, image_size=image_size, epochs=epochs, batch_size=batch_size, lr=lr,
                              head_lr_scale=head_lr_scale,
@@ -121,7 +121,7 @@ def evaluate_command(
 
     Example: icaa-train evaluate --weights work/train/best.pt --data dataset --split test --metrics test.json
     """
-    from icaa.model.training import evaluate
+    from icaa.model.evaluation import evaluate
 
     try:
         result = evaluate(weights, data, split, layout=layout, attribute=attribute, config=config,
@@ -155,8 +155,8 @@ def predict_command(
 
     Example: icaa-train predict photo1.jpg my_photos/ --weights work/train/best.pt -o scores.csv
     """
-    from icaa.model.training import predict
     from icaa.common.files import atomic_write_text
+    from icaa.model.evaluation import predict
 
     try:
         if output is not None and output.suffix.lower() not in (".csv", ".json"):

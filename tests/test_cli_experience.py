@@ -20,7 +20,8 @@ from icaa.pipeline.io import write_table
 
 HEAVY_MODULES = ("torch", "scipy", "pandas", "numpy", "pyarrow", "dask", "distributed", "label_studio_sdk", "cv2",
                  "skimage", "colour", "rich", "icaa.pipeline.scan", "icaa.pipeline.harmony", "icaa.pipeline.fuse",
-                 "icaa.model.training", "icaa.model.det")
+                 "icaa.model.engine", "icaa.model.evaluation", "icaa.model.runtime",
+                 "icaa.model.weights", "icaa.model.splits", "icaa.model.det")
 
 IMPORTED_BY_HELP = """
 import sys

@@ -36,7 +36,7 @@ def colour_data(tmp_path_factory):
 def uninterrupted(colour_data, tmp_path_factory):
     import torch
 
-    from icaa.model.training import TrainSettings, fit
+    from icaa.model.engine import TrainSettings, fit
 
     torch.set_num_threads(2)
     run_dir = tmp_path_factory.mktemp("uninterrupted")
@@ -46,7 +46,7 @@ def uninterrupted(colour_data, tmp_path_factory):
 
 
 def test_micro_det_learns_the_warm_share_and_ranks_held_out_images_above_srcc_0_8(colour_data, uninterrupted):
-    from icaa.model.training import evaluate
+    from icaa.model.evaluation import evaluate
 
     run_dir, summary = uninterrupted
     losses = [row["train_loss"] for row in summary["history"]]

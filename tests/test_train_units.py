@@ -142,7 +142,7 @@ def tiny_run(tmp_path_factory):
     """A 1-epoch micro DeT run on 24 generated images (seconds)."""
     import torch
 
-    from icaa.model.training import TrainSettings, fit
+    from icaa.model.engine import TrainSettings, fit
 
     torch.set_num_threads(2)
     root = tmp_path_factory.mktemp("tiny")
@@ -165,7 +165,7 @@ def test_fit_carves_validation_by_photo_and_writes_weights_metrics_and_plots(tin
 
 
 def test_fit_refuses_missing_images_unless_told_to_skip_them(tmp_path):
-    from icaa.model.training import TrainSettings, fit
+    from icaa.model.engine import TrainSettings, fit
 
     make_colour_dataset(tmp_path / "data", {"train": 8, "val": 4}, size=64)
     (tmp_path / "data/images/warm/train_0003.png").unlink()
@@ -181,7 +181,7 @@ def test_fit_refuses_missing_images_unless_told_to_skip_them(tmp_path):
 
 
 def test_evaluate_scores_the_test_split_and_writes_predictions(tiny_run, tmp_path):
-    from icaa.model.training import evaluate
+    from icaa.model.evaluation import evaluate
 
     root, _ = tiny_run
     result = evaluate(root / "run/best.pt", root / "data", "test", workers=0, progress=False,
@@ -195,7 +195,7 @@ def test_evaluate_scores_the_test_split_and_writes_predictions(tiny_run, tmp_pat
 
 
 def test_predict_scores_each_image_independently_of_its_batch(tiny_run):
-    from icaa.model.training import predict
+    from icaa.model.evaluation import predict
 
     root, _ = tiny_run
     images = sorted((root / "data/images/warm").glob("test_*.png"))[:3]
@@ -250,7 +250,7 @@ def test_cli_fit_without_labels_exits_1_with_a_message(tmp_path):
 
 
 def test_resume_without_a_checkpoint_is_refused(tmp_path):
-    from icaa.model.training import TrainSettings, fit
+    from icaa.model.engine import TrainSettings, fit
 
     make_colour_dataset(tmp_path / "data", {"train": 4, "val": 2}, size=64)
     settings = TrainSettings(config=MICRO_CONFIG_64PX, image_size=64, epochs=1, batch_size=4)
@@ -267,7 +267,7 @@ def test_train_help_does_not_import_torch():
 
 
 def test_warmup_cosine_rises_linearly_then_decays_to_the_floor():
-    from icaa.model.training import warmup_cosine
+    from icaa.model.engine import warmup_cosine
 
     values = [warmup_cosine(s, 10, 2, 0.1) for s in range(11)]
     assert values[0] == 0.5 and values[1] == 1.0 and values[2] == 1.0

@@ -132,7 +132,7 @@ def test_an_empty_folder_and_a_wrong_images_root_fail_instead_of_scoring_nothing
 
 @pytest.fixture(scope="module")
 def micro_weights(tmp_path_factory):
-    from icaa.model.training import build_model, save_weights
+    from icaa.model.weights import build_model, save_weights
 
     folder = tmp_path_factory.mktemp("weights")
     save_weights(build_model(MICRO_CONFIG_64PX, 64), folder / "best.pt", 64, {"targets": "colour"})
