@@ -61,3 +61,19 @@ def test_each_folder_installs_as_a_subpackage_of_icaa_and_no_generic_top_level_n
         origin = Path(origins[f"icaa.{folder}"])
         assert origin == ROOT / folder / "__init__.py" or origin.parts[-3:] == ("icaa", folder, "__init__.py")
     assert {folder: origins[folder] for folder in PACKAGES} == dict.fromkeys(PACKAGES)
+
+
+def _icaa_imports(folder: str) -> dict[str, set[str]]:
+    pattern = re.compile(r"^\s*(?:from|import)\s+(icaa\.[A-Za-z0-9_.]+)", re.MULTILINE)
+    return {str(path.relative_to(ROOT)): set(pattern.findall(path.read_text()))
+            for path in (ROOT / folder).rglob("*.py")}
+
+
+def test_common_imports_no_other_part_and_neither_model_nor_annotation_imports_the_data_cli():
+    outside_common = {path: sorted(m for m in modules if not m.startswith("icaa.common"))
+                      for path, modules in _icaa_imports("common").items()}
+    assert {path: modules for path, modules in outside_common.items() if modules} == {}
+    for folder in ("model", "annotation"):
+        cli_users = {path: sorted(m for m in modules if m.startswith("icaa.pipeline.cli"))
+                     for path, modules in _icaa_imports(folder).items()}
+        assert {path: modules for path, modules in cli_users.items() if modules} == {}
