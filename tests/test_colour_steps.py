@@ -117,7 +117,7 @@ def test_analyse_colours_is_the_steps_in_order():
 
 def test_figure_weights_stops_early_only_when_no_border_colour_can_be_a_white_or_black_backdrop():
     from icaa.pipeline.colour.conversion import srgb_to_lab
-    from icaa.pipeline.colour.dominant import figure_weights
+    from icaa.pipeline.colour.figure_ground import figure_weights
 
     rgb = np.full((48, 64, 3), 0.5, np.float32)  # mid-grey ground (L* 53) around a red square
     rgb[16:32, 24:40] = (1.0, 0.0, 0.0)
