@@ -46,7 +46,7 @@ class RaterDesign:
     truth_high: float = 9.0
 
 
-#: The issue's lab-like dense design: 400 images, 60 raters x 360 images (54 ratings per image).
+#: A lab-like dense design: 400 images, 60 raters x 360 images (54 ratings per image).
 DENSE = RaterDesign()
 #: The same with honest raters only (the "no worse than +2 %" check).
 DENSE_HONEST = RaterDesign(share_honest=1.0, share_biased=0.0, share_lazy=0.0, share_spammer=0.0)

@@ -22,7 +22,8 @@ from icaa.pipeline.annotate import run_export, run_import
 from icaa.pipeline.mos import run_mos
 from icaa.common.errors import IcaaError
 
-# The dense design at half the images and half the sequence: same 54 ratings per image, same rater mix.
+# The lab-like dense design (simulate.DENSE) at half the images and half the sequence: same 54 ratings per
+# image, same rater mix.
 SMALL_DENSE = replace(DENSE, n_images=200, images_per_rater=180)
 SMALL_HONEST = replace(DENSE_HONEST, n_images=200, images_per_rater=180)
 
