@@ -17,22 +17,22 @@ Rows not used are not errors; rows that cannot be candidates are counted by a co
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
-from icaa.pipeline.categories import ICAA17K_CATEGORIES, class_score_column
+from icaa.pipeline.balance_candidates import Candidates, find_candidates
+from icaa.pipeline.categories import ICAA17K_CATEGORIES
 from icaa.pipeline.contracts import check_table
 from icaa.common.errors import IcaaError
 from icaa.common.files import atomic_write_json
 from icaa.pipeline.io import read_table, write_table
 from icaa.pipeline.outputs import refuse_overwriting_inputs
-from icaa.pipeline.photos import photo_keys
 from icaa.pipeline.rejects import reasons_of
 from icaa.pipeline.schemas import SELECTION
-from icaa.pipeline.split import score_bins
 from icaa.pipeline.summary import StageSummary, Stopwatch
 
 __all__ = ["BALANCE_SKIPS", "HEADLINE_METRICS", "even_targets", "spread_deficits", "kl_from_uniform", "balance_pool",
@@ -108,18 +108,147 @@ def kl_from_uniform(counts: np.ndarray) -> float:
     return float(np.sum(p[nonzero] * np.log(p[nonzero] * len(counts))))
 
 
-def _order_candidates(cell: np.ndarray, n_options: np.ndarray, tie: np.ndarray, n_cells: int) -> np.ndarray:
-    """Order by cell, then fewest options, then the 32 high bits of the seeded hash: four stable 16-bit sorts
-    (numpy radix-sorts 16-bit keys, in linear time) where the keys fit, else one lexsort."""
-    if n_cells > 0xFFFF:
-        return np.lexsort((tie, n_options, cell))
-    tie32 = (tie >> np.uint64(32)).astype(np.uint32)
-    keys = [(tie32 & 0xFFFF).astype(np.uint16), (tie32 >> 16).astype(np.uint16),
-            np.minimum(n_options, 0xFFFF).astype(np.uint16), cell.astype(np.uint16)]
-    order = np.arange(len(cell))
-    for key in keys:
-        order = order[np.argsort(key[order], kind="stable")]
-    return order
+def _check_request(pool: pd.DataFrame, *, per_class: int, bins: int, score_min: float, score_max: float) -> None:
+    """Refuse a pool without the needed columns, and an impossible quota or binning."""
+    for name in ("image_id", "category", "coarse_score"):
+        if name not in pool.columns:
+            raise IcaaError(f"balance: the pool lacks column {name!r} (found {', '.join(map(str, pool.columns))})")
+    if bins < 1 or per_class < 0 or score_max <= score_min:
+        raise IcaaError(f"balance: need bins >= 1, per_class >= 0 and score_max > score_min, got bins={bins}, "
+                        f"per_class={per_class}, score range {score_min}..{score_max}")
+
+
+def _checked_overrides(quota_overrides: Mapping[str, int] | None) -> dict[str, int]:
+    """The per-class quota overrides as a dict; a class name outside the 30 classes is an error."""
+    overrides = dict(quota_overrides or {})
+    unknown = sorted(set(overrides) - set(ICAA17K_CATEGORIES))
+    if unknown:
+        raise IcaaError(f"balance: quota overrides name unknown classes {unknown}; use names like complementary/red_blue")
+    return overrides
+
+
+def _checked_categories(pool: pd.DataFrame) -> pd.Series:
+    """The pool's primary categories as strings; a category outside the 30 classes is an error."""
+    categories = pool["category"].astype("string")
+    bad_category = categories.notna() & ~categories.isin(ICAA17K_CATEGORIES)
+    if bad_category.any():
+        rows = np.flatnonzero(bad_category.to_numpy())
+        raise IcaaError(f"balance: {len(rows)} row(s) have a category outside the 30 ICAA17K classes, e.g. "
+                        f"{pool['image_id'].iloc[rows[0]]!r} with {categories.iloc[rows[0]]!r} (rows {rows[:5].tolist()})")
+    return categories
+
+
+def _usable_rows(pool: pd.DataFrame, skips: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Coarse scores and the mask of rows with a score that are public; counts the others in ``skips``."""
+    scores = pd.to_numeric(pool["coarse_score"], errors="coerce").to_numpy(dtype=np.float64)
+    has_score = np.isfinite(scores)
+    skips["no_score"] = int((~has_score).sum())
+    not_public = np.zeros(len(pool), dtype=bool)
+    for name in ("flag", "status"):
+        if name in pool.columns:
+            not_public |= pool[name].isin(["private", "not_public"]).to_numpy(dtype=bool)
+    skips["not_public"] = int((has_score & not_public).sum())
+    return scores, has_score & ~not_public
+
+
+@dataclass
+class _Fill:
+    """Where the refill rounds got to: which photos are used and for which class, counts per class and bin."""
+
+    used: np.ndarray              # per photo
+    used_class: np.ndarray        # per photo: class index, -1 when unused
+    selected: np.ndarray          # (classes, bins)
+    unmet: np.ndarray             # per class: what no bin could take in the last round
+
+
+def _active_quotas(per_class: int, overrides: Mapping[str, int], candidates: Candidates) -> np.ndarray:
+    """Quota per class: the override or ``per_class`` for classes with a candidate or an override, else 0."""
+    quotas = np.array([int(overrides.get(c, per_class)) for c in ICAA17K_CATEGORIES], dtype=np.int64)
+    present = np.bincount(candidates.class_index, minlength=len(ICAA17K_CATEGORIES)) > 0
+    return np.where(present | np.isin(ICAA17K_CATEGORIES, list(overrides)), quotas, 0)
+
+
+def _fill_cells(candidates: Candidates, quotas_active: np.ndarray, even: np.ndarray, bins: int,
+                max_rounds: int) -> _Fill:
+    """Rounds of: spread each class's deficits over the free candidates, then fill the needed cells, scarcest
+    first (fewest spare candidates per needed photo), each photo once; until nothing is needed or added."""
+    n_classes_total, n_photos = len(ICAA17K_CATEGORIES), candidates.n_photos
+    n_cells = n_classes_total * bins
+    cand_photo, cand_cell, cell_start = candidates.photo, candidates.cell, candidates.cell_start
+    fill = _Fill(used=np.zeros(n_photos, dtype=bool), used_class=np.full(n_photos, -1, dtype=np.int64),
+                 selected=np.zeros((n_classes_total, bins), dtype=np.int64),
+                 unmet=np.zeros(n_classes_total, dtype=np.int64))
+    used, selected = fill.used, fill.selected
+    for _ in range(max_rounds):
+        free = ~used[cand_photo]
+        spare = np.bincount(cand_cell[free], minlength=n_cells).reshape(n_classes_total, bins)
+        need = np.zeros_like(selected)
+        for c in range(n_classes_total):
+            if quotas_active[c]:
+                placed, fill.unmet[c] = spread_deficits(even[c], selected[c] + spare[c])
+                need[c] = np.maximum(placed - selected[c], 0)
+        if not need.any():
+            break
+        flat_need = need.ravel()
+        cells = np.flatnonzero(flat_need)
+        # Scarcest first: fewest spare candidates per needed photo.
+        cells = cells[np.argsort(spare.ravel()[cells] / flat_need[cells], kind="stable")]
+        added = 0
+        for cell in cells:
+            members = cand_photo[cell_start[cell]:cell_start[cell + 1]]
+            take = members[~used[members]][: flat_need[cell]]
+            used[take] = True
+            fill.used_class[take] = cell // bins
+            selected.flat[cell] += len(take)
+            added += len(take)
+        if not added:
+            break
+    return fill
+
+
+def _selection_frame(pool: pd.DataFrame, categories: pd.Series, candidates: Candidates,
+                     fill: _Fill) -> pd.DataFrame:
+    """One row per used photo (its representative row), sorted by class, then photo key."""
+    chosen = np.flatnonzero(fill.used)
+    chosen_keys = np.asarray(candidates.photos.keys.take(chosen), dtype=object).astype(str)
+    sort_chosen = np.lexsort((chosen_keys, fill.used_class[chosen]))
+    chosen, chosen_keys = chosen[sort_chosen], chosen_keys[sort_chosen]
+    rows = candidates.photos.rep_rows[chosen]
+    return pd.DataFrame({
+        "image_id": pool["image_id"].astype(str).to_numpy()[rows],
+        "category": np.asarray(ICAA17K_CATEGORIES, dtype=object)[fill.used_class[chosen]],
+        "coarse_score": candidates.photo_score[chosen],
+        "score_bin": candidates.photo_bin[chosen],
+        "primary_category": categories.iloc[rows].to_numpy(dtype=object, na_value=None),
+        "photo_key": chosen_keys,
+        "n_classes": candidates.n_options[chosen],
+    })
+
+
+def _per_class_metrics(candidates: Candidates, quotas_active: np.ndarray, even: np.ndarray, fill: _Fill,
+                       bins: int) -> dict[str, dict[str, Any]]:
+    """Per class with a quota: targets, candidates, selection and deficits per bin, what moved, KL."""
+    n_classes_total = len(ICAA17K_CATEGORIES)
+    available = np.bincount(candidates.cell, minlength=n_classes_total * bins).reshape(n_classes_total, bins)
+    selected, unmet = fill.selected, fill.unmet
+    per_class_metrics = {}
+    for c, category in enumerate(ICAA17K_CATEGORIES):
+        if not quotas_active[c]:
+            continue
+        deficits = np.maximum(even[c] - selected[c], 0)
+        per_class_metrics[category] = {
+            "quota": int(quotas_active[c]),
+            "selected": int(selected[c].sum()),
+            "fraction_met": float(selected[c].sum() / quotas_active[c]) if quotas_active[c] else 1.0,
+            "target_per_bin": even[c].tolist(),
+            "candidates_per_bin": available[c].tolist(),
+            "selected_per_bin": selected[c].tolist(),
+            "deficit_per_bin": deficits.tolist(),
+            "moved_to_other_bins": int(deficits.sum() - unmet[c]),
+            "unmet": int(unmet[c]),
+            "kl_from_uniform": kl_from_uniform(selected[c]),
+        }
+    return per_class_metrics
 
 
 def balance_pool(pool: pd.DataFrame, *, images: pd.DataFrame | None = None, per_class: int = 500,
@@ -153,173 +282,36 @@ def balance_pool(pool: pd.DataFrame, *, images: pd.DataFrame | None = None, per_
         The selection (``image_id, category, coarse_score, score_bin, primary_category, photo_key,
         n_classes``) and the metrics (per-class bin counts, deficits, KL from uniform, quota met).
     """
-    for name in ("image_id", "category", "coarse_score"):
-        if name not in pool.columns:
-            raise IcaaError(f"balance: the pool lacks column {name!r} (found {', '.join(map(str, pool.columns))})")
-    if bins < 1 or per_class < 0 or score_max <= score_min:
-        raise IcaaError(f"balance: need bins >= 1, per_class >= 0 and score_max > score_min, got bins={bins}, "
-                        f"per_class={per_class}, score range {score_min}..{score_max}")
-    overrides = dict(quota_overrides or {})
-    unknown = sorted(set(overrides) - set(ICAA17K_CATEGORIES))
-    if unknown:
-        raise IcaaError(f"balance: quota overrides name unknown classes {unknown}; use names like complementary/red_blue")
+    _check_request(pool, per_class=per_class, bins=bins, score_min=score_min, score_max=score_max)
+    overrides = _checked_overrides(quota_overrides)
     pool = pool.reset_index(drop=True)
-    n_in = len(pool)
-    categories = pool["category"].astype("string")
-    bad_category = categories.notna() & ~categories.isin(ICAA17K_CATEGORIES)
-    if bad_category.any():
-        rows = np.flatnonzero(bad_category.to_numpy())
-        raise IcaaError(f"balance: {len(rows)} row(s) have a category outside the 30 ICAA17K classes, e.g. "
-                        f"{pool['image_id'].iloc[rows[0]]!r} with {categories.iloc[rows[0]]!r} (rows {rows[:5].tolist()})")
+    categories = _checked_categories(pool)
     skips = {code: 0 for code in BALANCE_SKIPS}
-    scores = pd.to_numeric(pool["coarse_score"], errors="coerce").to_numpy(dtype=np.float64)
-    has_score = np.isfinite(scores)
-    skips["no_score"] = int((~has_score).sum())
-    not_public = np.zeros(len(pool), dtype=bool)
-    for name in ("flag", "status"):
-        if name in pool.columns:
-            not_public |= pool[name].isin(["private", "not_public"]).to_numpy(dtype=bool)
-    skips["not_public"] = int((has_score & not_public).sum())
-    has_score &= ~not_public
-
-    # One representative row per photo (photo_key group): the representative itself when present, else the
-    # member with the smallest hash of its image id (order-independent). Its classes are the union of its
-    # members' classes. Only hashing, scatter-min and 16-bit radix sorts: linear time.
-    key_series = photo_keys(pool, images)
-    id_series = pool["image_id"].astype(str)
-    scored_rows = np.flatnonzero(has_score)
-    key_codes, key_uniques = pd.factorize(key_series.iloc[scored_rows])
-    key_codes = key_codes.astype(np.int64)
-    n_photos = len(key_uniques)
-    is_rep = (key_series.iloc[scored_rows] == id_series.iloc[scored_rows]).to_numpy(dtype=bool)
-    # Rank of each member: 0 for the representative, else 1 + hash of its image id (computed only in groups
-    # whose representative is not in the pool, which are rare); the lowest rank represents the photo.
-    rank = np.where(is_rep, np.uint64(0), np.uint64(1))
-    has_rep = np.zeros(n_photos, dtype=bool)
-    has_rep[key_codes[is_rep]] = True
-    orphan = ~has_rep[key_codes]
-    if orphan.any():
-        hashed = pd.util.hash_array(id_series.iloc[scored_rows[orphan]].to_numpy(dtype=object), categorize=False)
-        rank[orphan] = (hashed >> np.uint64(1)) + np.uint64(1)
-    best = np.full(n_photos, np.iinfo(np.uint64).max, dtype=np.uint64)
-    np.minimum.at(best, key_codes, rank)
-    winner = np.flatnonzero(rank == best[key_codes])
-    rep_rows = np.empty(n_photos, dtype=np.int64)
-    rep_rows[key_codes[winner[::-1]]] = scored_rows[winner[::-1]]  # the first winner of each photo is written last
-    member_rows = scored_rows
-    member_photo = key_codes
-
-    # Candidate (photo, class) pairs: primary category, and every class score >= threshold, over all members.
-    cat_index = {c: i for i, c in enumerate(ICAA17K_CATEGORIES)}
-    category_codes, category_uniques = pd.factorize(categories)
-    lookup = np.array([cat_index[str(u)] for u in category_uniques] + [-1], dtype=np.int64)
-    primary_codes = lookup[category_codes]  # -1 (null) picks the appended -1
-    primary = np.where(primary_codes >= 0, primary_codes, np.nan)
-    pair_photo = [member_photo[np.isfinite(primary[member_rows])]]
-    pair_class = [primary[member_rows][np.isfinite(primary[member_rows])].astype(np.int64)]
-    for category, index in cat_index.items():
-        column = class_score_column(category)
-        if column in pool.columns:
-            values = pd.to_numeric(pool[column], errors="coerce").to_numpy(dtype=np.float64)[member_rows]
-            hit = values >= class_score_threshold
-            pair_photo.append(member_photo[hit])
-            pair_class.append(np.full(int(hit.sum()), index, dtype=np.int64))
-    n_classes_total = len(ICAA17K_CATEGORIES)
-    pair_codes = pd.unique(np.concatenate(pair_photo) * n_classes_total + np.concatenate(pair_class))
-    cand_photo = pair_codes // n_classes_total
-    cand_class = pair_codes % n_classes_total
+    scores, usable = _usable_rows(pool, skips)
+    candidates = find_candidates(pool, categories, scores, usable, images=images, bins=bins, score_min=score_min,
+                                 score_max=score_max, class_score_threshold=class_score_threshold, seed=seed)
+    n_photos = candidates.n_photos
     photos_with_class = np.zeros(n_photos, dtype=bool)
-    photos_with_class[cand_photo] = True
+    photos_with_class[candidates.photo] = True
     skips["no_category"] = int((~photos_with_class).sum())
-    skips["duplicate"] = int(len(member_rows) - n_photos)
+    skips["duplicate"] = int(len(candidates.photos.member_rows) - n_photos)
 
-    photo_score = scores[rep_rows]
-    photo_bin = score_bins(photo_score, bins, score_min, score_max)
-    cand_cell = cand_class * bins + photo_bin[cand_photo]
-    n_options = np.bincount(cand_photo, minlength=n_photos)
-    # Seeded hash of the photo key: a tie-break that does not depend on the pool's row order.
-    tie = pd.util.hash_array(np.asarray(key_uniques, dtype=object), hash_key=f"{seed % 2**64:016x}",
-                             categorize=False)
-    n_cells = n_classes_total * bins
-    order = _order_candidates(cand_cell, n_options[cand_photo], tie[cand_photo], n_cells)
-    cand_photo, cand_class, cand_cell = cand_photo[order], cand_class[order], cand_cell[order]
-    cell_start = np.searchsorted(cand_cell, np.arange(n_cells + 1))
-
-    quotas = np.array([int(overrides.get(c, per_class)) for c in ICAA17K_CATEGORIES], dtype=np.int64)
-    present = np.bincount(cand_class, minlength=n_classes_total) > 0
-    quotas_active = np.where(present | np.isin(ICAA17K_CATEGORIES, list(overrides)), quotas, 0)
+    quotas_active = _active_quotas(per_class, overrides, candidates)
     even = np.stack([even_targets(q, bins) for q in quotas_active])
-    used = np.zeros(n_photos, dtype=bool)
-    used_class = np.full(n_photos, -1, dtype=np.int64)
-    selected = np.zeros((n_classes_total, bins), dtype=np.int64)
-    unmet = np.zeros(n_classes_total, dtype=np.int64)
-    for _ in range(max_rounds):
-        free = ~used[cand_photo]
-        spare = np.bincount(cand_cell[free], minlength=n_cells).reshape(n_classes_total, bins)
-        need = np.zeros_like(selected)
-        for c in range(n_classes_total):
-            if quotas_active[c]:
-                placed, unmet[c] = spread_deficits(even[c], selected[c] + spare[c])
-                need[c] = np.maximum(placed - selected[c], 0)
-        if not need.any():
-            break
-        flat_need = need.ravel()
-        cells = np.flatnonzero(flat_need)
-        # Scarcest first: fewest spare candidates per needed photo.
-        cells = cells[np.argsort(spare.ravel()[cells] / flat_need[cells], kind="stable")]
-        added = 0
-        for cell in cells:
-            members = cand_photo[cell_start[cell]:cell_start[cell + 1]]
-            take = members[~used[members]][: flat_need[cell]]
-            used[take] = True
-            used_class[take] = cell // bins
-            selected.flat[cell] += len(take)
-            added += len(take)
-        if not added:
-            break
-    chosen = np.flatnonzero(used)
-    chosen_keys = np.asarray(key_uniques.take(chosen), dtype=object).astype(str)
-    sort_chosen = np.lexsort((chosen_keys, used_class[chosen]))
-    chosen, chosen_keys = chosen[sort_chosen], chosen_keys[sort_chosen]
-    rows = rep_rows[chosen]
-    selection = pd.DataFrame({
-        "image_id": pool["image_id"].astype(str).to_numpy()[rows],
-        "category": np.asarray(ICAA17K_CATEGORIES, dtype=object)[used_class[chosen]],
-        "coarse_score": photo_score[chosen],
-        "score_bin": photo_bin[chosen],
-        "primary_category": categories.iloc[rows].to_numpy(dtype=object, na_value=None),
-        "photo_key": chosen_keys,
-        "n_classes": n_options[chosen],
-    })
-    available = np.bincount(cand_cell, minlength=n_cells).reshape(n_classes_total, bins)
-    per_class_metrics = {}
-    for c, category in enumerate(ICAA17K_CATEGORIES):
-        if not quotas_active[c]:
-            continue
-        deficits = np.maximum(even[c] - selected[c], 0)
-        per_class_metrics[category] = {
-            "quota": int(quotas_active[c]),
-            "selected": int(selected[c].sum()),
-            "fraction_met": float(selected[c].sum() / quotas_active[c]) if quotas_active[c] else 1.0,
-            "target_per_bin": even[c].tolist(),
-            "candidates_per_bin": available[c].tolist(),
-            "selected_per_bin": selected[c].tolist(),
-            "deficit_per_bin": deficits.tolist(),
-            "moved_to_other_bins": int(deficits.sum() - unmet[c]),
-            "unmet": int(unmet[c]),
-            "kl_from_uniform": kl_from_uniform(selected[c]),
-        }
+    fill = _fill_cells(candidates, quotas_active, even, bins, max_rounds)
+    selection = _selection_frame(pool, categories, candidates, fill)
+    per_class_metrics = _per_class_metrics(candidates, quotas_active, even, fill, bins)
     total_quota = int(quotas_active.sum())
     metrics = {
-        "rows_in": n_in,
+        "rows_in": len(pool),
         "photos": n_photos,
-        "candidate_pairs": int(len(cand_photo)),
-        "multi_class_photos": int((n_options > 1).sum()),
+        "candidate_pairs": int(len(candidates.photo)),
+        "multi_class_photos": int((candidates.n_options > 1).sum()),
         "selected": int(len(selection)),
         "skipped": skips,
         "quota": total_quota,
         "fraction_met": float(len(selection) / total_quota) if total_quota else 1.0,
-        "unmet": int(unmet[quotas_active > 0].sum()),
+        "unmet": int(fill.unmet[quotas_active > 0].sum()),
         "kl_from_uniform_max": max((m["kl_from_uniform"] for m in per_class_metrics.values()
                                     if np.isfinite(m["kl_from_uniform"])), default=0.0),
         "bins": bins,
