@@ -14,6 +14,7 @@ not public (status ``private``) is always rejected (reason ``not_public``): it m
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,133 @@ def _popularity_flags(status: np.ndarray, present: np.ndarray, f_subj: np.ndarra
     return flags
 
 
+def _check_options(normalisation: str, on_missing_popularity: str, weight_obj: float, weight_subj: float) -> None:
+    if normalisation not in NORMALISATIONS:
+        raise IcaaError(f"normalisation must be one of {', '.join(NORMALISATIONS)}; got {normalisation!r}")
+    if on_missing_popularity not in ("harmony", "drop"):
+        raise IcaaError(f"on_missing_popularity must be harmony or drop; got {on_missing_popularity!r}")
+    if weight_obj < 0 or weight_subj < 0 or weight_obj + weight_subj <= 0:
+        raise IcaaError(f"weights must be >= 0 and not both 0; got weight_obj={weight_obj}, weight_subj={weight_subj}")
+
+
+def _popularity_or_empty(popularity: pd.DataFrame | None, on_missing_popularity: str) -> tuple[pd.DataFrame, bool]:
+    """The popularity table, or an empty one when none is given; and whether none was (harmony only)."""
+    if popularity is not None:
+        return popularity, False
+    if on_missing_popularity == "drop":
+        raise IcaaError("on_missing_popularity=drop needs a popularity table: without one every image would "
+                        "be dropped; give the table or use harmony")
+    return pd.DataFrame({"image_id": pd.Series(dtype=str), "views": pd.Series(dtype=float),
+                         "faves": pd.Series(dtype=float), "status": pd.Series(dtype=str)}), True
+
+
+def _checked_harmony(colour: pd.DataFrame, popularity: pd.DataFrame) -> np.ndarray:
+    """Check both tables' columns and ids; return the colour table's harmony (NaN where missing, else 0..1)."""
+    for name, frame, needed in (("colour table (harmony-score's colour.parquet)", colour, ("image_id", HARMONY_COLUMN)),
+                                ("popularity table (crawl's popularity.parquet)", popularity,
+                                 ("image_id", "views", "faves", "status"))):
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise IcaaError(f"{name}: missing column(s) {', '.join(missing)}; found "
+                            f"{', '.join(map(str, frame.columns))}")
+        _duplicates(frame, name)
+    harmony = pd.to_numeric(colour[HARMONY_COLUMN], errors="coerce").to_numpy(dtype=np.float64)
+    bad = colour["image_id"][(harmony < 0) | (harmony > 1)]
+    if len(bad):
+        raise IcaaError(f"colour table: {HARMONY_COLUMN} must lie in 0..1; {len(bad)} row(s) outside, e.g. "
+                        f"{', '.join(map(str, bad.head(3)))}")
+    return harmony
+
+
+@dataclass
+class _Popularity:
+    """The popularity of each row of the colour table (matched on ``image_id``)."""
+
+    ids: pd.Series                # the colour table's image ids, as text
+    listed: pd.Index              # every image id of the popularity table
+    present: np.ndarray           # the image has a popularity row
+    status: np.ndarray            # its crawl status (NaN without a row)
+    f_subj: np.ndarray            # Eq. 7; NaN where the flag is not ok
+    flags: np.ndarray             # FUSE_FLAGS code per row
+
+
+def _match_popularity(colour: pd.DataFrame, popularity: pd.DataFrame, harmony: np.ndarray,
+                      harmony_only: bool) -> _Popularity:
+    pop = popularity.set_index(popularity["image_id"].astype(str))
+    ids = colour["image_id"].astype(str)
+    present = ids.isin(pop.index).to_numpy()
+    matched = pop.reindex(ids)
+    views = pd.to_numeric(matched["views"], errors="coerce").to_numpy(dtype=np.float64)
+    faves = pd.to_numeric(matched["faves"], errors="coerce").to_numpy(dtype=np.float64)
+    status = matched["status"].astype(object).to_numpy()
+    f_subj = popularity_score(faves, views)
+    flags = _popularity_flags(status, present, f_subj)
+    if harmony_only:
+        flags[:] = "harmony_only"
+    f_subj[flags != "ok"] = np.nan
+    flags[np.isnan(harmony)] = "no_harmony"
+    return _Popularity(ids=ids, listed=pop.index, present=present, status=status, f_subj=f_subj, flags=flags)
+
+
+def _kept_and_rejects(harmony: np.ndarray, popularity: _Popularity, on_missing_popularity: str,
+                      harmony_only: bool) -> tuple[np.ndarray, pd.DataFrame]:
+    """Which rows are scored, and the rejects table (``image_id, reason, detail``) of the others."""
+    flags, f_subj, status = popularity.flags, popularity.f_subj, popularity.status
+    keep = np.ones(len(harmony), dtype=bool)
+    if on_missing_popularity == "drop":
+        keep &= ~np.isin(flags, UNUSABLE_POPULARITY)
+    keep &= ~(np.isnan(harmony) & np.isnan(f_subj))  # nothing to score from
+    not_public = popularity.present & (status == "private")
+    keep &= ~not_public
+    rejects = pd.DataFrame({
+        "image_id": popularity.ids[~keep].to_numpy(),
+        "reason": np.where(not_public[~keep], "not_public",
+                           np.where(np.isnan(harmony[~keep]), "unscorable", flags[~keep])),
+        "detail": [("no harmony score and " if np.isnan(h) else "")
+                   + ("no popularity table was given" if harmony_only
+                      else f"popularity status {st}" if isinstance(st, str) else "no popularity row")
+                   for h, st in zip(harmony[~keep], status[~keep])],
+    })
+    return keep, rejects
+
+
+def _combine(harmony: np.ndarray, f_subj: np.ndarray, keep: np.ndarray, normalisation: str, weight_obj: float,
+             weight_subj: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Normalise harmony and popularity over the kept rows and take their weighted mean (or the one there is).
+
+    Returns f_obj_norm, f_subj_norm, the combined 0..1 score and ``scored_from`` per row.
+    """
+    normalise = NORMALISATIONS[normalisation]
+    f_obj_norm = np.full(len(harmony), np.nan)
+    f_subj_norm = np.full(len(harmony), np.nan)
+    has_obj = keep & ~np.isnan(harmony)
+    has_subj = keep & ~np.isnan(f_subj)
+    if has_obj.any():
+        f_obj_norm[has_obj] = normalise(harmony[has_obj])
+    if has_subj.any():
+        f_subj_norm[has_subj] = normalise(f_subj[has_subj])
+    both = has_obj & has_subj
+    combined = np.where(both, (weight_obj * np.nan_to_num(f_obj_norm) + weight_subj * np.nan_to_num(f_subj_norm))
+                        / (weight_obj + weight_subj), np.where(has_obj, f_obj_norm, f_subj_norm))
+    scored_from = np.where(both, "both", np.where(has_obj, "harmony", "popularity"))
+    return f_obj_norm, f_subj_norm, combined, scored_from
+
+
+def _summary(colour: pd.DataFrame, coarse: pd.DataFrame, rejects: pd.DataFrame, popularity: _Popularity,
+             normalisation: str, weight_obj: float, weight_subj: float) -> dict[str, Any]:
+    return {
+        "images": len(colour), "scored": len(coarse), "rejected": len(rejects),
+        "flags": dict(Counter(popularity.flags.tolist()).most_common()),
+        "scored_from": dict(Counter(coarse["scored_from"]).most_common()),
+        "rejects_by_reason": dict(Counter(rejects["reason"]).most_common()),
+        "popularity_rows_without_colour": int((~popularity.listed.isin(popularity.ids)).sum()),
+        "normalisation": normalisation, "weights": {"obj": weight_obj, "subj": weight_subj},
+        "coarse_score": dict(zip(("min", "q1", "median", "q3", "max"), (
+            round(float(q), 2) for q in np.percentile(coarse["coarse_score"], [0, 25, 50, 75, 100])))) if len(coarse)
+        else {},
+    }
+
+
 def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame | None, *, normalisation: str = "rank",
                 weight_obj: float = 0.5, weight_subj: float = 0.5, on_missing_popularity: str = "harmony"
                 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
@@ -148,104 +276,27 @@ def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame | None, *, normal
     coarse, rejects, summary
         ``coarse`` has the ``COARSE`` schema's columns; ``rejects`` has ``image_id, reason, detail``.
     """
-    if normalisation not in NORMALISATIONS:
-        raise IcaaError(f"normalisation must be one of {', '.join(NORMALISATIONS)}; got {normalisation!r}")
-    if on_missing_popularity not in ("harmony", "drop"):
-        raise IcaaError(f"on_missing_popularity must be harmony or drop; got {on_missing_popularity!r}")
-    if weight_obj < 0 or weight_subj < 0 or weight_obj + weight_subj <= 0:
-        raise IcaaError(f"weights must be >= 0 and not both 0; got weight_obj={weight_obj}, weight_subj={weight_subj}")
-    harmony_column = HARMONY_COLUMN
-    if popularity is None:
-        if on_missing_popularity == "drop":
-            raise IcaaError("on_missing_popularity=drop needs a popularity table: without one every image would "
-                            "be dropped; give the table or use harmony")
-        popularity = pd.DataFrame({"image_id": pd.Series(dtype=str), "views": pd.Series(dtype=float),
-                                   "faves": pd.Series(dtype=float), "status": pd.Series(dtype=str)})
-        harmony_only = True
-    else:
-        harmony_only = False
-    for name, frame, needed in (("colour table (harmony-score's colour.parquet)", colour, ("image_id", harmony_column)),
-                                ("popularity table (crawl's popularity.parquet)", popularity,
-                                 ("image_id", "views", "faves", "status"))):
-        missing = [c for c in needed if c not in frame.columns]
-        if missing:
-            raise IcaaError(f"{name}: missing column(s) {', '.join(missing)}; found "
-                            f"{', '.join(map(str, frame.columns))}")
-        _duplicates(frame, name)
-    harmony = pd.to_numeric(colour[harmony_column], errors="coerce").to_numpy(dtype=np.float64)
-    bad = colour["image_id"][(harmony < 0) | (harmony > 1)]
-    if len(bad):
-        raise IcaaError(f"colour table: {harmony_column} must lie in 0..1; {len(bad)} row(s) outside, e.g. "
-                        f"{', '.join(map(str, bad.head(3)))}")
-    pop = popularity.set_index(popularity["image_id"].astype(str))
-    ids = colour["image_id"].astype(str)
-    present = ids.isin(pop.index).to_numpy()
-    matched = pop.reindex(ids)
-    views = pd.to_numeric(matched["views"], errors="coerce").to_numpy(dtype=np.float64)
-    faves = pd.to_numeric(matched["faves"], errors="coerce").to_numpy(dtype=np.float64)
-    status = matched["status"].astype(object).to_numpy()
-    f_subj = popularity_score(faves, views)
-    flags = _popularity_flags(status, present, f_subj)
-    if harmony_only:
-        flags[:] = "harmony_only"
-    f_subj[flags != "ok"] = np.nan
-    flags[np.isnan(harmony)] = "no_harmony"
-
-    keep = np.ones(len(colour), dtype=bool)
-    if on_missing_popularity == "drop":
-        keep &= ~np.isin(flags, UNUSABLE_POPULARITY)
-    keep &= ~(np.isnan(harmony) & np.isnan(f_subj))  # nothing to score from
-    not_public = present & (status == "private")
-    keep &= ~not_public
-    rejects = pd.DataFrame({
-        "image_id": ids[~keep].to_numpy(),
-        "reason": np.where(not_public[~keep], "not_public",
-                           np.where(np.isnan(harmony[~keep]), "unscorable", flags[~keep])),
-        "detail": [("no harmony score and " if np.isnan(h) else "")
-                   + ("no popularity table was given" if harmony_only
-                      else f"popularity status {st}" if isinstance(st, str) else "no popularity row")
-                   for h, st in zip(harmony[~keep], status[~keep])],
-    })
-
-    normalise = NORMALISATIONS[normalisation]
-    f_obj_norm = np.full(len(colour), np.nan)
-    f_subj_norm = np.full(len(colour), np.nan)
-    has_obj = keep & ~np.isnan(harmony)
-    has_subj = keep & ~np.isnan(f_subj)
-    if has_obj.any():
-        f_obj_norm[has_obj] = normalise(harmony[has_obj])
-    if has_subj.any():
-        f_subj_norm[has_subj] = normalise(f_subj[has_subj])
-    both = has_obj & has_subj
-    combined = np.where(both, (weight_obj * np.nan_to_num(f_obj_norm) + weight_subj * np.nan_to_num(f_subj_norm))
-                        / (weight_obj + weight_subj), np.where(has_obj, f_obj_norm, f_subj_norm))
-    scored_from = np.where(both, "both", np.where(has_obj, "harmony", "popularity"))
-
-    coarse = pd.DataFrame({"image_id": ids.to_numpy()})
+    _check_options(normalisation, on_missing_popularity, weight_obj, weight_subj)
+    popularity, harmony_only = _popularity_or_empty(popularity, on_missing_popularity)
+    harmony = _checked_harmony(colour, popularity)
+    matched = _match_popularity(colour, popularity, harmony, harmony_only)
+    keep, rejects = _kept_and_rejects(harmony, matched, on_missing_popularity, harmony_only)
+    f_obj_norm, f_subj_norm, combined, scored_from = _combine(harmony, matched.f_subj, keep, normalisation,
+                                                              weight_obj, weight_subj)
+    coarse = pd.DataFrame({"image_id": matched.ids.to_numpy()})
     coarse["category"] = colour["category"].to_numpy() if "category" in colour.columns else None
     for name in CLASS_SCORE_COLUMNS:
         coarse[name] = pd.to_numeric(colour[name], errors="coerce").to_numpy() if name in colour.columns else np.nan
     coarse["f_obj"] = harmony
-    coarse["f_subj"] = f_subj
+    coarse["f_subj"] = matched.f_subj
     coarse["f_obj_norm"] = f_obj_norm
     coarse["f_subj_norm"] = f_subj_norm
     coarse["coarse_score"] = 1.0 + 9.0 * combined
     coarse["scored_from"] = scored_from
-    coarse["flag"] = flags
+    coarse["flag"] = matched.flags
     coarse["photo_key"] = photo_keys(colour).to_numpy()
     coarse = coarse[keep].reset_index(drop=True)
-    summary = {
-        "images": len(colour), "scored": len(coarse), "rejected": len(rejects),
-        "flags": dict(Counter(flags.tolist()).most_common()),
-        "scored_from": dict(Counter(coarse["scored_from"]).most_common()),
-        "rejects_by_reason": dict(Counter(rejects["reason"]).most_common()),
-        "popularity_rows_without_colour": int((~pop.index.isin(ids)).sum()),
-        "normalisation": normalisation, "weights": {"obj": weight_obj, "subj": weight_subj},
-        "coarse_score": dict(zip(("min", "q1", "median", "q3", "max"), (
-            round(float(q), 2) for q in np.percentile(coarse["coarse_score"], [0, 25, 50, 75, 100])))) if len(coarse)
-        else {},
-    }
-    return coarse, rejects, summary
+    return coarse, rejects, _summary(colour, coarse, rejects, matched, normalisation, weight_obj, weight_subj)
 
 
 def run_fuse(colour_parquet: Path | str, popularity_parquet: Path | str | None, output: Path | str, *,
