@@ -286,6 +286,26 @@ def popularity_from_table(images: pd.DataFrame, source: Path | str, *, photo_id_
     lists, it is the record of licence and owner and replaces the table's. The Flickr id is then set
     only where the name is exactly a Flickr licence (``SPDX_TO_FLICKR``), else left empty.
     """
+    table, key = _read_source_table(source)
+    attributed = _attribution(attribution) if attribution is not None else None
+    targets = photo_ids_for(images, photo_id_column=photo_id_column, max_photo_id=max_photo_id)
+    by_key = table.set_index(key)
+    rows = []
+    for target in targets.itertuples(index=False):
+        lookup = target.image_id if key == "image_id" else target.photo_id
+        if lookup is None or lookup not in by_key.index:
+            rows.append({"image_id": target.image_id, "photo_id": target.photo_id, "owner": target.owner,
+                         "status": "not_listed", "detail": f"not listed in {Path(source).name}"})
+            continue
+        row = _listed_row(target, by_key.loc[lookup], key, lookup, Path(source).name)
+        if attributed is not None and target.image_id in attributed.index:
+            _credit_from_attribution(row, attributed.loc[target.image_id], Path(attribution).name)
+        rows.append(row)
+    return _as_popularity_frame(rows)
+
+
+def _read_source_table(source: Path | str) -> tuple[pd.DataFrame, str]:
+    """The local popularity table, checked and with every optional column, and the column to match on."""
     table = read_table(source)
     where = str(source)
     if "image_id" in table.columns:
@@ -304,16 +324,7 @@ def popularity_from_table(images: pd.DataFrame, source: Path | str, *, photo_id_
     if len(duplicated):
         raise IcaaError(f"{where}: {len(duplicated)} {key}(s) listed twice, e.g. {', '.join(duplicated.head(3))}")
     for name in ("views", "faves", "licence"):
-        if name not in table.columns:
-            table[name] = np.nan
-            continue
-        numeric = pd.to_numeric(table[name], errors="coerce")
-        not_whole = numeric.notna() & (numeric % 1 != 0)
-        bad = table[key][(table[name].notna() & numeric.isna()) | (numeric < 0) | not_whole]
-        if len(bad):
-            raise IcaaError(f"{where}: column {name} must hold whole numbers >= 0; bad in {len(bad)} row(s), "
-                            f"e.g. {key} {', '.join(bad.head(3))}")
-        table[name] = numeric
+        table[name] = _whole_counts(table, name, key, where) if name in table.columns else np.nan
     for name in ("posted_at", "fetched_at"):
         table[name] = _parse_times(table[name], f"{where} column {name}") if name in table.columns else pd.NaT
     if "status" in table.columns:
@@ -326,36 +337,41 @@ def popularity_from_table(images: pd.DataFrame, source: Path | str, *, photo_id_
     for name in ("owner_name", "licence_name"):
         if name not in table.columns:
             table[name] = None
-    attributed = _attribution(attribution) if attribution is not None else None
-    targets = photo_ids_for(images, photo_id_column=photo_id_column, max_photo_id=max_photo_id)
-    by_key = table.set_index(key)
-    rows = []
-    for target in targets.itertuples(index=False):
-        lookup = target.image_id if key == "image_id" else target.photo_id
-        if lookup is None or lookup not in by_key.index:
-            rows.append({"image_id": target.image_id, "photo_id": target.photo_id, "owner": target.owner,
-                         "status": "not_listed", "detail": f"not listed in {Path(source).name}"})
-            continue
-        found = by_key.loc[lookup]
-        photo_id = found.get("photo_id") if key == "image_id" else lookup
-        photo_id = target.photo_id if photo_id is None or pd.isna(photo_id) else str(photo_id).removesuffix(".0")
-        owner = found.get("owner")
-        row = {"image_id": target.image_id, "photo_id": photo_id,
-               "owner": target.owner if owner is None or pd.isna(owner) else str(owner),
-               "owner_name": _text_or_none(found["owner_name"]),
-               "licence_name": _text_or_none(found["licence_name"]) or licence_name(found["licence"]),
-               "views": found["views"], "faves": found["faves"], "licence": found["licence"],
-               "posted_at": found["posted_at"].timestamp() if not pd.isna(found["posted_at"]) else None,
-               "fetched_at": found["fetched_at"].timestamp() if not pd.isna(found["fetched_at"]) else None,
-               "status": found["status"], "detail": f"from {Path(source).name}"}
-        if attributed is not None and target.image_id in attributed.index:
-            credit = attributed.loc[target.image_id]
-            name = _text_or_none(credit["licence"])
-            row.update(owner_name=_text_or_none(credit["author"]), licence_name=name,
-                       licence=SPDX_TO_FLICKR.get(name or ""),
-                       detail=f"{row['detail']}; licence and author from {Path(attribution).name}")
-        rows.append(row)
-    return _as_popularity_frame(rows)
+    return table, key
+
+
+def _whole_counts(table: pd.DataFrame, name: str, key: str, where: str) -> pd.Series:
+    """Column ``name`` as numbers; anything but empty or a whole number >= 0 is an error naming the rows."""
+    numeric = pd.to_numeric(table[name], errors="coerce")
+    not_whole = numeric.notna() & (numeric % 1 != 0)
+    bad = table[key][(table[name].notna() & numeric.isna()) | (numeric < 0) | not_whole]
+    if len(bad):
+        raise IcaaError(f"{where}: column {name} must hold whole numbers >= 0; bad in {len(bad)} row(s), "
+                        f"e.g. {key} {', '.join(bad.head(3))}")
+    return numeric
+
+
+def _listed_row(target: Any, found: pd.Series, key: str, lookup: str, source_name: str) -> dict[str, Any]:
+    """The popularity row of image ``target`` (a row of ``photo_ids_for``) from its row ``found`` of the table."""
+    photo_id = found.get("photo_id") if key == "image_id" else lookup
+    photo_id = target.photo_id if photo_id is None or pd.isna(photo_id) else str(photo_id).removesuffix(".0")
+    owner = found.get("owner")
+    return {"image_id": target.image_id, "photo_id": photo_id,
+            "owner": target.owner if owner is None or pd.isna(owner) else str(owner),
+            "owner_name": _text_or_none(found["owner_name"]),
+            "licence_name": _text_or_none(found["licence_name"]) or licence_name(found["licence"]),
+            "views": found["views"], "faves": found["faves"], "licence": found["licence"],
+            "posted_at": found["posted_at"].timestamp() if not pd.isna(found["posted_at"]) else None,
+            "fetched_at": found["fetched_at"].timestamp() if not pd.isna(found["fetched_at"]) else None,
+            "status": found["status"], "detail": f"from {source_name}"}
+
+
+def _credit_from_attribution(row: dict[str, Any], credit: pd.Series, attribution_name: str) -> None:
+    """Replace the row's licence and owner name with the attribution table's (the record for such photos)."""
+    name = _text_or_none(credit["licence"])
+    row.update(owner_name=_text_or_none(credit["author"]), licence_name=name,
+               licence=SPDX_TO_FLICKR.get(name or ""),
+               detail=f"{row['detail']}; licence and author from {attribution_name}")
 
 
 def _text_or_none(value: Any) -> str | None:
