@@ -186,18 +186,28 @@ def run_partitioned(
     work_dir_for_workers = str(work_path.resolve())
     args = lambda i: (chunk_function, chunks[i], options, work_dir_for_workers, i, dict(schemas))  # noqa: E731
     try:
-        if scheduler:
-            _run_on_dask(scheduler, pending, args, retries, run_fingerprint, bar,
-                         connect_timeout_s=connect_timeout_s, worker_wait_s=worker_wait_s)
-        elif workers == 1 or len(pending) <= 1:
-            for i in pending:
-                _run_chunk(*args(i))
-                bar.update(1)
-        else:
-            _run_on_local_processes(pending, args, workers, [chunk_function.__module__, *preload], bar)
+        _dispatch(pending, args, bar, scheduler=scheduler, workers=workers, retries=retries,
+                  run_fingerprint=run_fingerprint, connect_timeout_s=connect_timeout_s, worker_wait_s=worker_wait_s,
+                  preload=preload, chunk_function=chunk_function)
     finally:
         bar.close()
     return _gather(work_path, n_chunks, schemas)
+
+
+def _dispatch(pending: list[int], args, bar, *, scheduler: str | None, workers: int, retries: int,
+              run_fingerprint: str, connect_timeout_s: float, worker_wait_s: float, preload: Sequence[str],
+              chunk_function: ChunkFunction) -> None:
+    """Run the pending chunks on the Dask scheduler when one is given, else in this process (one worker or
+    one chunk), else on local child processes."""
+    if scheduler:
+        _run_on_dask(scheduler, pending, args, retries, run_fingerprint, bar,
+                     connect_timeout_s=connect_timeout_s, worker_wait_s=worker_wait_s)
+    elif workers == 1 or len(pending) <= 1:
+        for i in pending:
+            _run_chunk(*args(i))
+            bar.update(1)
+    else:
+        _run_on_local_processes(pending, args, workers, [chunk_function.__module__, *preload], bar)
 
 
 def _exit_with_parent(parent_pid: int, poll_s: float = 0.5) -> None:
