@@ -1,7 +1,8 @@
 """MOS from ratings: rater screening (BT.500 for partial designs, lazy-rater detection, confidence filter) and
 estimators (plain mean, a robust subject-mixture model, sureal's MLE_CO_AP2).
 
-The robust estimator (``estimate_robust``) models every rating s_ij of rater i on image j as a mixture of
+The robust estimator (``estimate_robust``, fitted by :mod:`icaa.annotation.mixture`) models every rating s_ij of
+rater i on image j as a mixture of
 
 * *genuine*: ``s_ij ~ N(a_i * psi_j + b_i, sigma_i^2)``: the P.913/P.910 subject model (bias b_i, inconsistency
   sigma_i; sureal's MLE_CO_AP2, Li & Bampis 2017) extended with a per-rater scale a_i;
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from icaa.annotation.mixture import MIDDLE_SCORES, SCORE_MAX, MixtureFit, MixtureRatings, fit_mixture
 from icaa.pipeline.rejects import reasons_of
 
 __all__ = [
@@ -33,8 +35,6 @@ __all__ = [
     "compute_mos",
 ]
 
-SCORE_MIN, SCORE_MAX = 1, 10
-MIDDLE_SCORES = (5, 6)
 ESTIMATORS = ("robust", "mean", "sureal_mle_co_ap2")
 SCREENS = ("bt500", "lazy")
 #: Closed set of rater verdict reasons written to raters.parquet (from the registry of reasons).
@@ -170,6 +170,18 @@ def estimate_robust(ratings: pd.DataFrame, score: str = "color", *, rater_weight
     n_img, n_rat = len(images), len(raters)
     prior_w = (np.ones(n_rat) if rater_weights is None
                else rater_weights.reindex(raters).fillna(1.0).to_numpy(float))
+    data = MixtureRatings(score=s, image_idx=image_idx, rater_idx=rater_idx,
+                          cell=_sequence_cells(ratings, rater_idx, n_rat, lazy_segments), n_images=n_img,
+                          n_raters=n_rat, lazy_segments=lazy_segments, rater_weight=prior_w)
+    fit = fit_mixture(data, fit_scale=fit_scale, max_iterations=max_iterations, tolerance=tolerance,
+                      min_sigma=min_sigma, prior_middle=prior_middle, prior_random=prior_random,
+                      sigma_prior_n=sigma_prior_n, shrink_bias=shrink_bias, mixing_prior_n=mixing_prior_n)
+    return _robust_per_image(data, fit, images), _robust_per_rater(data, fit, raters)
+
+
+def _sequence_cells(ratings: pd.DataFrame, rater_idx: np.ndarray, n_rat: int, lazy_segments: int) -> np.ndarray:
+    """``rater * lazy_segments + segment`` of every rating: its rater's sequence (by ``order`` or ``created_at``
+    when present, else row order) cut into ``lazy_segments`` equal parts."""
     order_col = next((c for c in ("order", "created_at") if c in ratings.columns), None)
     if order_col is not None:
         rank = ratings.groupby(rater_idx)[order_col].rank(method="first").to_numpy() - 1
@@ -177,88 +189,33 @@ def estimate_robust(ratings: pd.DataFrame, score: str = "color", *, rater_weight
         rank = ratings.groupby(rater_idx).cumcount().to_numpy()
     size = np.bincount(rater_idx, minlength=n_rat)[rater_idx]
     segment = np.minimum((rank * lazy_segments / np.maximum(size, 1)).astype(int), lazy_segments - 1)
-    cell = rater_idx * lazy_segments + segment
-    is_middle = np.isin(s, MIDDLE_SCORES)
-    like_middle = np.where(is_middle, 1.0 / len(MIDDLE_SCORES), 0.0)
-    like_random = 1.0 / (SCORE_MAX - SCORE_MIN + 1)
+    return rater_idx * lazy_segments + segment
 
-    med = pd.Series(s).groupby(image_idx).median().reindex(range(n_img)).to_numpy()
-    psi = med.copy()
-    bias = np.zeros(n_rat)
-    scale = np.ones(n_rat)
-    sigma = np.ones(n_rat)
-    p_middle = np.full(n_rat * lazy_segments, 0.05)
-    p_random = np.full(n_rat, 0.05)
-    # Dirichlet-like pseudo-counts keep the mixing weights of a few ratings sensible.
-    prior_n = mixing_prior_n
-    for _ in range(max_iterations):
-        pm, pr = p_middle[cell], p_random[rater_idx]
-        pg = np.clip(1.0 - pm - pr, 1e-6, 1.0)
-        resid = s - (scale[rater_idx] * psi[image_idx] + bias[rater_idx])
-        sd = sigma[rater_idx]
-        # probability mass of the integer bin (rounded Gaussian), so that it compares with the discrete components
-        like_g = np.exp(-0.5 * (resid / sd) ** 2) / (np.sqrt(2 * np.pi) * sd)
-        joint_g = pg * like_g
-        total = joint_g + pm * like_middle + pr * like_random
-        r_g = joint_g / total
-        r_m = pm * like_middle / total
-        r_r = pr * like_random / total
-        # mixing weights
-        cell_n = np.bincount(cell, minlength=n_rat * lazy_segments).astype(float)
-        p_middle = (np.bincount(cell, r_m, n_rat * lazy_segments) + prior_middle * prior_n) / (cell_n + prior_n)
-        rat_n = np.bincount(rater_idx, minlength=n_rat).astype(float)
-        p_random = (np.bincount(rater_idx, r_r, n_rat) + prior_random * prior_n) / (rat_n + prior_n)
-        # weighted least squares for psi, then a, b, sigma per rater
-        w = r_g * prior_w[rater_idx] / sigma[rater_idx] ** 2
-        a = scale[rater_idx]
-        num = np.bincount(image_idx, w * a * (s - bias[rater_idx]), n_img)
-        den = np.bincount(image_idx, w * a * a, n_img)
-        new_psi = np.where(den > 1e-9, num / np.maximum(den, 1e-12), med)
-        x = new_psi[image_idx]
-        rw = r_g
-        sw = np.bincount(rater_idx, rw, n_rat) + 1e-9
-        mx = np.bincount(rater_idx, rw * x, n_rat) / sw
-        my = np.bincount(rater_idx, rw * s, n_rat) / sw
-        if fit_scale:
-            cov = np.bincount(rater_idx, rw * (x - mx[rater_idx]) * (s - my[rater_idx]), n_rat)
-            varx = np.bincount(rater_idx, rw * (x - mx[rater_idx]) ** 2, n_rat)
-            # shrink towards 1: a scale from few genuine answers is noise
-            scale = np.clip((cov + 5.0) / (varx + 5.0), 0.3, 3.0)
-        bias = my - scale * mx
-        if shrink_bias:
-            # empirical Bayes: b_i ~ N(0, tau^2); with unbiased raters tau^2 -> 0 and the estimate -> the mean
-            se2 = sigma ** 2 / sw
-            tau2 = max(float(np.var(bias) - np.median(se2)), 1e-4)
-            bias = bias.mean() + (bias - bias.mean()) * tau2 / (tau2 + se2)
-        # identifiability: mean scale 1 and mean bias 0 over raters (psi on the raters' average scale):
-        # s = a psi + b = (a / ma) (ma psi + mb) + b - (a / ma) mb
-        mean_scale, mean_bias = scale.mean(), bias.mean()
-        new_psi = mean_scale * new_psi + mean_bias
-        scale = scale / mean_scale
-        bias = bias - scale * mean_bias
-        resid = s - (scale[rater_idx] * new_psi[image_idx] + bias[rater_idx])
-        pooled = np.sum(rw * resid ** 2) / np.sum(rw)
-        sigma = np.sqrt((np.bincount(rater_idx, rw * resid ** 2, n_rat) + pooled * sigma_prior_n)
-                        / (sw + sigma_prior_n))
-        sigma = np.maximum(sigma, min_sigma)
-        change = np.nanmax(np.abs(new_psi - psi))
-        psi = new_psi
-        if change < tolerance:
-            break
+
+def _robust_per_image(data: MixtureRatings, fit: MixtureFit, images: pd.Index) -> pd.DataFrame:
+    """``score`` psi, ``sd`` of the bias-corrected genuine ratings, ``se`` from the Fisher information,
+    ``n_raters`` with genuine weight above 0.5."""
+    s, image_idx, rater_idx, prior_w = data.score, data.image_idx, data.rater_idx, data.rater_weight
+    r_g, scale, sigma = fit.r_genuine, fit.scale, fit.sigma
     w = r_g * prior_w[rater_idx] * scale[rater_idx] ** 2 / sigma[rater_idx] ** 2
-    corrected = (s - bias[rater_idx]) / scale[rater_idx]
+    corrected = (s - fit.bias[rater_idx]) / scale[rater_idx]
     summary = _summarise(s, r_g * prior_w[rater_idx], image_idx, images, corrected)
-    info = np.bincount(image_idx, w, n_img)
-    summary["score"] = psi
+    info = np.bincount(image_idx, w, data.n_images)
+    summary["score"] = fit.psi
     summary["se"] = 1.0 / np.sqrt(np.maximum(info, 1e-12))
-    summary["n_raters"] = np.bincount(image_idx, (r_g > 0.5) & (prior_w[rater_idx] > 0), n_img).astype(int)
+    summary["n_raters"] = np.bincount(image_idx, (r_g > 0.5) & (prior_w[rater_idx] > 0), data.n_images).astype(int)
+    return summary
+
+
+def _robust_per_rater(data: MixtureRatings, fit: MixtureFit, raters: pd.Index) -> pd.DataFrame:
+    """``bias``, ``scale``, ``sigma``, the mixing weights (middle averaged over the sequence), ``weight``."""
     per_rater = pd.DataFrame({
-        "bias": bias, "scale": scale, "sigma": sigma,
-        "p_middle": p_middle.reshape(n_rat, lazy_segments).mean(axis=1), "p_random": p_random,
-        "weight": prior_w,
+        "bias": fit.bias, "scale": fit.scale, "sigma": fit.sigma,
+        "p_middle": fit.p_middle.reshape(data.n_raters, data.lazy_segments).mean(axis=1), "p_random": fit.p_random,
+        "weight": data.rater_weight,
     }, index=raters)
     per_rater["p_genuine"] = 1.0 - per_rater["p_middle"] - per_rater["p_random"]
-    return summary, per_rater
+    return per_rater
 
 
 def estimate_sureal(ratings: pd.DataFrame, score: str = "color",
@@ -310,19 +267,8 @@ def compute_mos(ratings: pd.DataFrame, *, method: str = "robust", screens: tuple
 
     Returns (mos per image, raters per rater, summary dict).
     """
-    from icaa.common.errors import IcaaError
-    if method not in ESTIMATORS:
-        raise IcaaError(f"unknown MOS method {method!r}; expected one of {', '.join(ESTIMATORS)}")
-    unknown = [name for name in screens if name not in SCREENS]
-    if unknown:
-        raise IcaaError(f"unknown screen(s) {unknown}; expected any of {', '.join(SCREENS)}")
-    if not 0.0 <= flagged_weight <= 1.0:
-        raise IcaaError(f"flagged_weight must lie in [0, 1], got {flagged_weight}")
-    if ratings.empty:
-        raise IcaaError("no valid ratings to compute MOS from (the ratings table is empty)")
-    if min_ratings_for_spread < 2:
-        raise IcaaError(f"min_ratings_for_spread must be at least 2 (one rating has no spread), got "
-                        f"{min_ratings_for_spread}")
+    _check_mos_request(ratings, method=method, screens=screens, flagged_weight=flagged_weight,
+                       min_ratings_for_spread=min_ratings_for_spread)
     ratings = ratings.copy()
     ratings["rater"] = ratings["rater"].astype(str)
     statistics = rater_statistics(ratings, "color")
@@ -332,43 +278,12 @@ def compute_mos(ratings: pd.DataFrame, *, method: str = "robust", screens: tuple
                         lazy_min_median_lead_time_s=lazy_min_median_lead_time_s,
                         min_ratings_per_rater=min_ratings_per_rater)
             if "lazy" in screens else pd.Series("", index=statistics.index))
-    reasons = []
-    for rater in statistics.index:
-        codes = (["bt500_outlier"] if bt500.get(rater, False) else []) + ([lazy[rater]] if lazy[rater] else [])
-        if not codes and statistics.loc[rater, "n_ratings"] < min_ratings_per_rater:
-            codes = ["too_few_ratings"]
-        reasons.append(",".join(codes) if codes else "kept")
+    reasons = _verdict_reasons(statistics, bt500, lazy, min_ratings_per_rater)
     flagged = pd.Series([r not in ("kept", "too_few_ratings") for r in reasons], index=statistics.index)
     weights = pd.Series(np.where(flagged, flagged_weight, 1.0), index=statistics.index)
-
-    results = {}
-    per_rater = None
-    for column in ("color", "overall"):
-        if method == "mean":
-            results[column] = estimate_mean(ratings, column, weights)
-        elif method == "sureal_mle_co_ap2":
-            results[column] = estimate_sureal(ratings, column, weights)
-        else:
-            results[column], fitted = estimate_robust(ratings, column, rater_weights=weights, fit_scale=fit_scale,
-                                                      lazy_segments=lazy_segments)
-            if column == "color":
-                per_rater = fitted
-    colour, overall = results["color"], results["overall"]
-    probability = ratings.groupby("image_id")["confidence"].mean().reindex(colour.index)
-    mos = pd.DataFrame({
-        "image_id": colour.index.astype(str),
-        "color": colour["score"].to_numpy(), "MOS": overall.reindex(colour.index)["score"].to_numpy(),
-        "probability": probability.to_numpy(),
-        "color_sd": colour["sd"].to_numpy(), "MOS_sd": overall.reindex(colour.index)["sd"].to_numpy(),
-        "color_ci95_low": (colour["score"] - 1.96 * colour["se"]).to_numpy(),
-        "color_ci95_high": (colour["score"] + 1.96 * colour["se"]).to_numpy(),
-        "MOS_ci95_low": (overall["score"] - 1.96 * overall["se"]).reindex(colour.index).to_numpy(),
-        "MOS_ci95_high": (overall["score"] + 1.96 * overall["se"]).reindex(colour.index).to_numpy(),
-        "n_ratings": ratings.groupby("image_id").size().reindex(colour.index).to_numpy().astype(int),
-        "n_raters_kept": colour["n_raters"].to_numpy().astype(int),
-        "color_mean": ratings.groupby("image_id")["color"].mean().reindex(colour.index).to_numpy(),
-    })
-    mos["confidence_ok"] = mos["probability"] >= min_mean_confidence
+    colour, overall, per_rater = _estimate_colour_and_overall(ratings, method, weights, fit_scale=fit_scale,
+                                                              lazy_segments=lazy_segments)
+    mos = _mos_frame(ratings, colour, overall, min_mean_confidence)
     few = mos["n_ratings"] < min_ratings_for_spread
     mos.loc[few, ["color_sd", "MOS_sd", "color_ci95_low", "color_ci95_high", "MOS_ci95_low", "MOS_ci95_high"]] = np.nan
     raters = statistics.reset_index()
@@ -389,3 +304,71 @@ def compute_mos(ratings: pd.DataFrame, *, method: str = "robust", screens: tuple
                "min_ratings_for_spread": int(min_ratings_for_spread),
                "images_without_spread": int(few.sum())}
     return mos, raters, summary
+
+
+def _check_mos_request(ratings: pd.DataFrame, *, method: str, screens: tuple[str, ...], flagged_weight: float,
+                       min_ratings_for_spread: int) -> None:
+    from icaa.common.errors import IcaaError
+    if method not in ESTIMATORS:
+        raise IcaaError(f"unknown MOS method {method!r}; expected one of {', '.join(ESTIMATORS)}")
+    unknown = [name for name in screens if name not in SCREENS]
+    if unknown:
+        raise IcaaError(f"unknown screen(s) {unknown}; expected any of {', '.join(SCREENS)}")
+    if not 0.0 <= flagged_weight <= 1.0:
+        raise IcaaError(f"flagged_weight must lie in [0, 1], got {flagged_weight}")
+    if ratings.empty:
+        raise IcaaError("no valid ratings to compute MOS from (the ratings table is empty)")
+    if min_ratings_for_spread < 2:
+        raise IcaaError(f"min_ratings_for_spread must be at least 2 (one rating has no spread), got "
+                        f"{min_ratings_for_spread}")
+
+
+def _verdict_reasons(statistics: pd.DataFrame, bt500: pd.Series, lazy: pd.Series,
+                     min_ratings_per_rater: int) -> list[str]:
+    """Per rater: the screens' reason codes joined by commas, ``too_few_ratings`` or ``kept``."""
+    reasons = []
+    for rater in statistics.index:
+        codes = (["bt500_outlier"] if bt500.get(rater, False) else []) + ([lazy[rater]] if lazy[rater] else [])
+        if not codes and statistics.loc[rater, "n_ratings"] < min_ratings_per_rater:
+            codes = ["too_few_ratings"]
+        reasons.append(",".join(codes) if codes else "kept")
+    return reasons
+
+
+def _estimate_colour_and_overall(ratings: pd.DataFrame, method: str, weights: pd.Series, *, fit_scale: bool,
+                                 lazy_segments: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """Per-image estimates of ``color`` and ``overall`` by ``method``; the robust fit's raters on colour."""
+    results = {}
+    per_rater = None
+    for column in ("color", "overall"):
+        if method == "mean":
+            results[column] = estimate_mean(ratings, column, weights)
+        elif method == "sureal_mle_co_ap2":
+            results[column] = estimate_sureal(ratings, column, weights)
+        else:
+            results[column], fitted = estimate_robust(ratings, column, rater_weights=weights, fit_scale=fit_scale,
+                                                      lazy_segments=lazy_segments)
+            if column == "color":
+                per_rater = fitted
+    return results["color"], results["overall"], per_rater
+
+
+def _mos_frame(ratings: pd.DataFrame, colour: pd.DataFrame, overall: pd.DataFrame,
+               min_mean_confidence: float) -> pd.DataFrame:
+    """One row per image: both scores, probability (mean confidence), SDs, 95 % intervals and counts."""
+    probability = ratings.groupby("image_id")["confidence"].mean().reindex(colour.index)
+    mos = pd.DataFrame({
+        "image_id": colour.index.astype(str),
+        "color": colour["score"].to_numpy(), "MOS": overall.reindex(colour.index)["score"].to_numpy(),
+        "probability": probability.to_numpy(),
+        "color_sd": colour["sd"].to_numpy(), "MOS_sd": overall.reindex(colour.index)["sd"].to_numpy(),
+        "color_ci95_low": (colour["score"] - 1.96 * colour["se"]).to_numpy(),
+        "color_ci95_high": (colour["score"] + 1.96 * colour["se"]).to_numpy(),
+        "MOS_ci95_low": (overall["score"] - 1.96 * overall["se"]).reindex(colour.index).to_numpy(),
+        "MOS_ci95_high": (overall["score"] + 1.96 * overall["se"]).reindex(colour.index).to_numpy(),
+        "n_ratings": ratings.groupby("image_id").size().reindex(colour.index).to_numpy().astype(int),
+        "n_raters_kept": colour["n_raters"].to_numpy().astype(int),
+        "color_mean": ratings.groupby("image_id")["color"].mean().reindex(colour.index).to_numpy(),
+    })
+    mos["confidence_ok"] = mos["probability"] >= min_mean_confidence
+    return mos
