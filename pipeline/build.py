@@ -136,7 +136,7 @@ def datasheet(manifest: pd.DataFrame, summary: dict[str, Any]) -> str:
         "unlike the ICAA17K release (749 of its 1,617 test rows show a photo that is in train).", "",
         "## Composition",
         f"- Rows (image, class): {len(manifest)}; distinct photos: {manifest['photo_group'].nunique()}.",
-        f"- Splits: " + ", ".join(f"{k} {int(v)} rows" for k, v in per_split.items()) + "; photos on more than "
+        "- Splits: " + ", ".join(f"{k} {int(v)} rows" for k, v in per_split.items()) + "; photos on more than "
         "one side: 0 (checked at build time).",
         f"- `color` (colour-aesthetics MOS): mean {color.mean():.3f}, SD {color.std():.3f}, "
         f"range {color.min():.3f}..{color.max():.3f}; share above 5: {(color > 5).mean():.3f}.",
@@ -147,8 +147,8 @@ def datasheet(manifest: pd.DataFrame, summary: dict[str, Any]) -> str:
         "## Collection process",
         "Candidate photos are scanned (hashes, near-duplicate groups), scored for colour harmony and class, "
         "scored for popularity (faves / sqrt(views)), fused into a coarse score 1..10 and balanced per class over "
-        f"score bins (`icaa-data balance`); the selected photos are rated (colour and overall, 1..10, with a "
-        f"confidence 0..1) and the ratings are reduced to MOS (`icaa-data mos`).",
+        "score bins (`icaa-data balance`); the selected photos are rated (colour and overall, 1..10, with a "
+        "confidence 0..1) and the ratings are reduced to MOS (`icaa-data mos`).",
         *([f"- Ratings per image: mean {manifest['n_ratings'].mean():.1f}, min {int(manifest['n_ratings'].min())}, "
            f"max {int(manifest['n_ratings'].max())}; rows with fewer than 3 ratings (no SD or interval): "
            f"{int((manifest['n_ratings'] < 3).sum())}."] if "n_ratings" in manifest.columns
@@ -157,7 +157,7 @@ def datasheet(manifest: pd.DataFrame, summary: dict[str, Any]) -> str:
            f"range {manifest['coarse_score'].min():.2f}..{manifest['coarse_score'].max():.2f}."]
           if "coarse_score" in manifest.columns and manifest["coarse_score"].notna().any() else []), "",
         "## Preprocessing, cleaning, labelling",
-        f"- Rows rejected at build: " + (", ".join(f"{k} {v}" for k, v in summary["rejected"].items()) or "none")
+        "- Rows rejected at build: " + (", ".join(f"{k} {v}" for k, v in summary["rejected"].items()) or "none")
         + f" (codes: {', '.join(BUILD_REJECTS)}).",
         f"- Rows kept only with probability >= {summary['min_probability']}.",
         "- Images are the original files, hard-linked or copied unchanged; name clashes inside a class folder get "
