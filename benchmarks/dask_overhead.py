@@ -72,7 +72,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         images = tmp / "images.parquet"
-        pd.DataFrame({"image_id": [p.name for p in paths], "path": [str(p) for p in paths]}).to_parquet(images)
+        pd.DataFrame({"image_id": [p.name for p in paths], "path": [str(p) for p in paths],
+                      "photo_key": [p.name for p in paths]}).to_parquet(images)  # as scan writes it
         print(f"{len(paths)} real photos of about 1.5 MP, harmony-score's default chunks")
         address, processes = _start_cluster(tmp)
         try:

@@ -39,11 +39,13 @@ def _cast_error(frame: pd.DataFrame, schema: pa.Schema, where: Path) -> IcaaErro
     return IcaaError(f"{name} table ({where}): its columns do not fit the declared types")
 
 
-def write_table(table: pa.Table | pd.DataFrame, path: Path | str, schema: pa.Schema | None = None) -> None:
+def write_table(table: pa.Table | pd.DataFrame, path: Path | str, schema: pa.Schema | None = None, *,
+                check: bool = True) -> None:
     """Write a table as Parquet atomically; with ``schema`` (a declaration of :mod:`icaa.pipeline.schemas`), cast to
     it and check every value against it first (:func:`icaa.pipeline.contracts.check_values`), so that no table
     leaves a stage breaking its contract. An open table (the dataset manifest) keeps its other columns as they
-    are and must have every declared one."""
+    are and must have every declared one. ``check=False`` only casts: for a stage's intermediate parts, whose
+    gathered table is checked when it is written."""
     is_open = schema is not None and table_name(schema) in TABLES and TABLES[table_name(schema)].open
     cast_to = None if is_open else schema
     if isinstance(table, pd.DataFrame):
@@ -62,7 +64,8 @@ def write_table(table: pa.Table | pd.DataFrame, path: Path | str, schema: pa.Sch
         missing = [name for name in schema.names if name not in table.column_names]
         if missing:
             raise IcaaError(f"{table_name(schema)} table ({path}): column(s) {', '.join(missing)} missing")
-        check_values(table, schema, path)
+        if check:
+            check_values(table, schema, path)
     atomic_write(Path(path), lambda handle: pq.write_table(table, handle))
 
 

@@ -20,8 +20,6 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 __all__ = ["file_name", "name_key", "group_rows", "photo_groups", "first_of_group", "assign_photo_keys",
            "photo_keys"]
@@ -83,6 +81,9 @@ def group_rows(n_rows: int, keys: Iterable[pd.Series | np.ndarray] = (),
     if pairs is not None and len(pairs[0]):
         rows_parts.append(np.asarray(pairs[0], dtype=np.int64))
         nodes_parts.append(np.asarray(pairs[1], dtype=np.int64))
+    from scipy.sparse import coo_matrix  # here: a stage that only carries photo_key never loads scipy
+    from scipy.sparse.csgraph import connected_components
+
     rows = np.concatenate(rows_parts)
     nodes = np.concatenate(nodes_parts)
     graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, nodes)), shape=(offset, offset))

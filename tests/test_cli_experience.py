@@ -47,6 +47,28 @@ def test_help_imports_no_stage_and_no_heavy_library(tool, module, arguments):
     assert sorted(m for m in loaded if m.split(".")[0] in HEAVY_MODULES or m in HEAVY_MODULES) == []
 
 
+def test_harmony_score_loads_only_what_it_runs(tmp_path):
+    """The whole command on one photo: no scipy, Dask, torch, matplotlib or other stage behind it."""
+    photo = tmp_path / "photos" / "red.jpg"
+    photo.parent.mkdir()
+    cv2 = pytest.importorskip("cv2")
+    import numpy as np
+
+    cv2.imwrite(str(photo), np.full((120, 160, 3), (0, 0, 255), np.uint8))
+    # As scan writes it: with the photo_key that harmony-score carries (deriving a missing one needs scipy).
+    pd.DataFrame({"image_id": ["red.jpg"], "path": [str(photo)], "photo_key": ["red.jpg"]}).to_parquet(
+        tmp_path / "images.parquet")
+    code = IMPORTED_BY_HELP.replace(', "--help"]', "]").format(
+        tool="icaa-data", module="icaa.pipeline.cli",
+        arguments=["harmony-score", str(tmp_path / "images.parquet"), "-o", str(tmp_path / "c.parquet"), "--no-progress"])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(done.stderr.split("MODULES", 1)[1].split())
+    assert "scored: 1" in done.stdout
+    unneeded = ("scipy", "dask", "distributed", "torch", "matplotlib", "skimage", "label_studio_sdk", "yaml",
+                "icaa.pipeline.scan", "icaa.pipeline.balance", "icaa.pipeline.fuse", "icaa.model")
+    assert sorted(m for m in loaded if any(m == name or m.startswith(name + ".") for name in unneeded)) == []
+
+
 def _all_commands():
     for name, (module, _) in COMMANDS.items():
         __import__(module)
