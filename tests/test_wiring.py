@@ -149,3 +149,18 @@ def test_cli_defaults_equal_the_stage_function_defaults(stage):
                     different.append(f"{param.name}: CLI {param.default!r}, {name} {function_defaults[param.name]!r}")
         assert compared, f"no option of {stage} matches a parameter of {name}"
     assert different == []
+
+
+def test_icaa_train_fit_defaults_equal_the_training_settings():
+    import dataclasses
+    import inspect
+
+    from icaa.model.cli import fit_command
+    from icaa.model.engine import TrainSettings
+
+    settings = {field.name: field.default for field in dataclasses.fields(TrainSettings)
+                if field.default is not dataclasses.MISSING}
+    options = {name: parameter.default for name, parameter in inspect.signature(fit_command).parameters.items()
+               if name in settings and name != "init"}
+    assert len(options) >= 15
+    assert {name: default for name, default in options.items() if default != settings[name]} == {}
