@@ -33,11 +33,11 @@ from icaa.pipeline.summary import StageSummary, Stopwatch
 __all__ = ["ANALYSIS_DEFAULTS", "WORKER_PRELOAD", "check_analysis_options", "load_analysis_options", "score_chunk",
            "score_image", "run_harmony_score"]
 
-#: Every threshold of the analysis: the keyword arguments of ``analyse_colours`` with its own defaults
-#: (``params.yaml`` section ``harmony-score.analysis``), so the two cannot drift apart.
 #: What local workers' fork server imports besides this module: the analysis's lookup tables, built once.
 WORKER_PRELOAD = ("icaa.pipeline.colour.preload",)
 
+#: Every threshold of the analysis: the keyword arguments of ``analyse_colours`` with its own defaults
+#: (``params.yaml`` section ``harmony-score.analysis``), so the two cannot drift apart.
 ANALYSIS_DEFAULTS: dict[str, object] = {
     name: parameter.default for name, parameter in inspect.signature(analyse_colours).parameters.items()
     if parameter.kind is inspect.Parameter.KEYWORD_ONLY}
@@ -189,6 +189,8 @@ def run_harmony_score(images: Path | str, output: Path | str, *, rejects: Path |
         table["path"] = None
     listing = table[["image_id", "path"]].drop_duplicates("image_id").sort_values("image_id", kind="stable")
     listing = listing.reset_index(drop=True)
+    if len(listing) == 0:  # refused before any work: nothing written
+        raise IcaaError(f"{images} lists no images; run scan on a folder of photos first")
     analysis = {**ANALYSIS_DEFAULTS, **analysis_options}
     options = {"images_root": str(images_root) if images_root else None, "long_side_px": long_side_px,
                "max_pixels": max_pixels, "analysis": analysis}
@@ -205,8 +207,6 @@ def run_harmony_score(images: Path | str, output: Path | str, *, rejects: Path |
     write_table(tables["colour"], output, schema=COLOUR)
     write_table(tables["rejects"], rejects, schema=REJECTS)
     rejects_by_reason = tables["rejects"]["reason"].value_counts().sort_index().to_dict()
-    if len(listing) == 0:
-        raise IcaaError(f"{images} lists no images; run scan on a folder of photos first")
     if len(tables["colour"]) == 0:
         rejected = ", ".join(f"{reason} {count}" for reason, count in rejects_by_reason.items()) or "none"
         where = (f"under --images-root {images_root}" if images_root else "at the paths scan recorded")

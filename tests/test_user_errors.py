@@ -127,7 +127,7 @@ def test_an_empty_folder_and_a_wrong_images_root_fail_instead_of_scoring_nothing
     write_table(pd.read_parquet(tables / "images.parquet").iloc[:0], tmp_path / "no_rows.parquet")
     message = fails(icaa_data, ["icaa-data", "harmony-score", str(tmp_path / "no_rows.parquet"), "-o",
                                 str(tmp_path / "c2.parquet"), "--no-progress"], capsys, monkeypatch)
-    assert "lists no images" in message
+    assert "lists no images" in message and not (tmp_path / "c2.parquet").exists()
 
 
 @pytest.fixture(scope="module")
