@@ -3,6 +3,7 @@ root."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -20,6 +21,7 @@ __all__ = [
     "resolve_inside",
     "relative_id",
     "apply_umask",
+    "file_sha256",
 ]
 
 
@@ -87,3 +89,12 @@ def relative_id(path: Path | str, root: Path | str) -> str:
     """A stable image id: the path relative to ``root`` with POSIX separators."""
     relative = Path(path).resolve().relative_to(Path(root).resolve())
     return str(PurePosixPath(*relative.parts))
+
+
+def file_sha256(path: Path | str, *, block_bytes: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes, read in blocks (a large file is never held in memory whole)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(block_bytes):
+            digest.update(block)
+    return digest.hexdigest()

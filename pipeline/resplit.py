@@ -9,7 +9,6 @@ groups again with :mod:`icaa.pipeline.split`; ``run_resplit`` reads the release,
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import pandas as pd
 
 from icaa.common.errors import IcaaError
 from icaa.pipeline.icaa17k import read_icaa17k_csv, write_icaa17k_csv
-from icaa.common.files import atomic_write_json, resolve_inside
+from icaa.common.files import atomic_write_json, file_sha256, resolve_inside
 from icaa.pipeline.photos import photo_keys
 from icaa.pipeline.split import SPLITS, assert_no_leak, grouped_split, leaked_rows, photo_groups, score_bins
 from icaa.pipeline.summary import StageSummary, Stopwatch
@@ -54,14 +53,6 @@ def read_release(csv_dir: Path | str) -> tuple[pd.DataFrame, str]:
     from icaa.pipeline.icaa17k import validate_icaa17k_frame
     validate_icaa17k_frame(frame, f"{csv_dir} (all files together)")
     return frame, ", ".join(read)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def resplit_rows(frame: pd.DataFrame, *, sha256: pd.Series | None = None, train_fraction: float = 0.8,
@@ -107,7 +98,7 @@ def run_resplit(csv_dir: Path | str, output_dir: Path | str, *, images_root: Pat
     if images_root is not None:
         paths = [resolve_inside(images_root, i) for i in frame["ID"]]
         present = [p.is_file() for p in paths]
-        sha256 = pd.Series([_sha256(p) if ok else None for p, ok in zip(paths, present)], dtype=object)
+        sha256 = pd.Series([file_sha256(p) if ok else None for p, ok in zip(paths, present)], dtype=object)
         hashed = int(sum(present))
     split, figures = resplit_rows(frame, sha256=sha256, train_fraction=train_fraction, val_fraction=val_fraction,
                                   test_fraction=test_fraction, seed=seed, bins=bins)

@@ -9,7 +9,6 @@ perceptual-hash Hamming distance), and the ``photo_key`` of the photo each shows
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pandas as pd
 from icaa.pipeline import rejects as codes
 from icaa.pipeline.decode import DecodeError, open_image
 from icaa.common.errors import IcaaError
-from icaa.common.files import is_inside, relative_id
+from icaa.common.files import file_sha256, is_inside, relative_id
 from icaa.pipeline.io import read_table, write_table
 from icaa.pipeline.outputs import refuse_overwriting_inputs
 from icaa.pipeline.partitions import fingerprint, run_partitioned
@@ -34,7 +33,6 @@ __all__ = [
 
 DEFAULT_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff")
 _EXIF_MAKE, _EXIF_MODEL = 271, 272
-_READ_BLOCK = 1 << 20
 
 
 def list_images(images_dir: Path | str, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS) -> pd.DataFrame:
@@ -91,20 +89,12 @@ def list_manifest(manifest: Path | str, images_dir: Path | str) -> pd.DataFrame:
     return frame.sort_values("image_id", kind="stable").reset_index(drop=True)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(_READ_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _describe_one(path: Path, *, min_side_px: int, max_pixels: int) -> tuple[dict | None, str | None, str]:
     """(description, reject code, detail) of one file."""
     import imagehash
 
     try:
-        sha256 = _sha256(path)
+        sha256 = file_sha256(path)
     except FileNotFoundError:
         return None, codes.MISSING, "no such file"
     except OSError as error:
