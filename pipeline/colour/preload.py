@@ -2,7 +2,7 @@
 
 harmony-score's local workers are forked from a fork server that imports this module, so each worker
 starts with the tables built once instead of building them on its first image: OpenCV's CIELAB tables
-(about 0.15 s of CPU), the hue-template distance spectra and the hue-histogram geometry. OpenCV is set to
+(about 0.1 s of CPU), the hue-template distance spectra and the hue-histogram geometry. OpenCV is set to
 one thread first, as every worker runs it: a fork server must not hold a thread pool when it forks.
 """
 
