@@ -595,20 +595,52 @@ def test_dry_runs_count_calls_hours_and_cache_hits_without_calling_the_api(fake,
     assert not (tmp_path / "c2.parquet").exists()
 
 
-def test_two_limiters_sharing_one_cache_file_never_exceed_the_rate_together(tmp_path):
+def _run_in_threads(work, count: int) -> None:
+    """Run ``work`` in ``count`` threads started together; re-raise the first error any of them met."""
     import threading
 
+    start = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def body() -> None:
+        start.wait()
+        try:
+            work()
+        except BaseException as error:  # noqa: BLE001 - handed to the test below
+            errors.append(error)
+
+    threads = [threading.Thread(target=body) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+def test_connections_opening_a_new_cache_file_at_once_all_succeed(tmp_path):
+    # Two connections that create the file and switch it to WAL together: SQLite answers one of them
+    # "database is locked" at once, without its busy timeout, unless opening tries again.
+    for attempt in range(40):
+        path = tmp_path / f"cache-{attempt}.sqlite"
+
+        def open_and_use() -> None:
+            with ResponseCache(path) as store:
+                store.put("flickr.photos.getInfo", {"photo_id": "1"}, {"stat": "ok"})
+
+        _run_in_threads(open_and_use, 6)
+        with ResponseCache(path) as store:
+            assert len(store) == 1
+
+
+def test_two_limiters_sharing_one_cache_file_never_exceed_the_rate_together(tmp_path):
     def crawl() -> None:
         with ResponseCache(tmp_path / "cache.sqlite") as store:  # its own connection, as another process has
             limiter = RateLimiter(5, 0.5, store=store, margin=0.0)
             for _ in range(10):
                 limiter.acquire()
 
-    threads = [threading.Thread(target=crawl) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _run_in_threads(crawl, 2)
     with ResponseCache(tmp_path / "cache.sqlite") as store:
         starts = store.calls_since(0.0)  # the slots as the two limiters took them, in the shared file
     assert len(starts) == 20

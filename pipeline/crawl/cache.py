@@ -49,6 +49,28 @@ class CachedResponse:
     fetched_at: float  # Unix time, seconds
 
 
+def _retry_while_locked(step: Callable[[], None], timeout_s: float) -> None:
+    """Run ``step`` until SQLite stops answering "locked", for at most ``timeout_s`` seconds.
+
+    The connection's busy timeout does not cover every case: when two connections open a new file at
+    once, SQLite answers ``SQLITE_BUSY`` at once, without waiting, to the one whose lock upgrade
+    (switching to WAL, creating the tables) would deadlock with the other's. Every step of the setup
+    is idempotent, so running it again once the other connection is done is safe.
+    """
+    deadline = time.monotonic() + timeout_s
+    pause_s = 0.005
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as error:
+            locked = "locked" in str(error) or "busy" in str(error)
+            if not locked or time.monotonic() + pause_s > deadline:
+                raise
+        time.sleep(pause_s)
+        pause_s = min(pause_s * 2, 0.2)
+
+
 class ResponseCache:
     """Thread-safe SQLite store of API answers and of the times calls were made.
 
@@ -58,22 +80,28 @@ class ResponseCache:
         The SQLite file; created with its folder. ``":memory:"`` keeps everything in memory.
     """
 
+    #: Seconds a statement waits for other connections to the same file (busy timeout and setup retries).
+    LOCK_TIMEOUT_S = 30.0
+
     def __init__(self, path: Path | str):
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
-                                           timeout=30.0)
+                                           timeout=self.LOCK_TIMEOUT_S)
         with self._lock:
-            if self.path != ":memory:":
-                self._connection.execute("PRAGMA journal_mode=WAL")
-            self._connection.execute("PRAGMA synchronous=NORMAL")
-            self._connection.execute(
-                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, method TEXT NOT NULL, "
-                "payload TEXT NOT NULL, fetched_at REAL NOT NULL)")
-            self._connection.execute("CREATE TABLE IF NOT EXISTS calls (called_at REAL NOT NULL)")
-            self._connection.execute("CREATE INDEX IF NOT EXISTS calls_by_time ON calls (called_at)")
+            _retry_while_locked(self._create_schema, self.LOCK_TIMEOUT_S)
+
+    def _create_schema(self) -> None:
+        if self.path != ":memory:":
+            self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.execute("PRAGMA synchronous=NORMAL")
+        self._connection.execute(
+            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, method TEXT NOT NULL, "
+            "payload TEXT NOT NULL, fetched_at REAL NOT NULL)")
+        self._connection.execute("CREATE TABLE IF NOT EXISTS calls (called_at REAL NOT NULL)")
+        self._connection.execute("CREATE INDEX IF NOT EXISTS calls_by_time ON calls (called_at)")
 
     # responses ---------------------------------------------------------------------------------
     def get(self, method: str, arguments: dict[str, Any]) -> CachedResponse | None:
