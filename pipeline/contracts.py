@@ -35,10 +35,10 @@ def identify_table(columns: Iterable[str]) -> str | None:
 
 
 def check_table(frame, kind: str, source: Path | str, needed: Iterable[str] | None = None) -> None:
-    """Raise IcaaError, in one sentence, when ``frame`` (read from ``source``) lacks a column of the ``kind``
-    contract (or of ``needed``, when given)."""
+    """Raise IcaaError, in one sentence, when ``frame`` (a pandas frame or an Arrow table, read from ``source``)
+    lacks a column of the ``kind`` contract (or of ``needed``, when given)."""
     what = TABLES[kind].what
-    columns = [str(c) for c in frame.columns]
+    columns = [str(c) for c in (frame.column_names if isinstance(frame, pa.Table) else frame.columns)]
     missing = [c for c in (needed if needed is not None else TABLES[kind].needed) if c not in columns]
     if not missing:
         return

@@ -3,16 +3,18 @@
 Shell around the pure functions of :mod:`icaa.pipeline.colour`: reads ``images.parquet`` (from
 ``scan``), decodes each image at reduced size (:mod:`icaa.pipeline.decode`), analyses it, and writes
 ``colour.parquet`` (scan's ``photo_key`` carried over) and ``rejects.parquet`` through resumable chunks
-(local processes or Dask).
+(local processes or Dask). Tables are Arrow tables from end to end: pandas, a third of a second of
+start-up, is imported only for an images table without scan's ``photo_key``.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
 from icaa.pipeline import rejects as codes
 from icaa.pipeline.categories import HUE_FAMILIES, ICAA17K_CATEGORIES, class_score_column
@@ -23,10 +25,9 @@ from icaa.pipeline.contracts import check_table
 from icaa.pipeline.decode import DecodeError, decode_for_colour
 from icaa.common.errors import IcaaError
 from icaa.common.files import is_inside
-from icaa.pipeline.io import read_table, write_table
+from icaa.pipeline.io import read_arrow_table, write_table
 from icaa.pipeline.outputs import refuse_overwriting_inputs
 from icaa.pipeline.partitions import code_fingerprint, fingerprint, run_partitioned
-from icaa.pipeline.photos import photo_keys
 from icaa.pipeline.schemas import COLOUR, COLOUR_PARTS, REJECTS
 from icaa.pipeline.summary import StageSummary, Stopwatch
 
@@ -127,15 +128,15 @@ def score_image(rgb: np.ndarray, **analysis_options) -> dict:
     return row
 
 
-def score_chunk(rows: pd.DataFrame, *, images_root: str | None = None, long_side_px: int = 96,
-                max_pixels: int = 100_000_000, analysis: dict | None = None) -> dict[str, pd.DataFrame]:
-    """Chunk core: decode and score each listed image, or reject it with a reason."""
+def score_chunk(rows: pa.Table, *, images_root: str | None = None, long_side_px: int = 96,
+                max_pixels: int = 100_000_000, analysis: dict | None = None) -> dict[str, pa.Table]:
+    """Chunk core: decode and score each listed image (``image_id``, ``path``), or reject it with a reason."""
     import cv2
 
     cv2.setNumThreads(1)  # parallelism comes from worker processes, not from OpenCV's pool
     root = Path(images_root).resolve() if images_root else None
     kept, rejected = [], []
-    for image_id, listed_path in zip(rows["image_id"], rows["path"]):
+    for image_id, listed_path in zip(rows.column("image_id").to_pylist(), rows.column("path").to_pylist()):
         if root is not None:
             path = (root / image_id).resolve()
             if not is_inside(root, path):
@@ -151,7 +152,33 @@ def score_chunk(rows: pd.DataFrame, *, images_root: str | None = None, long_side
                              "reason": error.reason, "detail": error.detail})
             continue
         kept.append({"image_id": image_id, **score_image(rgb, **(analysis or {}))})
-    return {"colour": pd.DataFrame(kept), "rejects": pd.DataFrame(rejected)}
+    return {"colour": pa.Table.from_pylist(kept, schema=COLOUR_PARTS),
+            "rejects": pa.Table.from_pylist(rejected, schema=REJECTS)}
+
+
+def _listing(table: pa.Table) -> pa.Table:
+    """``image_id`` and ``path`` (strings; path null with --images-root and no path column), one row per id
+    (its first), sorted by id."""
+    ids = np.asarray(table.column("image_id").cast(pa.string()).to_pylist(), dtype=object)
+    paths = (table.column("path").cast(pa.string()).to_pylist() if "path" in table.column_names
+             else [None] * len(ids))
+    _, first = np.unique(ids, return_index=True)  # sorted ids, each at its first row
+    return pa.table({"image_id": pa.array(ids[first].tolist(), pa.string()),
+                     "path": pa.array([paths[i] for i in first], pa.string())})
+
+
+def _photo_key_by_id(table: pa.Table) -> dict[str, str]:
+    """Scan's ``photo_key`` of each image id; derived as scan derives it where the table lacks the column."""
+    ids = [str(value) for value in table.column("image_id").to_pylist()]
+    keys = table.column("photo_key").to_pylist() if "photo_key" in table.column_names else [None]
+    if any(key is None for key in keys):
+        from icaa.pipeline.photos import photo_keys  # pandas: only for a table scan did not write
+
+        keys = photo_keys(table.to_pandas()).tolist()
+    by_id: dict[str, str] = {}
+    for image_id, key in zip(ids, keys):
+        by_id.setdefault(image_id, str(key))
+    return by_id
 
 
 def run_harmony_score(images: Path | str, output: Path | str, *, rejects: Path | str | None = None,
@@ -176,7 +203,7 @@ def run_harmony_score(images: Path | str, output: Path | str, *, rejects: Path |
     rejects = Path(rejects) if rejects else output.with_name("harmony_rejects.parquet")
     refuse_overwriting_inputs({"-o": output, "--rejects": rejects},
                               {"IMAGES": images, "--analysis-params": analysis_params})
-    table = read_table(images)
+    table = read_arrow_table(images, columns=["image_id", "path", "photo_key", "duplicate_of"])
     check_table(table, "images", images, needed=["image_id"] + ([] if images_root else ["path"]))
     analysis_options = {**(load_analysis_options(analysis_params, analysis_key) if analysis_params else {}),
                         **analysis_options}
@@ -185,35 +212,34 @@ def run_harmony_score(images: Path | str, output: Path | str, *, rejects: Path |
     if long_side_px < analysis_px:
         raise IcaaError(f"long_side_px {long_side_px} is below the analysis size analysis_long_side_px {analysis_px}: "
                         f"decode at least as large as the analysis")
-    if "path" not in table.columns:
-        table["path"] = None
-    listing = table[["image_id", "path"]].drop_duplicates("image_id").sort_values("image_id", kind="stable")
-    listing = listing.reset_index(drop=True)
+    listing = _listing(table)
     if len(listing) == 0:  # refused before any work: nothing written
         raise IcaaError(f"{images} lists no images; run scan on a folder of photos first")
     analysis = {**ANALYSIS_DEFAULTS, **analysis_options}
     options = {"images_root": str(images_root) if images_root else None, "long_side_px": long_side_px,
                "max_pixels": max_pixels, "analysis": analysis}
     work_dir = Path(work_dir) if work_dir else output.parent / f".{output.stem}.parts"
-    identity = fingerprint(listing["image_id"].tolist(), listing["path"].astype(str).tolist(), options,
+    identity = fingerprint(listing.column("image_id").to_pylist(), [str(p) for p in listing.column("path").to_pylist()],
+                           options,
                            code_fingerprint("icaa.pipeline.colour", "icaa.pipeline.decode", __name__))
     tables = run_partitioned(listing, score_chunk, schemas={"colour": COLOUR_PARTS, "rejects": REJECTS},
                              work_dir=work_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler or None,
                              options=options, run_fingerprint=identity, description="harmony-score",
                              progress=progress, preload=WORKER_PRELOAD)
-    keys = pd.Series(photo_keys(table).to_numpy(), index=table["image_id"].astype(str)).groupby(level=0).first()
-    if len(tables["colour"]):
-        tables["colour"]["photo_key"] = tables["colour"]["image_id"].astype(str).map(keys).to_numpy()
-    write_table(tables["colour"], output, schema=COLOUR)
+    colour = tables["colour"]
+    keys = _photo_key_by_id(table)
+    colour = colour.append_column("photo_key", pa.array([keys[i] for i in colour.column("image_id").to_pylist()],
+                                                        pa.string()))
+    write_table(colour, output, schema=COLOUR)
     write_table(tables["rejects"], rejects, schema=REJECTS)
-    rejects_by_reason = tables["rejects"]["reason"].value_counts().sort_index().to_dict()
-    if len(tables["colour"]) == 0:
+    rejects_by_reason = dict(sorted(Counter(tables["rejects"].column("reason").to_pylist()).items()))
+    if len(colour) == 0:
         rejected = ", ".join(f"{reason} {count}" for reason, count in rejects_by_reason.items()) or "none"
         where = (f"under --images-root {images_root}" if images_root else "at the paths scan recorded")
         raise IcaaError(f"none of the {len(listing)} images could be scored {where} (rejects: {rejected}, "
                         f"listed in {rejects}); is --images-root the folder scan read?")
     return StageSummary(
         "harmony-score",
-        counts={"images_in": len(listing), "scored": len(tables["colour"]), "rejects_by_reason": rejects_by_reason,
-                "categories": tables["colour"]["category"].value_counts().sort_index().to_dict()},
+        counts={"images_in": len(listing), "scored": len(colour), "rejects_by_reason": rejects_by_reason,
+                "categories": dict(sorted(Counter(colour.column("category").to_pylist()).items()))},
         outputs={"output": str(output), "rejects_table": str(rejects)}, seconds=clock.seconds())

@@ -1,11 +1,15 @@
 """Tables on disk for the stages: Parquet written atomically (cast to a schema), Parquet or CSV read, required
-columns checked. Atomic writes of other files and path checks are :mod:`icaa.common.files`."""
+columns checked. Atomic writes of other files and path checks are :mod:`icaa.common.files`.
+
+pandas is imported only where a pandas frame is read or given: a stage that works on Arrow tables
+(harmony-score) starts without it.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -14,7 +18,10 @@ from icaa.common.files import atomic_write
 from icaa.pipeline.contracts import check_values, table_name
 from icaa.pipeline.schemas import TABLES
 
-__all__ = ["write_table", "read_table", "require_columns"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["write_table", "read_table", "read_arrow_table", "require_columns"]
 
 
 def _cast_error(frame: pd.DataFrame, schema: pa.Schema, where: Path) -> IcaaError:
@@ -48,7 +55,7 @@ def write_table(table: pa.Table | pd.DataFrame, path: Path | str, schema: pa.Sch
     gathered table is checked when it is written."""
     is_open = schema is not None and table_name(schema) in TABLES and TABLES[table_name(schema)].open
     cast_to = None if is_open else schema
-    if isinstance(table, pd.DataFrame):
+    if not isinstance(table, pa.Table):  # a pandas frame
         if cast_to is not None and table.empty:
             table = cast_to.empty_table()  # an empty frame may not even have the columns
         else:
@@ -71,6 +78,8 @@ def write_table(table: pa.Table | pd.DataFrame, path: Path | str, schema: pa.Sch
 
 def read_table(path: Path | str, columns: list[str] | None = None) -> pd.DataFrame:
     """Read a Parquet or CSV table into pandas; a missing or unreadable file raises IcaaError."""
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise IcaaError(f"{path}: no such file")
@@ -80,6 +89,27 @@ def read_table(path: Path | str, columns: list[str] | None = None) -> pd.DataFra
             return pd.read_parquet(path, columns=columns)
         if suffix in (".csv", ".tsv", ".txt"):
             return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", usecols=columns)
+    except (OSError, ValueError, pa.ArrowException) as error:
+        raise IcaaError(f"{path}: cannot read table ({error})") from None
+    raise IcaaError(f"{path}: expected a .parquet or .csv table, got '{suffix}'")
+
+
+def read_arrow_table(path: Path | str, columns: list[str] | None = None) -> pa.Table:
+    """Read a Parquet or CSV table as an Arrow table (``columns``: those of them it has); a missing or unreadable
+    file raises IcaaError, as :func:`read_table`."""
+    path = Path(path)
+    if not path.is_file():
+        raise IcaaError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            present = pq.read_schema(path).names
+            return pq.read_table(path, columns=None if columns is None else [c for c in columns if c in present])
+        if suffix in (".csv", ".tsv", ".txt"):
+            import pyarrow.csv as pacsv
+
+            table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ","))
+            return table if columns is None else table.select([c for c in columns if c in table.column_names])
     except (OSError, ValueError, pa.ArrowException) as error:
         raise IcaaError(f"{path}: cannot read table ({error})") from None
     raise IcaaError(f"{path}: expected a .parquet or .csv table, got '{suffix}'")

@@ -4,7 +4,8 @@ Each chunk writes its output tables to ``part-NNNNN.<table>.parquet`` (temporary
 and then a ``part-NNNNN.done`` marker. A re-run skips every chunk whose marker exists, so a stage
 killed halfway redoes none of its finished chunks. The chunk function does not know whether local
 processes or Dask workers run it; outputs are gathered in chunk order, so the final table is the
-same row for row whatever the worker count or scheduler.
+same row for row whatever the worker count or scheduler. Rows and tables are pandas frames or Arrow tables, as
+the stage works: pandas is imported only for a stage that gives or wants frames.
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExe
 from concurrent.futures import wait as wait_for_any
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
-import pandas as pd
 import pyarrow as pa
 from tqdm import tqdm
 
@@ -34,10 +34,17 @@ from icaa.pipeline.forkserver import start_fork_server
 from icaa.common.files import atomic_write_json
 from icaa.pipeline.io import write_table
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = ["ChunkFunction", "fingerprint", "code_fingerprint", "run_partitioned"]
 
-#: ``chunk_function(rows, **options) -> {table_name: DataFrame}``; must be a module-level function.
-ChunkFunction = Callable[..., Mapping[str, pd.DataFrame]]
+#: A table of rows: a pandas frame or an Arrow table.
+Rows = Union["pd.DataFrame", pa.Table]
+
+#: ``chunk_function(rows, **options) -> {table_name: table}``, rows and tables as :data:`Rows`; must be a
+#: module-level function.
+ChunkFunction = Callable[..., Mapping[str, Rows]]
 
 _FINGERPRINT_FILE = "_fingerprint.json"
 
@@ -74,7 +81,7 @@ def _done_path(work_dir: Path, index: int) -> Path:
     return work_dir / f"part-{index:05d}.done"
 
 
-def _run_chunk(chunk_function: ChunkFunction, rows: pd.DataFrame, options: dict[str, Any], work_dir: str,
+def _run_chunk(chunk_function: ChunkFunction, rows: Rows, options: dict[str, Any], work_dir: str,
                index: int, schemas: Mapping[str, pa.Schema]) -> dict[str, int]:
     """Compute one chunk and write its tables, unless its done marker says it is already written."""
     work_path = Path(work_dir)
@@ -84,12 +91,12 @@ def _run_chunk(chunk_function: ChunkFunction, rows: pd.DataFrame, options: dict[
     outputs = chunk_function(rows, **options)
     counts: dict[str, int] = {}
     for table_name, schema in schemas.items():
-        frame = outputs.get(table_name)
-        if frame is None:
-            frame = pd.DataFrame({name: pd.Series(dtype=object) for name in schema.names})
+        table = outputs.get(table_name)
+        if table is None:
+            table = schema.empty_table()
         # Values are checked once, when the stage writes the gathered table.
-        write_table(frame, _part_path(work_path, index, table_name), schema=schema, check=False)
-        counts[table_name] = len(frame)
+        write_table(table, _part_path(work_path, index, table_name), schema=schema, check=False)
+        counts[table_name] = len(table)
     atomic_write_json(done, counts)
     return counts
 
@@ -106,17 +113,29 @@ def _prepare_work_dir(work_dir: Path, run_fingerprint: str) -> None:
         atomic_write_json(marker, {"fingerprint": run_fingerprint})
 
 
-def _gather(work_dir: Path, n_chunks: int, schemas: Mapping[str, pa.Schema]) -> dict[str, pd.DataFrame]:
-    gathered: dict[str, pd.DataFrame] = {}
+def _gather(work_dir: Path, n_chunks: int, schemas: Mapping[str, pa.Schema], as_arrow: bool) -> dict[str, Rows]:
+    gathered: dict[str, Rows] = {}
     for table_name, schema in schemas.items():
         tables = [pa.parquet.read_table(_part_path(work_dir, i, table_name)) for i in range(n_chunks)]
         table = pa.concat_tables(tables) if tables else schema.empty_table()
-        gathered[table_name] = table.to_pandas()
+        gathered[table_name] = table if as_arrow else table.to_pandas()
     return gathered
 
 
+def _first_column(rows: Rows) -> list[str]:
+    if isinstance(rows, pa.Table):
+        return [str(value) for value in rows.column(0).to_pylist()] if rows.num_columns else []
+    return rows.iloc[:, 0].astype(str).tolist() if len(rows.columns) else []
+
+
+def _slice(rows: Rows, start: int, stop: int) -> Rows:
+    if isinstance(rows, pa.Table):
+        return rows.slice(start, stop - start)
+    return rows.iloc[start:stop].reset_index(drop=True)
+
+
 def run_partitioned(
-    rows: pd.DataFrame,
+    rows: Rows,
     chunk_function: ChunkFunction,
     *,
     schemas: Mapping[str, pa.Schema],
@@ -132,15 +151,16 @@ def run_partitioned(
     connect_timeout_s: float = 20.0,
     worker_wait_s: float = 60.0,
     preload: Sequence[str] = (),
-) -> dict[str, pd.DataFrame]:
+) -> dict[str, Rows]:
     """Run ``chunk_function`` over ``rows`` in chunks of ``chunk_size`` and gather its tables.
 
     Parameters
     ----------
     rows
-        The manifest, one row per item; chunk ``i`` is ``rows.iloc[i*chunk_size:(i+1)*chunk_size]``.
+        The manifest, one row per item (a pandas frame or an Arrow table); chunk ``i`` holds its rows
+        ``i*chunk_size`` to ``(i+1)*chunk_size``, of the same type.
     chunk_function
-        Module-level function ``(rows, **options) -> {table_name: DataFrame}``.
+        Module-level function ``(rows, **options) -> {table_name: table}`` (pandas frames or Arrow tables).
     schemas
         Name -> schema of every table the function returns (missing ones are written empty).
     work_dir
@@ -166,7 +186,7 @@ def run_partitioned(
     Returns
     -------
     dict
-        Table name -> DataFrame of all chunks, in input order.
+        Table name -> all chunks' rows in input order: an Arrow table when ``rows`` is one, else a DataFrame.
     """
     if chunk_size < 1:
         raise IcaaError(f"chunk size must be at least 1, got {chunk_size}")
@@ -174,11 +194,10 @@ def run_partitioned(
         raise IcaaError(f"workers must be at least 1, got {workers}")
     options = dict(options or {})
     work_path = Path(work_dir)
-    ids = rows.iloc[:, 0].astype(str).tolist() if len(rows.columns) else []
-    run_fingerprint = run_fingerprint or fingerprint(ids, options, chunk_size)
+    run_fingerprint = run_fingerprint or fingerprint(_first_column(rows), options, chunk_size)
     _prepare_work_dir(work_path, fingerprint(run_fingerprint, chunk_size))
     n_chunks = (len(rows) + chunk_size - 1) // chunk_size
-    chunks = [rows.iloc[i * chunk_size:(i + 1) * chunk_size].reset_index(drop=True) for i in range(n_chunks)]
+    chunks = [_slice(rows, i * chunk_size, (i + 1) * chunk_size) for i in range(n_chunks)]
     pending = [i for i in range(n_chunks) if not _done_path(work_path, i).exists()]
     bar = tqdm(total=n_chunks, initial=n_chunks - len(pending), desc=description, unit="chunk",
                disable=not progress, file=sys.stderr)
@@ -192,7 +211,7 @@ def run_partitioned(
                   preload=preload, chunk_function=chunk_function)
     finally:
         bar.close()
-    return _gather(work_path, n_chunks, schemas)
+    return _gather(work_path, n_chunks, schemas, as_arrow=isinstance(rows, pa.Table))
 
 
 def _dispatch(pending: list[int], args, bar, *, scheduler: str | None, workers: int, retries: int,

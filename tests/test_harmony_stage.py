@@ -154,6 +154,25 @@ def test_awkward_files_are_scored_or_rejected_with_their_reason(tmp_path):
     assert summary["rejects_by_reason"] == {"decompression_bomb": 1, "empty_file": 1, "not_an_image": 1, "truncated": 1}
 
 
+def test_a_csv_listing_without_photo_keys_is_scored_once_per_id_with_keys_as_scan_gives_them(tmp_path):
+    # ICAA17K files one photo under several classes: the same file name in two folders is one photo.
+    for folder, bgr in (("complementary/red_blue", (255, 0, 0)), ("monochromatic/blue", (255, 0, 0)),
+                        ("monochromatic/red", (0, 0, 255))):
+        (tmp_path / folder).mkdir(parents=True)
+        name = "b7.jpg" if folder.startswith("monochromatic/red") else "A1.jpg"
+        cv2.imwrite(str(tmp_path / folder / name), np.full((60, 80, 3), bgr, np.uint8))
+    ids = ["monochromatic/red/b7.jpg", "monochromatic/blue/A1.jpg", "complementary/red_blue/A1.jpg",
+           "monochromatic/red/b7.jpg"]  # listed twice: scored once
+    pd.DataFrame({"image_id": ids, "path": [str(tmp_path / i) for i in ids]}).to_csv(tmp_path / "images.csv",
+                                                                                   index=False)
+    summary = run_harmony_score(tmp_path / "images.csv", tmp_path / "colour.parquet", progress=False)
+    colour = pd.read_parquet(tmp_path / "colour.parquet")
+    assert colour["image_id"].tolist() == sorted(set(ids))
+    assert colour["photo_key"].tolist() == ["complementary/red_blue/A1.jpg"] * 2 + ["monochromatic/red/b7.jpg"]
+    assert colour.set_index("image_id").loc["monochromatic/red/b7.jpg", "dominant"] == "red"
+    assert (summary["images_in"], summary["scored"], summary["rejects_by_reason"]) == (3, 3, {})
+
+
 def test_transparent_pixels_are_composited_on_white(tmp_path):
     from PIL import Image
 
