@@ -12,10 +12,10 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from icaa.common.cli import HELP_SETTINGS, fail, run_app
+from icaa.common.cli import HELP_SETTINGS, exit_without_teardown, fail, run_app
 from icaa.common.errors import IcaaError
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "console_main"]
 
 app = typer.Typer(
     name="icaa-train",
@@ -182,8 +182,13 @@ def predict_command(
 
 
 def main() -> None:
-    """Entry point of the ``icaa-train`` console script."""
+    """Run ``icaa-train`` with ``sys.argv``; ends in SystemExit with the exit status."""
     run_app(app)
+
+
+def console_main() -> None:
+    """Entry point of the ``icaa-train`` console script: :func:`main`, then a quick exit."""
+    exit_without_teardown(main)
 
 
 if __name__ == "__main__":

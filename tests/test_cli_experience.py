@@ -163,3 +163,38 @@ def test_every_document_a_repository_file_names_exists(repo_root):
             if mention.rsplit("/", 1)[-1] not in known:
                 missing.append(f"{name}: {mention}")
     assert missing == []
+
+
+EXIT_WITHOUT_TEARDOWN = """
+import atexit, sys, threading, time
+from pathlib import Path
+from icaa.common.cli import exit_without_teardown
+
+out = Path(sys.argv[1])
+atexit.register(lambda: (out / "atexit").write_text("ran"))
+
+def main():
+    if sys.argv[2] == "thread":  # a worker that is not a daemon: the process must wait for it
+        threading.Thread(target=lambda: (time.sleep(0.3), (out / "thread").write_text("done"))).start()
+    sys.stdout.write("no newline, still printed")
+    raise SystemExit(int(sys.argv[3]))
+
+exit_without_teardown(main)
+"""
+
+
+@pytest.mark.parametrize("mode, status", [("plain", 0), ("plain", 3), ("thread", 0)])
+def test_the_console_scripts_quick_exit_keeps_status_output_exit_handlers_and_threads(tmp_path, mode, status):
+    done = subprocess.run([sys.executable, "-c", EXIT_WITHOUT_TEARDOWN, str(tmp_path), mode, str(status)],
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (status, "no newline, still printed")
+    assert (tmp_path / "atexit").read_text() == "ran"
+    assert (tmp_path / "thread").exists() == (mode == "thread")
+
+
+def test_the_console_scripts_are_the_quick_exit_entry_points():
+    from importlib.metadata import entry_points
+
+    scripts = {entry.name: entry.value for entry in entry_points(group="console_scripts")
+               if entry.name in ("icaa-data", "icaa-train")}
+    assert scripts == {"icaa-data": "icaa.pipeline.cli:console_main", "icaa-train": "icaa.model.cli:console_main"}

@@ -7,12 +7,17 @@ turned into exit status 1.
 
 from __future__ import annotations
 
-from icaa.common.cli import run_app
+from icaa.common.cli import exit_without_teardown, run_app
 from icaa.pipeline.cli._util import COMMANDS, app
 
-__all__ = ["COMMANDS", "app", "main"]
+__all__ = ["COMMANDS", "app", "main", "console_main"]
 
 
 def main() -> None:
-    """Entry point of the ``icaa-data`` console script."""
+    """Run ``icaa-data`` with ``sys.argv``; ends in SystemExit with the exit status."""
     run_app(app)
+
+
+def console_main() -> None:
+    """Entry point of the ``icaa-data`` console script: :func:`main`, then a quick exit."""
+    exit_without_teardown(main)
