@@ -46,6 +46,10 @@ _TONE_THRESHOLDS = {name for name, parameter in inspect.signature(tone_index).pa
                     if parameter.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
+def _is_nan(value) -> bool:
+    return isinstance(value, (float, np.floating)) and value != value
+
+
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -151,7 +155,9 @@ def score_chunk(rows: pa.Table, *, images_root: str | None = None, long_side_px:
             rejected.append({"image_id": image_id, "path": str(path), "stage": "harmony-score",
                              "reason": error.reason, "detail": error.detail})
             continue
-        kept.append({"image_id": image_id, **score_image(rgb, **(analysis or {}))})
+        row = score_image(rgb, **(analysis or {}))
+        # A measure with nothing to measure (no hue, no second colour) says NaN; the table says null.
+        kept.append({"image_id": image_id, **{name: None if _is_nan(value) else value for name, value in row.items()}})
     return {"colour": pa.Table.from_pylist(kept, schema=COLOUR_PARTS),
             "rejects": pa.Table.from_pylist(rejected, schema=REJECTS)}
 

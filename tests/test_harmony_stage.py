@@ -103,6 +103,22 @@ def test_every_demo_photo_gets_one_of_the_30_classes_and_valid_scores(demo_colou
     assert colour["colourfulness_m3"].between(0, 300).all()
 
 
+def test_a_measure_with_nothing_to_measure_is_null_in_the_table_not_nan(tmp_path):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    cv2.imwrite(str(tmp_path / "grey.jpg"), np.full((60, 80, 3), 128, np.uint8))  # no hue: template "N", no pair
+    pd.DataFrame({"image_id": ["grey.jpg"], "path": [str(tmp_path / "grey.jpg")]}).to_parquet(tmp_path / "i.parquet")
+    run_harmony_score(tmp_path / "i.parquet", tmp_path / "c.parquet", progress=False)
+    table = pq.read_table(tmp_path / "c.parquet")
+    assert table.column("harmony_template")[0].as_py() == "N"
+    for name in ("harmony_template_rotation_deg", "harmony_ou_luo"):
+        assert table.column(name).null_count == 1, name
+    assert not any(pc.any(pc.is_nan(table.column(name))).as_py() for name in table.column_names
+                   if pa.types.is_floating(table.schema.field(name).type))
+
+
 def test_a_grayscale_copy_of_any_demo_photo_is_black_gray_or_white():
     for photo in sorted(DEMO_DIR.glob("*.jpg")):
         rgb = decode_for_colour(photo)
