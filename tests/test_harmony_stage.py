@@ -334,12 +334,12 @@ def test_the_labelled_split_keeps_at_least_60_sure_photos_out_of_any_tuning(labe
 
 
 def test_colour_agreement_on_held_out_photos_does_not_regress(labelled_agreement):
-    """As measured with the thresholds fixed and the photos decoded at 96 px: dominant 51 of 80, pair 32 of 70."""
+    """As measured with the thresholds fixed and the photos decoded at 96 px: dominant 51 of 80, pair 33 of 70."""
     dominant, pair = (labelled_agreement["held_out"][key][:2] for key in ("dominant", "pair"))
-    assert dominant[0] >= 51 and pair[0] >= 32, (dominant, pair)
+    assert dominant[0] >= 51 and pair[0] >= 33, (dominant, pair)
 
 
-@pytest.mark.xfail(strict=True, reason="out of sample the colour naming reaches 64 % / 46 %, not 90 % / 88 %")
+@pytest.mark.xfail(strict=True, reason="out of sample the colour naming reaches 64 % / 47 %, not 90 % / 88 %")
 def test_colour_classes_agree_with_people_out_of_sample(labelled_agreement):
     dominant, pair = (labelled_agreement["held_out"][key][:2] for key in ("dominant", "pair"))
     assert dominant[0] / dominant[1] >= 0.90 and pair[0] / pair[1] >= 0.88

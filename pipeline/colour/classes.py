@@ -23,7 +23,7 @@ from icaa.pipeline.colour.naming import (
 from icaa.pipeline.colour.pixels import PixelColours
 
 __all__ = ["FAMILY_FROM", "pixel_families", "ColourMasses", "colour_masses", "AchromaticLevels", "achromatic_levels",
-           "class_scores", "ClassDecision", "decide_class", "representative_colours"]
+           "class_scores", "ClassDecision", "decide_class", "distinct_colour", "representative_colours"]
 
 #: What names a chromatic pixel's family in ``analyse_colours``: its hue mode, or its own hue.
 FAMILY_FROM = ("hue_mode", "pixel")
@@ -196,10 +196,13 @@ def decide_class(pixels: PixelColours, weights: np.ndarray, masses: ColourMasses
                  min_chromatic_fraction: float = 0.2, auxiliary_min_share: float = 0.2,
                  achromatic_auxiliary_min_share: float = 0.25,
                  achromatic_auxiliary_levels: tuple[str, ...] = ("gray", "white"),
-                 chromatic_auxiliary_min_fraction: float = 0.2, tone_thresholds: dict[str, float] | None = None
+                 chromatic_auxiliary_min_fraction: float = 0.2, distinct_colour_min_chroma: float = 17.0,
+                 distinct_colour_min_area: float = 0.01, tone_thresholds: dict[str, float] | None = None
                  ) -> ClassDecision:
     """Step 6: the decision rule. Below ``min_chromatic_fraction`` of chromatic mass the photo is black,
-    gray or white; otherwise the runner-up family is the auxiliary colour when its share of the chromatic
+    gray or white, with a hue family auxiliary when its chromatic fraction reaches
+    ``chromatic_auxiliary_min_fraction`` or else when it holds a distinct colour (``distinct_colour``);
+    otherwise the runner-up family is the auxiliary colour when its share of the chromatic
     mass reaches ``auxiliary_min_share`` (a pair class), else the dominant family's tone (weighted-median
     L*, C*) names a monochromatic class, with achromatic auxiliary when enough gray/white pixels stand by.
 
@@ -219,7 +222,11 @@ def decide_class(pixels: PixelColours, weights: np.ndarray, masses: ColourMasses
     if masses.chromatic_fraction < min_chromatic_fraction:
         level = ACHROMATIC_LEVELS[int(np.argmax(level_fractions))]
         category, dominant = f"monochromatic/{level}", "achromatic"
-        auxiliary = HUE_FAMILIES[first] if masses.chromatic_fraction >= chromatic_auxiliary_min_fraction else None
+        if masses.chromatic_fraction >= chromatic_auxiliary_min_fraction:
+            auxiliary = HUE_FAMILIES[first]
+        else:
+            auxiliary = distinct_colour(pixels, weights, classes, min_chroma=distinct_colour_min_chroma,
+                                        min_area=distinct_colour_min_area)
         dominant_share = float(all_shares[ACHROMATIC_INDEX])
     else:
         dominant = HUE_FAMILIES[first]
@@ -241,6 +248,30 @@ def decide_class(pixels: PixelColours, weights: np.ndarray, masses: ColourMasses
         ACHROMATIC_INDEX if auxiliary == "achromatic" else HUE_FAMILIES.index(auxiliary))
     dominant_index = ACHROMATIC_INDEX if dominant == "achromatic" else HUE_FAMILIES.index(dominant)
     return ClassDecision(category, dominant, auxiliary, dominant_share, dominant_index, auxiliary_index)
+
+
+def distinct_colour(pixels: PixelColours, weights: np.ndarray, classes: np.ndarray, *, min_chroma: float = 17.0,
+                    min_area: float = 0.01) -> str | None:
+    """The hue family of the largest distinct colour of an image, or None when it has none.
+
+    A pixel is distinctly coloured when its C*ab reaches ``min_chroma``: the XKCD survey's colours named
+    grey reach C* 17 (90th percentile, ``notes/colour-science.md`` 1.3), so a weaker colour may be a
+    tinted grey, and people file near-neutral greys with a faint tint under achromatic. A colour counts
+    when its pixels hold at least ``min_area`` of the (figure-weighted) image: in a grey photo a patch of
+    colour stands out whatever its size (colour pops out), down to a patch about a tenth of the image
+    across (1 % of the area).
+
+    >>> from icaa.pipeline.colour.pixels import pixel_colours
+    >>> rgb = np.full((10, 10, 3), 0.5, np.float32); rgb[:2, :2] = (0.1, 0.6, 0.1)
+    >>> pixels = pixel_colours(rgb); weights = np.ones(100)
+    >>> distinct_colour(pixels, weights, pixel_families(pixels, weights))
+    'green'
+    """
+    distinct = pixels.chromatic & (pixels.chroma >= min_chroma)
+    area = np.bincount(classes[distinct], weights=weights[distinct], minlength=ACHROMATIC_INDEX + 1)
+    area = area[:ACHROMATIC_INDEX] / max(float(weights.sum()), 1e-12)
+    largest = int(np.argmax(area))
+    return HUE_FAMILIES[largest] if area[largest] >= min_area and area[largest] > 0 else None
 
 
 def representative_colours(pixels: PixelColours, masses: ColourMasses) -> dict[int, tuple[float, float, float]]:

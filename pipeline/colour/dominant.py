@@ -20,7 +20,7 @@ import numpy as np
 
 from icaa.pipeline.colour.classes import (
     FAMILY_FROM, AchromaticLevels, ClassDecision, ColourMasses, achromatic_levels, class_scores, colour_masses,
-    decide_class, pixel_families, representative_colours,
+    decide_class, distinct_colour, pixel_families, representative_colours,
 )
 from icaa.pipeline.colour.figure_ground import figure_ground_weights, figure_weights
 from icaa.pipeline.colour.measures import MeasureInput, harmony_measures
@@ -31,7 +31,8 @@ from icaa.pipeline.colour.wheel import ryb12_index
 # The steps are re-exported: ``analyse_colours`` and its steps are read together.
 __all__ = ["FAMILY_FROM", "ColourAnalysis", "PixelColours", "ColourMasses", "ClassDecision", "AchromaticLevels",
            "pixel_colours", "figure_weights", "figure_ground_weights", "pixel_families", "colour_masses",
-           "achromatic_levels", "class_scores", "decide_class", "representative_colours", "analyse_colours"]
+           "achromatic_levels", "class_scores", "decide_class", "distinct_colour", "representative_colours",
+           "analyse_colours"]
 
 
 @dataclass
@@ -74,6 +75,8 @@ def analyse_colours(
     achromatic_auxiliary_min_share: float = 0.25,
     achromatic_auxiliary_levels: tuple[str, ...] = ("gray", "white"),
     chromatic_auxiliary_min_fraction: float = 0.2,
+    distinct_colour_min_chroma: float = 17.0,
+    distinct_colour_min_area: float = 0.01,
     suppress_background: bool = True,
     background_delta_e: float = 14.0,
     background_max_chroma: float = 18.0,
@@ -122,8 +125,10 @@ def analyse_colours(
     achromatic_auxiliary_min_share
         With a single hue family, the share of (figure-weighted) pixels that are achromatic at one of
         ``achromatic_auxiliary_levels`` needed to call achromatic the auxiliary colour.
-    chromatic_auxiliary_min_fraction
-        For black/gray/white images, the chromatic share needed to name a hue family auxiliary.
+    chromatic_auxiliary_min_fraction, distinct_colour_min_chroma, distinct_colour_min_area
+        For black/gray/white images, the chromatic share that names the largest hue family auxiliary;
+        below it, a distinct colour (C* at least ``distinct_colour_min_chroma`` over at least
+        ``distinct_colour_min_area`` of the image, ``classes.distinct_colour``) is the auxiliary.
     family_hue, family_upper_deg
         The hue angle that names a pixel's family, "oklch" (default: Oklab is built to be hue-linear, and
         its borders name the XKCD colours best) or "hsv"; and borders replacing those of ``FAMILY_UPPER_DEG``.
@@ -170,7 +175,8 @@ def analyse_colours(
                             achromatic_auxiliary_min_share=achromatic_auxiliary_min_share,
                             achromatic_auxiliary_levels=achromatic_auxiliary_levels,
                             chromatic_auxiliary_min_fraction=chromatic_auxiliary_min_fraction,
-                            tone_thresholds=tone_thresholds)
+                            distinct_colour_min_chroma=distinct_colour_min_chroma,
+                            distinct_colour_min_area=distinct_colour_min_area, tone_thresholds=tone_thresholds)
     score_total = sum(scores.values())
     confidence = scores[decision.category] / score_total if score_total > 0 else 0.0
     colours = representative_colours(pixels, masses)
