@@ -7,8 +7,9 @@ pandas is imported only where a pandas frame is read or given: a stage that work
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -76,43 +77,45 @@ def write_table(table: pa.Table | pd.DataFrame, path: Path | str, schema: pa.Sch
     atomic_write(Path(path), lambda handle: pq.write_table(table, handle))
 
 
+def _read(path: Path | str, read_parquet: Callable[[Path], Any], read_csv: Callable[[Path, str], Any]) -> Any:
+    """``read_parquet(path)`` or ``read_csv(path, delimiter)`` by the file's suffix; every way that fails is an
+    IcaaError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise IcaaError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".pq", ".csv", ".tsv", ".txt"):
+        raise IcaaError(f"{path}: expected a .parquet or .csv table, got '{suffix}'")
+    try:
+        if suffix in (".parquet", ".pq"):
+            return read_parquet(path)
+        return read_csv(path, "\t" if suffix == ".tsv" else ",")
+    except (OSError, ValueError, pa.ArrowException) as error:
+        raise IcaaError(f"{path}: cannot read table ({error})") from None
+
+
 def read_table(path: Path | str, columns: list[str] | None = None) -> pd.DataFrame:
     """Read a Parquet or CSV table into pandas; a missing or unreadable file raises IcaaError."""
     import pandas as pd
 
-    path = Path(path)
-    if not path.is_file():
-        raise IcaaError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path, columns=columns)
-        if suffix in (".csv", ".tsv", ".txt"):
-            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", usecols=columns)
-    except (OSError, ValueError, pa.ArrowException) as error:
-        raise IcaaError(f"{path}: cannot read table ({error})") from None
-    raise IcaaError(f"{path}: expected a .parquet or .csv table, got '{suffix}'")
+    return _read(path, lambda parquet: pd.read_parquet(parquet, columns=columns),
+                 lambda csv, delimiter: pd.read_csv(csv, sep=delimiter, usecols=columns))
 
 
 def read_arrow_table(path: Path | str, columns: list[str] | None = None) -> pa.Table:
-    """Read a Parquet or CSV table as an Arrow table (``columns``: those of them it has); a missing or unreadable
-    file raises IcaaError, as :func:`read_table`."""
-    path = Path(path)
-    if not path.is_file():
-        raise IcaaError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            present = pq.read_schema(path).names
-            return pq.read_table(path, columns=None if columns is None else [c for c in columns if c in present])
-        if suffix in (".csv", ".tsv", ".txt"):
-            import pyarrow.csv as pacsv
+    """Read a Parquet or CSV table as an Arrow table, with those of ``columns`` it has (all by default); a
+    missing or unreadable file raises IcaaError, as :func:`read_table`."""
+    def read_parquet(parquet: Path) -> pa.Table:
+        present = pq.read_schema(parquet).names
+        return pq.read_table(parquet, columns=None if columns is None else [c for c in columns if c in present])
 
-            table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ","))
-            return table if columns is None else table.select([c for c in columns if c in table.column_names])
-    except (OSError, ValueError, pa.ArrowException) as error:
-        raise IcaaError(f"{path}: cannot read table ({error})") from None
-    raise IcaaError(f"{path}: expected a .parquet or .csv table, got '{suffix}'")
+    def read_csv(csv: Path, delimiter: str) -> pa.Table:
+        import pyarrow.csv as pacsv
+
+        table = pacsv.read_csv(csv, parse_options=pacsv.ParseOptions(delimiter=delimiter))
+        return table if columns is None else table.select([c for c in columns if c in table.column_names])
+
+    return _read(path, read_parquet, read_csv)
 
 
 def require_columns(frame: pd.DataFrame, columns: list[str] | tuple[str, ...], where: str) -> None:
