@@ -3,8 +3,8 @@
 Shell around the pure functions of :mod:`icaa.pipeline.colour`: reads ``images.parquet`` (from
 ``scan``), decodes each image at reduced size (:mod:`icaa.pipeline.decode`), analyses it, and writes
 ``colour.parquet`` (scan's ``photo_key`` carried over) and ``rejects.parquet`` through resumable chunks
-(local processes or Dask). Tables are Arrow tables from end to end: pandas, a third of a second of
-start-up, is imported only for an images table without scan's ``photo_key``.
+(local processes or Dask). Its tables are Arrow tables from end to end: no pandas frame is built or
+converted per chunk.
 """
 
 from __future__ import annotations
@@ -225,8 +225,8 @@ def run_harmony_score(images: Path | str, output: Path | str, *, rejects: Path |
     options = {"images_root": str(images_root) if images_root else None, "long_side_px": long_side_px,
                "max_pixels": max_pixels, "analysis": analysis}
     work_dir = Path(work_dir) if work_dir else output.parent / f".{output.stem}.parts"
-    identity = fingerprint(listing.column("image_id").to_pylist(), [str(p) for p in listing.column("path").to_pylist()],
-                           options,
+    identity = fingerprint(listing.column("image_id").to_pylist(),
+                           [str(path) for path in listing.column("path").to_pylist()], options,
                            code_fingerprint("icaa.pipeline.colour", "icaa.pipeline.decode", __name__))
     tables = run_partitioned(listing, score_chunk, schemas={"colour": COLOUR_PARTS, "rejects": REJECTS},
                              work_dir=work_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler or None,

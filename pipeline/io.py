@@ -1,16 +1,15 @@
 """Tables on disk for the stages: Parquet written atomically (cast to a schema), Parquet or CSV read, required
-columns checked. Atomic writes of other files and path checks are :mod:`icaa.common.files`.
-
-pandas is imported only where a pandas frame is read or given: a stage that works on Arrow tables
-(harmony-score) starts without it.
+columns checked. Atomic writes of other files and path checks are :mod:`icaa.common.files`. Tables are pandas
+frames or Arrow tables (:func:`read_arrow_table`), as the stage works.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -18,9 +17,6 @@ from icaa.common.errors import IcaaError
 from icaa.common.files import atomic_write
 from icaa.pipeline.contracts import check_values, table_name
 from icaa.pipeline.schemas import TABLES
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 __all__ = ["write_table", "read_table", "read_arrow_table", "require_columns"]
 
@@ -56,7 +52,7 @@ def write_table(table: pa.Table | pd.DataFrame, path: Path | str, schema: pa.Sch
     gathered table is checked when it is written."""
     is_open = schema is not None and table_name(schema) in TABLES and TABLES[table_name(schema)].open
     cast_to = None if is_open else schema
-    if not isinstance(table, pa.Table):  # a pandas frame
+    if isinstance(table, pd.DataFrame):
         if cast_to is not None and table.empty:
             table = cast_to.empty_table()  # an empty frame may not even have the columns
         else:
@@ -96,8 +92,6 @@ def _read(path: Path | str, read_parquet: Callable[[Path], Any], read_csv: Calla
 
 def read_table(path: Path | str, columns: list[str] | None = None) -> pd.DataFrame:
     """Read a Parquet or CSV table into pandas; a missing or unreadable file raises IcaaError."""
-    import pandas as pd
-
     return _read(path, lambda parquet: pd.read_parquet(parquet, columns=columns),
                  lambda csv, delimiter: pd.read_csv(csv, sep=delimiter, usecols=columns))
 

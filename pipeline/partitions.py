@@ -4,8 +4,8 @@ Each chunk writes its output tables to ``part-NNNNN.<table>.parquet`` (temporary
 and then a ``part-NNNNN.done`` marker. A re-run skips every chunk whose marker exists, so a stage
 killed halfway redoes none of its finished chunks. The chunk function does not know whether local
 processes or Dask workers run it; outputs are gathered in chunk order, so the final table is the
-same row for row whatever the worker count or scheduler. Rows and tables are pandas frames or Arrow tables, as
-the stage works: pandas is imported only for a stage that gives or wants frames.
+same row for row whatever the worker count or scheduler. Rows and tables are pandas frames or Arrow
+tables, as the stage works.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExe
 from concurrent.futures import wait as wait_for_any
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Union
 
+import pandas as pd
 import pyarrow as pa
 from tqdm import tqdm
 
@@ -34,13 +35,10 @@ from icaa.pipeline.forkserver import start_fork_server
 from icaa.common.files import atomic_write_json
 from icaa.pipeline.io import write_table
 
-if TYPE_CHECKING:
-    import pandas as pd
-
 __all__ = ["ChunkFunction", "fingerprint", "code_fingerprint", "run_partitioned"]
 
 #: A table of rows: a pandas frame or an Arrow table.
-Rows = Union["pd.DataFrame", pa.Table]
+Rows = Union[pd.DataFrame, pa.Table]
 
 #: ``chunk_function(rows, **options) -> {table_name: table}``, rows and tables as :data:`Rows`; must be a
 #: module-level function.
