@@ -1,4 +1,4 @@
-"""Simulated raters for testing MOS estimators (issue 5) and for the demo's simulated Label Studio export.
+"""Simulated raters for testing MOS estimators and for the demo's simulated Label Studio export.
 
 Kinds of rater, in chosen proportions:
 

@@ -1,4 +1,4 @@
-"""balance, build, resplit and report (issue 4): exact numbers on synthetic pools, the real ICAA17K label files."""
+"""balance, build, resplit and report: exact numbers on synthetic pools, the real ICAA17K label files."""
 
 from __future__ import annotations
 
