@@ -5,7 +5,8 @@ with its dataset ``ID`` and a photo-grouped split (:mod:`icaa.pipeline.split`), 
 reason. ``write_dataset``: those rows -> ``<out>/<kind>/<category>/<file>`` (copies; hard links only when asked,
 since a hard link is the original photo), ``all.csv``/``train.csv``/``val.csv``/``test.csv`` with exactly
 ``ID,color,MOS,probability``, ``manifest.parquet`` (every upstream column; ``image_id`` as scan wrote it, ``ID``
-derived from it and the category, ``photo_key`` carried from scan) and ``DATASHEET.md``. ``run_build``
+derived from it and the category, ``photo_key`` as the selection carries it from scan; the split groups by
+it, scan's duplicate groups and sha256 together) and ``DATASHEET.md``. ``run_build``
 reads the tables, checks the output folder and does both. Re-splitting the ICAA17K release itself is
 :mod:`icaa.pipeline.resplit`.
 """
@@ -278,6 +279,9 @@ def assemble_dataset(selection: pd.DataFrame, mos: pd.DataFrame, images: pd.Data
     keys = {"photo_key": kept["photo_key"]}
     if "sha256" in kept.columns:
         keys["sha256"] = kept["sha256"]  # a selection from elsewhere may key one file twice
+    if "duplicate_of" in kept.columns:  # scan's duplicate groups, whatever key the selection carries
+        member = kept["duplicate_of"].notna() & (kept["duplicate_of"].astype(str) != "")
+        keys["duplicate_of"] = kept["duplicate_of"].where(member, kept["image_id"])
     kept["photo_group"] = photo_groups(pd.DataFrame(keys))
     strata = kept["category"].astype(str) + "|" + pd.Series(score_bins(kept["color"], bins)).astype(str)
     kept["split"] = grouped_split(kept["photo_group"].to_numpy(), strata, train_fraction=train_fraction,

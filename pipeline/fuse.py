@@ -25,7 +25,6 @@ from icaa.pipeline.categories import CLASS_SCORE_COLUMNS
 from icaa.common.errors import IcaaError
 from icaa.pipeline.io import read_table, write_table
 from icaa.pipeline.outputs import refuse_overwriting_inputs
-from icaa.pipeline.photos import photo_keys
 from icaa.pipeline.rejects import FUSE_FLAGS, UNUSABLE_POPULARITY
 from icaa.pipeline.schemas import COARSE, REJECTS
 from icaa.pipeline.summary import StageSummary, Stopwatch
@@ -294,7 +293,9 @@ def fuse_scores(colour: pd.DataFrame, popularity: pd.DataFrame | None, *, normal
     coarse["coarse_score"] = 1.0 + 9.0 * combined
     coarse["scored_from"] = scored_from
     coarse["flag"] = matched.flags
-    coarse["photo_key"] = photo_keys(colour).to_numpy()
+    # scan's key, as harmony-score carried it; a colour table without it (written before photo_key existed)
+    # leaves it null, and balance derives it with scan's duplicate groups (--images).
+    coarse["photo_key"] = colour["photo_key"].to_numpy() if "photo_key" in colour.columns else None
     coarse = coarse[keep].reset_index(drop=True)
     return coarse, rejects, _summary(colour, coarse, rejects, matched, normalisation, weight_obj, weight_subj)
 

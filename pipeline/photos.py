@@ -160,6 +160,10 @@ def photo_keys(frame: pd.DataFrame, images: pd.DataFrame | None = None, *, id_co
         keys.append(representative.where(usable, ids).astype(str).reset_index(drop=True))
     keys.append(known.reset_index(drop=True))
     derived = assign_photo_keys(ids, keys=keys)
-    # A key scan gave wins for its rows; derived keys fill the rest.
-    return pd.Series(np.where(known.notna().to_numpy(), known.to_numpy(dtype=object), derived), index=frame.index,
-                     dtype=object).astype(str)
+    # A key scan gave wins for its rows; a row without one takes its group's scan key when the group has one
+    # (the smallest), else the derived key: one photo never gets two keys.
+    known_values = known.reset_index(drop=True)
+    group_known = known_values.groupby(derived).transform("min")
+    filled = np.where(known_values.notna(), known_values.to_numpy(dtype=object),
+                      np.where(group_known.notna(), group_known.to_numpy(dtype=object), derived))
+    return pd.Series(filled, index=frame.index, dtype=object).astype(str)

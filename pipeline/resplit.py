@@ -18,6 +18,7 @@ import pandas as pd
 from icaa.common.errors import IcaaError
 from icaa.pipeline.icaa17k import read_icaa17k_csv, write_icaa17k_csv
 from icaa.common.files import atomic_write_json, file_sha256, resolve_inside
+from icaa.pipeline.outputs import same_file
 from icaa.pipeline.photos import photo_keys
 from icaa.pipeline.split import SPLITS, assert_no_leak, grouped_split, leaked_rows, photo_groups, score_bins
 from icaa.pipeline.summary import StageSummary, Stopwatch
@@ -82,6 +83,24 @@ def resplit_rows(frame: pd.DataFrame, *, sha256: pd.Series | None = None, train_
     }
 
 
+#: What resplit writes into its output folder; ``resplit.json`` marks a folder as one it wrote.
+_WRITTEN = ("all.csv", *(f"{name}.csv" for name in SPLITS), "resplit.json")
+
+
+def _check_output_folder(csv_dir: Path, output_dir: Path) -> None:
+    """Refuse an output folder where writing would replace files resplit did not write: the release it reads,
+    or a folder holding ICAA17K files of another origin (a previous resplit's own output may be replaced)."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise IcaaError(f"-o {output_dir} exists and is not a folder; give a folder for the new split")
+    if same_file(output_dir, csv_dir):
+        raise IcaaError(f"-o {output_dir} is the release folder it reads; writing there would replace the "
+                        f"release's own split, so choose another folder")
+    found = [name for name in _WRITTEN if (output_dir / name).exists()]
+    if found and "resplit.json" not in found:
+        raise IcaaError(f"-o {output_dir} already holds {', '.join(found)}, which resplit did not write; choose "
+                        f"an empty or new folder")
+
+
 def run_resplit(csv_dir: Path | str, output_dir: Path | str, *, images_root: Path | str | None = None,
                 train_fraction: float = 0.8, val_fraction: float = 0.1, test_fraction: float = 0.1,
                 seed: int = 0, bins: int = 10) -> StageSummary:
@@ -93,6 +112,8 @@ def run_resplit(csv_dir: Path | str, output_dir: Path | str, *, images_root: Pat
     >>> run_resplit("../shared/reference/icaa17k", "work/icaa17k_resplit", seed=0)  # doctest: +SKIP
     """
     clock = Stopwatch()
+    output_dir = Path(output_dir)
+    _check_output_folder(Path(csv_dir), output_dir)
     frame, read = read_release(csv_dir)
     sha256, hashed = None, 0
     if images_root is not None:
@@ -102,7 +123,6 @@ def run_resplit(csv_dir: Path | str, output_dir: Path | str, *, images_root: Pat
         hashed = int(sum(present))
     split, figures = resplit_rows(frame, sha256=sha256, train_fraction=train_fraction, val_fraction=val_fraction,
                                   test_fraction=test_fraction, seed=seed, bins=bins)
-    output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     write_icaa17k_csv(frame, output_dir / "all.csv")
     for name in SPLITS:

@@ -92,9 +92,9 @@ POPULARITY_STATUS_VALUES: tuple[str, ...] = ("ok", "not_found", "private", "not_
 CANDIDATE_STATUS_VALUES: tuple[str, ...] = (
     "ok", "exists", "licence_not_allowed", "no_url", "too_large", "not_found", "private",
 ) + tuple(f"error:{code}" for code in reasons_of("crawl"))
-_PHOTO_KEY_DESCRIPTION = ("the photo the image shows (icaa.pipeline.photos): the lower-cased file name of the "
-                          "first image_id, sorted, of its group of exact duplicates (sha256), near duplicates "
-                          "(phash) and same-named files; scan computes it, every later table carries it")
+_PHOTO_KEY_DESCRIPTION = ("the photo the image shows (icaa.pipeline.photos): the first image_id, sorted, of its "
+                          "group of exact duplicates (sha256), near duplicates (phash) and files of the same name "
+                          "in any case; scan computes it, every later table carries it")
 
 # --- scan ----------------------------------------------------------------------------------------------
 _IMAGE_COLUMNS = [
@@ -266,7 +266,8 @@ def _coarse_schema() -> pa.Schema:
                nullable=False, allowed=("both", "harmony", "popularity")),
         column("flag", pa.string(), "what fuse knew of the image (icaa.pipeline.rejects.FUSE_FLAGS)", nullable=False,
                allowed=tuple(FUSE_FLAGS)),
-        column("photo_key", pa.string(), _PHOTO_KEY_DESCRIPTION + " (from colour.parquet)"),
+        column("photo_key", pa.string(), _PHOTO_KEY_DESCRIPTION + " (from colour.parquet; null where it "
+               "lacks one, and balance derives it)"),
     ])
 
 
@@ -411,7 +412,8 @@ def _manifest_schema() -> pa.Schema:
         column("photo_key", pa.string(), _PHOTO_KEY_DESCRIPTION + " (from the selection)", nullable=False),
         column("category", pa.string(), "ICAA17K class: the ID's folder", nullable=False,
                allowed=ICAA17K_CATEGORIES),
-        column("photo_group", pa.int64(), "photo group number of the split (one per photo_key)", minimum=0,
+        column("photo_group", pa.int64(), "photo group number of the split (photo_key, "
+               "scan's duplicate groups and sha256 together)", minimum=0,
                nullable=False),
         column("split", pa.string(), "train, val or test: every row of a photo on one side", nullable=False,
                allowed=("train", "val", "test")),

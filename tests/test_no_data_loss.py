@@ -136,3 +136,46 @@ def test_fit_into_an_existing_run_needs_resume_and_changes_nothing(tmp_path, cap
     assert code == 1 and "already holds a training run (metrics.json)" in message and "--resume" in message
     assert (run / "metrics.json").read_text() == '{"val": {"srcc": 0.9}}' and sorted(p.name for p in run.iterdir()) == [
         "metrics.json"]
+
+
+def _release(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = [f"monochromatic/red/p{i}.jpg" for i in range(6)]
+    frame = pd.DataFrame({"ID": ids, "color": [3.0, 4.0, 5.0, 6.0, 7.0, 8.0], "MOS": 5.0, "probability": 0.8})
+    frame.to_csv(folder / "1all.csv", index=False)
+    frame.iloc[:4].to_csv(folder / "train.csv", index=False)
+    frame.iloc[4:].to_csv(folder / "test.csv", index=False)
+    return {path.name: path.read_bytes() for path in folder.iterdir()}
+
+
+@pytest.mark.parametrize("target", ["the release itself", "a file", "a folder of other ICAA17K files"])
+def test_resplit_never_replaces_a_release_it_did_not_write(target, tmp_path, capsys, monkeypatch):
+    before = _release(tmp_path / "release")
+    other = _release(tmp_path / "other")
+    (tmp_path / "a_file").write_text("keep me")
+    output = {"the release itself": tmp_path / "release", "a file": tmp_path / "a_file",
+              "a folder of other ICAA17K files": tmp_path / "other"}[target]
+    code, _, err = run_main(icaa_data, ["icaa-data", "resplit", str(tmp_path / "release"), "-o", str(output)],
+                            capsys, monkeypatch)
+    assert code in (1, 2), err  # 2: the option's own check (not a folder)
+    assert "choose" in one_sentence_error(err) or "folder" in one_sentence_error(err)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "release").iterdir()} == before
+    assert {p.name: p.read_bytes() for p in (tmp_path / "other").iterdir()} == other
+    assert (tmp_path / "a_file").read_text() == "keep me"
+
+
+def test_resplit_may_replace_its_own_earlier_output(tmp_path, capsys, monkeypatch):
+    _release(tmp_path / "release")
+    command = ["icaa-data", "resplit", str(tmp_path / "release"), "-o", str(tmp_path / "out")]
+    assert run_main(icaa_data, command, capsys, monkeypatch)[0] == 0
+    assert run_main(icaa_data, command + ["--seed", "1"], capsys, monkeypatch)[0] == 0
+
+
+def test_crawl_popularity_refuses_to_write_over_its_images_table(photos, tmp_path, capsys, monkeypatch):
+    images = tmp_path / "images.parquet"
+    write_table(pd.DataFrame({"image_id": PHOTOS}), images)
+    before = images.read_bytes()
+    code, _, err = run_main(icaa_data, ["icaa-data", "crawl", "popularity", str(images), "-o", str(images),
+                                        "--source", "file", str(DEMO_DIR / "popularity.csv")], capsys, monkeypatch)
+    assert code == 1 and "choose another output" in one_sentence_error(err)
+    assert images.read_bytes() == before

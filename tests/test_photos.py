@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -101,3 +102,36 @@ def test_resplit_and_the_model_loader_group_by_the_same_rule(tmp_path):
     for seed in range(5):
         train, val = carve_validation(labels, 0.3, seed=seed)
         assert not set(name_key(train["image_id"])) & set(name_key(val["image_id"]))
+
+
+def test_a_row_without_a_key_joins_the_scan_key_of_its_photo_not_a_second_one():
+    images = pd.DataFrame({"image_id": ["red/x.jpg"], "photo_key": ["blue/x.jpg"]})
+    pool = pd.DataFrame({"image_id": ["red/x.jpg", "green/x.jpg", "red/y.jpg"]})
+    assert photo_keys(pool, images).tolist() == ["blue/x.jpg", "blue/x.jpg", "red/y.jpg"]
+
+
+def test_fuse_on_a_colour_table_without_photo_key_leaves_balance_to_scan_s_duplicate_groups(tmp_path):
+    from icaa.pipeline.fuse import fuse_scores
+
+    # A colour.parquet from before photo_key: a.jpg and b.jpg are exact duplicates by scan.
+    colour = pd.DataFrame({"image_id": ["a.jpg", "b.jpg", "c.jpg"], "category": [RED] * 3,
+                           "harmony_score": [0.2, 0.5, 0.8]})
+    images = pd.DataFrame({"image_id": ["a.jpg", "b.jpg", "c.jpg"], "duplicate_of": [None, "a.jpg", None]})
+    coarse, _, _ = fuse_scores(colour, None, on_missing_popularity="harmony")
+    assert coarse["photo_key"].isna().all()  # not made up from the file names
+    selection, metrics = balance_pool(coarse, per_class=3, images=images)
+    assert sorted(selection["image_id"]) == ["a.jpg", "c.jpg"] and metrics["skipped"]["duplicate"] == 1
+
+
+def test_build_keeps_scan_s_near_duplicates_in_one_split_whatever_key_the_selection_carries(tmp_path):
+    ids = [f"{RED}/p{i:02d}.jpg" for i in range(40)] + [f"{BLUE}/q{i:02d}.jpg" for i in range(40)]
+    images = pd.DataFrame({"image_id": ids, "path": [str(tmp_path / "img" / i) for i in ids],
+                           "duplicate_of": [None] * 40 + ids[:40]})  # each q is a near duplicate of its p
+    for path in images["path"]:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8)).save(path)
+    selection = pd.DataFrame({"image_id": ids, "category": [RED] * 40 + [BLUE] * 40,
+                              "photo_key": ids})  # keyed by name alone: it does not know the duplicates
+    mos = pd.DataFrame({"image_id": ids, "color": np.linspace(2, 9, 80), "MOS": 5.0, "probability": 0.8})
+    rows = assemble_dataset(selection, mos, images, licences="any", seed=1).rows.set_index("image_id")
+    assert all(rows.loc[ids[i], "split"] == rows.loc[ids[40 + i], "split"] for i in range(40))

@@ -24,6 +24,7 @@ from icaa.pipeline.crawl.retry import RetryPolicy
 from icaa.pipeline.crawl.search import MAX_PER_PAGE, REUSABLE_LICENCES, plan_search, search_candidates
 from icaa.common.errors import IcaaError
 from icaa.pipeline.io import read_table, write_table
+from icaa.pipeline.outputs import refuse_overwriting_inputs
 from icaa.pipeline.schemas import CANDIDATES, POPULARITY
 from icaa.pipeline.summary import StageSummary, Stopwatch
 
@@ -77,6 +78,9 @@ def run_popularity(images_parquet: Path | str, output: Path | str, *, source: st
     ``dry_run`` (``--source flickr``): count the calls from the cache, write nothing, call nothing.
     """
     clock = Stopwatch()
+    if not dry_run:
+        refuse_overwriting_inputs({"-o": output}, {"IMAGES_PARQUET": images_parquet, "SOURCE_PATH": source_path,
+                                                   "--attribution": attribution})
     images = read_table(images_parquet)
     check_table(images, "images", images_parquet, needed=["image_id"])
     if "image_id" not in images.columns:
