@@ -63,7 +63,8 @@ def _responsibilities(data: MixtureRatings, fit: MixtureFit,
     pg = np.clip(1.0 - pm - pr, 1e-6, 1.0)
     resid = s - (fit.scale[rater_idx] * fit.psi[image_idx] + fit.bias[rater_idx])
     sd = fit.sigma[rater_idx]
-    # probability mass of the integer bin (rounded Gaussian), so that it compares with the discrete components
+    # Gaussian density at the residual, which approximates the mass of the rating's unit bin, so that it
+    # compares with the discrete components
     like_g = np.exp(-0.5 * (resid / sd) ** 2) / (np.sqrt(2 * np.pi) * sd)
     joint_g = pg * like_g
     total = joint_g + pm * like_middle + pr * like_random

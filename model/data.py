@@ -188,7 +188,8 @@ def carve_validation(train: pd.DataFrame, fraction: float = 0.1, seed: int = 0) 
     if not 0.0 < fraction < 1.0:
         raise IcaaError(f"validation fraction must be in (0, 1), got {fraction}")
     keys = photo_keys(train)
-    unique = np.array(sorted(keys.unique()))
+    # Ordered by lower-cased file name, as before photo_key existed, so that a seed keeps its split.
+    unique = np.array(sorted(keys.unique(), key=lambda key: (Path(key).name.lower(), key)))
     if len(unique) < 2:
         raise IcaaError(f"cannot carve a validation split from {len(unique)} distinct photo(s); add a val.csv")
     rng = np.random.default_rng(seed)

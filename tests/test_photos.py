@@ -135,3 +135,15 @@ def test_build_keeps_scan_s_near_duplicates_in_one_split_whatever_key_the_select
     mos = pd.DataFrame({"image_id": ids, "color": np.linspace(2, 9, 80), "MOS": 5.0, "probability": 0.8})
     rows = assemble_dataset(selection, mos, images, licences="any", seed=1).rows.set_index("image_id")
     assert all(rows.loc[ids[i], "split"] == rows.loc[ids[40 + i], "split"] for i in range(40))
+
+
+def test_a_seed_carves_the_validation_photos_it_carved_before_photo_key():
+    # The order before the seeded permutation is the lower-cased file name's, whatever the class folders.
+    names = [f"{chr(ord('z') - i)}{i}.jpg" for i in range(30)]
+    ids = [f"{[RED, BLUE, GREEN][i % 3]}/{name}" for i, name in enumerate(names)]
+    labels = pd.DataFrame({"image_id": ids, "colour_score": 5.0, "overall_score": 5.0})
+    for seed in range(3):
+        _, val = carve_validation(labels, 0.2, seed=seed)
+        by_name = np.array(sorted(name.lower() for name in names))
+        expected = set(np.random.default_rng(seed).permutation(by_name)[:6])
+        assert set(name_key(val["image_id"])) == expected

@@ -213,6 +213,10 @@ def decide_class(pixels: PixelColours, weights: np.ndarray, masses: ColourMasses
     >>> decide_class(pixels, weights, masses, achromatic_levels(pixels, weights)).category
     'complementary/red_blue'
     """
+    unknown_levels = sorted(set(achromatic_auxiliary_levels) - set(ACHROMATIC_LEVELS))
+    if unknown_levels:
+        raise ValueError(f"achromatic_auxiliary_levels: unknown level(s) {unknown_levels}, expected some of "
+                         f"{list(ACHROMATIC_LEVELS)}")
     chromatic, lightness, chroma = pixels.chromatic, pixels.lightness, pixels.chroma
     classes, credit = masses.classes, masses.credit
     chromatic_shares, all_shares = masses.chromatic_shares, masses.all_shares

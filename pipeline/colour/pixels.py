@@ -56,7 +56,8 @@ def pixel_colours(rgb: np.ndarray, *, analysis_long_side_px: int = 96, achromati
     rgb = as_rgb_float32(rgb)
     if rgb.ndim != 3 or min(rgb.shape[:2]) < 1:
         raise ValueError(f"expected an image of shape (H, W, 3), got {rgb.shape}")
-    rgb = area_resize_long_side(rgb, analysis_long_side_px)
+    # Area averaging can land a value one ulp past 1: clip again after it.
+    rgb = as_rgb_float32(area_resize_long_side(rgb, analysis_long_side_px))
     lab_image = srgb_to_lab(rgb, validated=True)
     hsv = srgb_to_hsv(rgb, validated=True).reshape(-1, 3)
     chroma_image = np.hypot(lab_image[..., 1], lab_image[..., 2])

@@ -160,8 +160,9 @@ def fit_hue_templates(hue_deg: np.ndarray, saturation: np.ndarray, *, grey_mean_
         usable = np.isfinite(saturation) & np.isfinite(hue_deg)
         saturation, hue_deg = np.where(usable, saturation, 0.0), np.where(usable, hue_deg, 0.0)
         saturation_sum = saturation.sum()
-    # As ndarray.mean computes it, in the array's precision.
-    mean_saturation = float(saturation_sum.dtype.type(saturation_sum / saturation.size)) if saturation.size else 0.0
+    # As ndarray.mean computes it: in the array's precision, and as a float for integer saturations.
+    precision = saturation_sum.dtype.type if np.issubdtype(saturation_sum.dtype, np.floating) else float
+    mean_saturation = float(precision(saturation_sum / saturation.size)) if saturation.size else 0.0
     if not mean_saturation > 0:
         return TemplateFit("N", float("nan"), float("nan"), 1.0, {name: float("nan") for name in TEMPLATES})
     fits = hue_template_distances(hue_histogram(hue_deg, saturation))
