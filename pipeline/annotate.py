@@ -14,7 +14,7 @@ import pandas as pd
 
 from icaa.common.errors import IcaaError
 from icaa.common.files import atomic_write_json, atomic_write_text
-from icaa.pipeline.io import read_table, require_columns, write_table
+from icaa.pipeline.io import read_table, require_columns, write_tables
 from icaa.pipeline.schemas import ANNOTATION_REJECTS, RATINGS
 from icaa.pipeline.summary import StageSummary, Stopwatch
 
@@ -161,9 +161,9 @@ def run_import(output: Path | str, *, from_export: Path | str | None = None, rej
         for table in (fetched, rejected):
             table["rater"] = table["rater"].map(lambda r: pseudonym(r, pseudonym_key) if isinstance(r, str) else r)
     merged, counts = merge_ratings(existing, fetched, rejected["annotation_id"].dropna().astype(int))
-    # rejects first: a crash between the writes leaves the old ratings, and a re-run rewrites both
-    write_table(rejected, rejects_path, schema=ANNOTATION_REJECTS)
-    write_table(merged, output, schema=RATINGS)
+    # Both checked before either is written; rejects first: a crash between the writes leaves the old ratings,
+    # and a re-run rewrites both.
+    write_tables((rejected, rejects_path, ANNOTATION_REJECTS), (merged, output, RATINGS))
     return StageSummary(
         "annotate import",
         counts={"tasks": len(tasks), "annotations_valid": len(fetched), "annotations_rejected": len(rejected),

@@ -59,6 +59,13 @@ def _first_bad(values: np.ndarray, bad: np.ndarray) -> object:
     return value.item() if hasattr(value, "item") else value
 
 
+def _is_text(data_type: pa.DataType) -> bool:
+    if pa.types.is_dictionary(data_type):
+        return _is_text(data_type.value_type)
+    return (pa.types.is_string(data_type) or pa.types.is_large_string(data_type)
+            or getattr(pa.types, "is_string_view", lambda _: False)(data_type))
+
+
 def check_values(table: pa.Table, schema: pa.Schema, where: Path | str | None = None) -> None:
     """Raise IcaaError naming the table, the column and the first offending value when ``table`` breaks the
     contract of ``schema``'s columns (those present: null in a non-nullable column, a number outside
@@ -85,8 +92,8 @@ def check_values(table: pa.Table, schema: pa.Schema, where: Path | str | None = 
         if (low is not None or high is not None) and (pa.types.is_integer(data.type) or
                                                        pa.types.is_floating(data.type)):
             values = data.to_numpy(zero_copy_only=False).astype(np.float64)
-            with np.errstate(invalid="ignore"):
-                bad = ~np.isnan(values) & (((values < low) if low is not None else False)
+            with np.errstate(invalid="ignore"):  # an infinite value is outside any declared range
+                bad = ~np.isnan(values) & (np.isinf(values) | ((values < low) if low is not None else False)
                                            | ((values > high) if high is not None else False))
             if np.any(bad):
                 span = f"{low:g}..{high:g}" if low is not None and high is not None else (
@@ -96,7 +103,9 @@ def check_values(table: pa.Table, schema: pa.Schema, where: Path | str | None = 
                 raise IcaaError(f"{name} table{place}: column {field.name} holds {value:g}, outside {span} "
                                 f"({int(bad.sum())} row{'s' if bad.sum() > 1 else ''})")
         allowed = allowed_values(field)
-        if allowed is not None and (pa.types.is_string(data.type) or pa.types.is_large_string(data.type)):
+        if allowed is not None and _is_text(data.type) and not pa.types.is_string(data.type):
+            data = data.cast(pa.string())  # dictionary-encoded (categorical), large or view strings
+        if allowed is not None and pa.types.is_string(data.type):
             separator = (field.metadata or {}).get(b"separator", b"").decode() or None
             known = set(allowed)
             for value in pc.unique(data.drop_null() if data.null_count else data).to_pylist():

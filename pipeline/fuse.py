@@ -23,7 +23,7 @@ import pandas as pd
 
 from icaa.pipeline.categories import CLASS_SCORE_COLUMNS
 from icaa.common.errors import IcaaError
-from icaa.pipeline.io import read_table, write_table
+from icaa.pipeline.io import read_table, write_tables
 from icaa.pipeline.outputs import refuse_overwriting_inputs
 from icaa.pipeline.rejects import FUSE_FLAGS, UNUSABLE_POPULARITY
 from icaa.pipeline.schemas import COARSE, REJECTS
@@ -320,12 +320,10 @@ def run_fuse(colour_parquet: Path | str, popularity_parquet: Path | str | None, 
     popularity = read_table(popularity_parquet) if popularity_parquet is not None else None
     coarse, rejected, summary = fuse_scores(colour, popularity, normalisation=normalisation, weight_obj=weight_obj,
                                             weight_subj=weight_subj, on_missing_popularity=on_missing_popularity)
-    write_table(coarse, output, schema=COARSE)
     paths = colour.set_index("image_id")["path"] if "path" in colour.columns else pd.Series(dtype=object)
-    write_table(pd.DataFrame({"image_id": rejected["image_id"],
-                              "path": [paths.get(i) for i in rejected["image_id"]],
-                              "stage": "fuse", "reason": rejected["reason"], "detail": rejected["detail"]}),
-                rejects_path, schema=REJECTS)
+    fuse_rejects = pd.DataFrame({"image_id": rejected["image_id"], "path": [paths.get(i) for i in rejected["image_id"]],
+                                 "stage": "fuse", "reason": rejected["reason"], "detail": rejected["detail"]})
+    write_tables((coarse, output, COARSE), (fuse_rejects, rejects_path, REJECTS))
     figures = {key: summary.pop(key) for key in ("normalisation", "weights", "coarse_score")}
     return StageSummary("fuse", counts=summary, figures=figures,
                         outputs={"output": str(output), "rejects_table": str(rejects_path)}, seconds=clock.seconds())

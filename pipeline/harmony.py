@@ -25,7 +25,7 @@ from icaa.pipeline.contracts import check_table
 from icaa.pipeline.decode import DecodeError, decode_for_colour
 from icaa.common.errors import IcaaError
 from icaa.common.files import is_inside
-from icaa.pipeline.io import read_arrow_table, write_table
+from icaa.pipeline.io import read_arrow_table, write_tables
 from icaa.pipeline.outputs import refuse_overwriting_inputs
 from icaa.pipeline.partitions import code_fingerprint, fingerprint, run_partitioned
 from icaa.pipeline.schemas import COLOUR, COLOUR_PARTS, REJECTS
@@ -236,8 +236,7 @@ def run_harmony_score(images: Path | str, output: Path | str, *, rejects: Path |
     keys = _photo_key_by_id(table)
     colour = colour.append_column("photo_key", pa.array([keys[i] for i in colour.column("image_id").to_pylist()],
                                                         pa.string()))
-    write_table(colour, output, schema=COLOUR)
-    write_table(tables["rejects"], rejects, schema=REJECTS)
+    write_tables((colour, output, COLOUR), (tables["rejects"], rejects, REJECTS))
     rejects_by_reason = dict(sorted(Counter(tables["rejects"].column("reason").to_pylist()).items()))
     if len(colour) == 0:
         rejected = ", ".join(f"{reason} {count}" for reason, count in rejects_by_reason.items()) or "none"

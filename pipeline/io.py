@@ -18,7 +18,7 @@ from icaa.common.files import atomic_write
 from icaa.pipeline.contracts import check_values, table_name
 from icaa.pipeline.schemas import TABLES
 
-__all__ = ["write_table", "read_table", "read_arrow_table", "require_columns"]
+__all__ = ["write_table", "write_tables", "read_table", "read_arrow_table", "require_columns"]
 
 
 def _cast_error(frame: pd.DataFrame, schema: pa.Schema, where: Path) -> IcaaError:
@@ -50,6 +50,26 @@ def write_table(table: pa.Table | pd.DataFrame, path: Path | str, schema: pa.Sch
     leaves a stage breaking its contract. An open table (the dataset manifest) keeps its other columns as they
     are and must have every declared one. ``check=False`` only casts: for a stage's intermediate parts, whose
     gathered table is checked when it is written."""
+    _write_parquet(_contract_table(table, path, schema, check=check), path)
+
+
+def write_tables(*outputs: tuple[pa.Table | pd.DataFrame, Path | str, pa.Schema]) -> None:
+    """Write the ``(table, path, schema)`` outputs of one stage as :func:`write_table` does, in the order given,
+    after every one of them has been cast and checked: a table breaking its contract leaves every output as
+    it was, not some replaced."""
+    checked = [(_contract_table(table, path, schema, check=True), path) for table, path, schema in outputs]
+    for table, path in checked:
+        _write_parquet(table, path)
+
+
+def _write_parquet(table: pa.Table, path: Path | str) -> None:
+    atomic_write(Path(path), lambda handle: pq.write_table(table, handle))
+
+
+def _contract_table(table: pa.Table | pd.DataFrame, path: Path | str, schema: pa.Schema | None, *,
+                    check: bool) -> pa.Table:
+    """``table`` as an Arrow table cast to ``schema`` (an open one: with its declared columns present), its values
+    checked when ``check``; raises IcaaError naming the table, column and value otherwise."""
     is_open = schema is not None and table_name(schema) in TABLES and TABLES[table_name(schema)].open
     cast_to = None if is_open else schema
     if isinstance(table, pd.DataFrame):
@@ -70,7 +90,7 @@ def write_table(table: pa.Table | pd.DataFrame, path: Path | str, schema: pa.Sch
             raise IcaaError(f"{table_name(schema)} table ({path}): column(s) {', '.join(missing)} missing")
         if check:
             check_values(table, schema, path)
-    atomic_write(Path(path), lambda handle: pq.write_table(table, handle))
+    return table
 
 
 def _read(path: Path | str, read_parquet: Callable[[Path], Any], read_csv: Callable[[Path, str], Any]) -> Any:
@@ -106,7 +126,9 @@ def read_arrow_table(path: Path | str, columns: list[str] | None = None) -> pa.T
     def read_csv(csv: Path, delimiter: str) -> pa.Table:
         import pyarrow.csv as pacsv
 
-        table = pacsv.read_csv(csv, parse_options=pacsv.ParseOptions(delimiter=delimiter))
+        # An empty cell is null, as pandas reads it (not the empty string).
+        table = pacsv.read_csv(csv, parse_options=pacsv.ParseOptions(delimiter=delimiter),
+                               convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
         return table if columns is None else table.select([c for c in columns if c in table.column_names])
 
     return _read(path, read_parquet, read_csv)

@@ -11,7 +11,7 @@ from typing import Any
 
 from icaa.common.errors import IcaaError
 from icaa.common.files import atomic_write_json
-from icaa.pipeline.io import read_table, require_columns, write_table
+from icaa.pipeline.io import read_table, require_columns, write_tables
 from icaa.pipeline.outputs import refuse_overwriting_inputs
 from icaa.pipeline.schemas import MOS, RATERS, RATINGS, TABLES, bounds
 from icaa.pipeline.summary import StageSummary, Stopwatch
@@ -50,8 +50,7 @@ def run_mos(ratings_parquet: Path | str, output: Path | str, *, raters: Path | s
                             f"image {bad.iloc[0]['image_id']} by {bad.iloc[0]['rater']}: {bad.iloc[0][name]!r}; "
                             f"use the table written by `icaa-data annotate import`")
     mos, rater_table, summary = compute_mos(ratings, method=method, screens=tuple(screens), **options)
-    write_table(mos, output, schema=MOS)
-    write_table(rater_table, raters_path, schema=RATERS)
+    write_tables((mos, output, MOS), (rater_table, raters_path, RATERS))
     if metrics:
         atomic_write_json(metrics, {key: summary[key] for key in HEADLINE_METRICS if key in summary})
     figures = {key: summary.pop(key) for key in _SUMMARY_FIGURES if key in summary}

@@ -107,12 +107,16 @@ REASONS: dict[str, Reason] = {
 
 
 def reasons_of(stage: str, *, codes: tuple[str, ...] | None = None) -> dict[str, str]:
-    """code -> sentence of every reason ``stage`` writes (in registry order), or of ``codes`` in that order.
+    """code -> sentence of every reason ``stage`` writes (in registry order), or of ``codes`` in that order, each
+    of which must be one that ``stage`` writes (ValueError otherwise).
 
     >>> list(reasons_of("build"))
     ['not_public', 'licence_not_allowed', 'no_mos', 'low_confidence', 'no_image']
     """
     if codes is not None:
+        foreign = [code for code in codes if stage not in REASONS[code].stages]
+        if foreign:
+            raise ValueError(f"reason(s) {foreign} are not registered for the stage {stage!r}")
         return {code: REASONS[code].sentence for code in codes}
     return {code: reason.sentence for code, reason in REASONS.items() if stage in reason.stages}
 

@@ -19,7 +19,7 @@ from icaa.pipeline import rejects as codes
 from icaa.pipeline.decode import DecodeError, open_image
 from icaa.common.errors import IcaaError
 from icaa.common.files import file_sha256, is_inside, relative_id
-from icaa.pipeline.io import read_table, write_table
+from icaa.pipeline.io import read_table, write_tables
 from icaa.pipeline.outputs import refuse_overwriting_inputs
 from icaa.pipeline.partitions import fingerprint, run_partitioned
 from icaa.pipeline.photos import assign_photo_keys, first_of_group, group_rows
@@ -233,8 +233,7 @@ def run_scan(images_dir: Path | str, output: Path | str, *, rejects: Path | str 
                              work_dir=work_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler,
                              options=options, run_fingerprint=identity, description="scan", progress=progress)
     images = group_duplicates(tables["images"], near_duplicate_distance=near_duplicate_distance)
-    write_table(images, output, schema=IMAGES)
-    write_table(tables["rejects"], rejects, schema=REJECTS)
+    write_tables((images, output, IMAGES), (tables["rejects"], rejects, REJECTS))
     return StageSummary(
         "scan",
         counts={"files_in": len(listing), "images_out": len(images),

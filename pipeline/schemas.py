@@ -83,8 +83,10 @@ def _schema(name: str, fields: list[pa.Field]) -> pa.Schema:
     return pa.schema(fields, metadata={"table": name})
 
 
-#: The codes a rejects table may hold: every reason of the registry (icaa.pipeline.rejects.REASONS).
-_REJECT_CODES = tuple(REASONS)
+#: The stages that write a rejects table, and the codes it may hold: the reasons the registry
+#: (icaa.pipeline.rejects.REASONS) gives those stages.
+_REJECTING_STAGES = ("scan", "harmony-score", "fuse", "build")
+_REJECT_CODES = tuple(code for code, reason in REASONS.items() if set(reason.stages) & set(_REJECTING_STAGES))
 #: Every status a popularity row can have.
 POPULARITY_STATUS_VALUES: tuple[str, ...] = ("ok", "not_found", "private", "not_listed") + tuple(
     f"error:{code}" for code in reasons_of("crawl"))
@@ -127,8 +129,7 @@ IMAGES = _schema("images", _IMAGE_COLUMNS + [
 REJECTS = _schema("rejects", [
     column("image_id", pa.string(), "id of the rejected row (relative path under the image root)", nullable=False),
     column("path", pa.string(), "absolute path of the file, when there is one"),
-    column("stage", pa.string(), "stage that rejected the row", nullable=False,
-           allowed=("scan", "harmony-score", "fuse", "build")),
+    column("stage", pa.string(), "stage that rejected the row", nullable=False, allowed=_REJECTING_STAGES),
     column("reason", pa.string(), "code from icaa.pipeline.rejects.REASONS (e.g. truncated, not_an_image)",
            nullable=False, allowed=_REJECT_CODES),
     column("detail", pa.string(), "human-readable detail (the decoder's message, sizes, ...)"),
@@ -422,8 +423,8 @@ def _manifest_schema() -> pa.Schema:
 
 
 #: ``icaa-data build``: the dataset's manifest.parquet, one row per dataset image. The columns declared here
-#: come first in meaning; every column of the upstream tables (selection, MOS, images, --extra) follows,
-#: each as its own table declares it.
+#: are cast and checked; every other column of the upstream tables (selection, MOS, images, --extra) follows as
+#: the join left it (nullable, in the type pandas gave it), neither cast nor checked.
 MANIFEST = _manifest_schema()
 
 

@@ -209,6 +209,20 @@ def test_mos_refuses_to_write_a_probability_above_one(tmp_path, monkeypatch, cli
     assert "mos table" in output and "column probability holds 1.5, outside 0..1" in output
 
 
+def test_a_stage_whose_second_table_breaks_its_contract_replaces_neither_output(tmp_path, cli):
+    # The raters table would hold a negative lead time (an old ratings table): mos writes neither table.
+    ratings = pd.DataFrame({"image_id": ["a.jpg", "a.jpg", "b.jpg", "b.jpg"], "rater": ["r1", "r2", "r1", "r2"],
+                            "color": [6, 7, 3, 4], "overall": [5, 5, 4, 4], "confidence": 0.8,
+                            "lead_time": [-5.0, 3.0, -5.0, 4.0]})
+    ratings.to_parquet(tmp_path / "ratings.parquet")
+    for name in ("mos.parquet", "raters.parquet"):
+        (tmp_path / name).write_bytes(b"an earlier run's output")
+    output = cli(["mos", str(tmp_path / "ratings.parquet"), "-o", str(tmp_path / "mos.parquet"), "--method", "mean",
+                  "--screens", "none"])
+    assert "raters table" in output and "outside >= 0" in output
+    assert all((tmp_path / name).read_bytes() == b"an earlier run's output" for name in ("mos.parquet", "raters.parquet"))
+
+
 def test_build_refuses_to_write_an_icaa17k_file_with_a_probability_above_one(tmp_path, cli):
     folder = _two_photos(tmp_path)
     files = sorted(folder.glob("*.jpg"))
@@ -328,3 +342,21 @@ def test_the_per_stage_reason_sets_are_views_of_the_registry():
     assert set(ERROR_REASONS) == set(TRANSIENT_REASONS) | set(PERMANENT_REASONS) | {"no_photo_id", "missing_fields"}
     assert list(BUILD_REJECTS) == ["not_public", "licence_not_allowed", "no_mos", "low_confidence", "no_image"]
     assert set(FUSE_FLAGS) - set(REASONS) == {"ok", "harmony_only", "no_harmony"}
+
+
+def test_categorical_text_and_infinite_numbers_are_checked_too():
+    from icaa.pipeline.schemas import COARSE
+
+    with pytest.raises(IcaaError, match="column category holds 'nope'"):
+        check_values(pa.table({"category": pa.array(["nope"]).dictionary_encode()}), COARSE)
+    with pytest.raises(IcaaError, match="column f_subj holds inf, outside >= 0"):
+        check_values(pa.table({"f_subj": [1.0, float("inf")]}), COARSE)
+    check_values(pa.table({"category": pa.array(["monochromatic/red"]).dictionary_encode()}), COARSE)
+
+
+def test_a_stage_names_only_reasons_registered_for_it():
+    from icaa.pipeline.rejects import reasons_of
+
+    assert list(reasons_of("balance", codes=("duplicate",))) == ["duplicate"]
+    with pytest.raises(ValueError, match="not registered for the stage 'scan'"):
+        reasons_of("scan", codes=("duplicate",))

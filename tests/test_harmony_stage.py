@@ -187,6 +187,12 @@ def test_a_csv_listing_without_photo_keys_is_scored_once_per_id_with_keys_as_sca
     assert colour["photo_key"].tolist() == ["complementary/red_blue/A1.jpg"] * 2 + ["monochromatic/red/b7.jpg"]
     assert colour.set_index("image_id").loc["monochromatic/red/b7.jpg", "dominant"] == "red"
     assert (summary["images_in"], summary["scored"], summary["rejects_by_reason"]) == (3, 3, {})
+    # Empty photo_key cells are unknown keys, derived as scan would, not one shared key "".
+    listing = pd.read_csv(tmp_path / "images.csv")
+    listing["photo_key"] = ["monochromatic/red/b7.jpg", "", "", "monochromatic/red/b7.jpg"]
+    listing.to_csv(tmp_path / "keyless.csv", index=False)
+    run_harmony_score(tmp_path / "keyless.csv", tmp_path / "keyless.parquet", progress=False)
+    assert pd.read_parquet(tmp_path / "keyless.parquet")["photo_key"].tolist() == colour["photo_key"].tolist()
 
 
 def test_transparent_pixels_are_composited_on_white(tmp_path):
