@@ -220,7 +220,8 @@ def test_a_stage_whose_second_table_breaks_its_contract_replaces_neither_output(
     output = cli(["mos", str(tmp_path / "ratings.parquet"), "-o", str(tmp_path / "mos.parquet"), "--method", "mean",
                   "--screens", "none"])
     assert "raters table" in output and "outside >= 0" in output
-    assert all((tmp_path / name).read_bytes() == b"an earlier run's output" for name in ("mos.parquet", "raters.parquet"))
+    for name in ("mos.parquet", "raters.parquet"):
+        assert (tmp_path / name).read_bytes() == b"an earlier run's output", name
 
 
 def test_build_refuses_to_write_an_icaa17k_file_with_a_probability_above_one(tmp_path, cli):
