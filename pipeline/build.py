@@ -32,7 +32,7 @@ from icaa.common.files import apply_umask, atomic_write_text, is_inside
 from icaa.pipeline.io import read_table, require_columns, write_table
 from icaa.pipeline.contracts import check_table
 from icaa.pipeline.outputs import refuse_nonempty_folder, refuse_overwriting_inputs
-from icaa.pipeline.photos import file_name, photo_keys
+from icaa.pipeline.photos import duplicate_group_key, file_name, photo_keys
 from icaa.pipeline.rejects import reasons_of
 from icaa.pipeline.schemas import MANIFEST, REJECTS
 from icaa.pipeline.split import SPLITS, assert_no_leak, grouped_split, photo_groups, score_bins
@@ -280,8 +280,7 @@ def assemble_dataset(selection: pd.DataFrame, mos: pd.DataFrame, images: pd.Data
     if "sha256" in kept.columns:
         keys["sha256"] = kept["sha256"]  # a selection from elsewhere may key one file twice
     if "duplicate_of" in kept.columns:  # scan's duplicate groups, whatever key the selection carries
-        member = kept["duplicate_of"].notna() & (kept["duplicate_of"].astype(str) != "")
-        keys["duplicate_of"] = kept["duplicate_of"].where(member, kept["image_id"])
+        keys["duplicate_of"] = duplicate_group_key(kept["duplicate_of"], kept["image_id"].astype(str))
     kept["photo_group"] = photo_groups(pd.DataFrame(keys))
     strata = kept["category"].astype(str) + "|" + pd.Series(score_bins(kept["color"], bins)).astype(str)
     kept["split"] = grouped_split(kept["photo_group"].to_numpy(), strata, train_fraction=train_fraction,

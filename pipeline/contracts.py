@@ -103,9 +103,9 @@ def check_values(table: pa.Table, schema: pa.Schema, where: Path | str | None = 
                 raise IcaaError(f"{name} table{place}: column {field.name} holds {value:g}, outside {span} "
                                 f"({int(bad.sum())} row{'s' if bad.sum() > 1 else ''})")
         allowed = allowed_values(field)
-        if allowed is not None and _is_text(data.type) and not pa.types.is_string(data.type):
-            data = data.cast(pa.string())  # dictionary-encoded (categorical), large or view strings
-        if allowed is not None and pa.types.is_string(data.type):
+        if allowed is not None and _is_text(data.type):
+            if not pa.types.is_string(data.type):
+                data = data.cast(pa.string())  # dictionary-encoded (categorical), large or view strings
             separator = (field.metadata or {}).get(b"separator", b"").decode() or None
             known = set(allowed)
             for value in pc.unique(data.drop_null() if data.null_count else data).to_pylist():

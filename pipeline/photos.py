@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["file_name", "name_key", "group_rows", "photo_groups", "first_of_group", "assign_photo_keys",
-           "photo_keys"]
+           "duplicate_group_key", "photo_keys"]
 
 
 def file_name(ids: pd.Series) -> pd.Series:
@@ -129,6 +129,17 @@ def assign_photo_keys(image_ids: pd.Series, *, keys: Iterable[pd.Series] = (),
     return first_of_group(image_ids, groups)
 
 
+def duplicate_group_key(duplicate_of: pd.Series, ids: pd.Series) -> pd.Series:
+    """A key column from scan's ``duplicate_of``: the group's representative, or a row's own id where it is in
+    no duplicate group (null or empty).
+
+    >>> duplicate_group_key(pd.Series([None, "a.jpg", ""]), pd.Series(["a.jpg", "b.jpg", "c.jpg"])).tolist()
+    ['a.jpg', 'a.jpg', 'c.jpg']
+    """
+    member = duplicate_of.notna() & (duplicate_of.astype(str) != "")
+    return duplicate_of.where(member, ids).astype(str)
+
+
 def photo_keys(frame: pd.DataFrame, images: pd.DataFrame | None = None, *, id_column: str = "image_id",
                extra_keys: Sequence[str] = ()) -> pd.Series:
     """The ``photo_key`` of each row of ``frame``: its own column when it has one, else scan's from ``images``
@@ -156,8 +167,7 @@ def photo_keys(frame: pd.DataFrame, images: pd.DataFrame | None = None, *, id_co
     elif images is not None and "duplicate_of" in images.columns:
         representative = ids.map(images.drop_duplicates("image_id").set_index("image_id")["duplicate_of"])
     if representative is not None:
-        usable = representative.notna() & (representative.astype(str) != "")
-        keys.append(representative.where(usable, ids).astype(str).reset_index(drop=True))
+        keys.append(duplicate_group_key(representative, ids).reset_index(drop=True))
     keys.append(known.reset_index(drop=True))
     derived = assign_photo_keys(ids, keys=keys)
     # A key scan gave wins for its rows; a row without one takes its group's scan key when the group has one
