@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from icaa.common.errors import IcaaError
+from icaa.pipeline.arrow_arrays import floats_from_array
 from icaa.pipeline.schemas import TABLES, allowed_values, bounds
 
 __all__ = ["identify_table", "check_table", "check_values", "table_name"]
@@ -91,7 +92,7 @@ def check_values(table: pa.Table, schema: pa.Schema, where: Path | str | None = 
         low, high = bounds(field)
         if (low is not None or high is not None) and (pa.types.is_integer(data.type) or
                                                        pa.types.is_floating(data.type)):
-            values = data.to_numpy(zero_copy_only=False).astype(np.float64)
+            values = floats_from_array(data)
             with np.errstate(invalid="ignore"):  # an infinite value is outside any declared range
                 bad = ~np.isnan(values) & (np.isinf(values) | ((values < low) if low is not None else False)
                                            | ((values > high) if high is not None else False))

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from icaa.pipeline import rejects as codes
+from icaa.pipeline.arrow_arrays import array_from_values, table_from_rows
 from icaa.pipeline.categories import HUE_FAMILIES, ICAA17K_CATEGORIES, class_score_column
 from icaa.pipeline.colour import analyse_colours
 from icaa.pipeline.colour.dominant import FAMILY_FROM
@@ -158,8 +159,7 @@ def score_chunk(rows: pa.Table, *, images_root: str | None = None, long_side_px:
         row = score_image(rgb, **(analysis or {}))
         # A measure with nothing to measure (no hue, no second colour) says NaN; the table says null.
         kept.append({"image_id": image_id, **{name: None if _is_nan(value) else value for name, value in row.items()}})
-    return {"colour": pa.Table.from_pylist(kept, schema=COLOUR_PARTS),
-            "rejects": pa.Table.from_pylist(rejected, schema=REJECTS)}
+    return {"colour": table_from_rows(kept, COLOUR_PARTS), "rejects": table_from_rows(rejected, REJECTS)}
 
 
 def _listing(table: pa.Table) -> pa.Table:
@@ -169,8 +169,8 @@ def _listing(table: pa.Table) -> pa.Table:
     paths = (table.column("path").cast(pa.string()).to_pylist() if "path" in table.column_names
              else [None] * len(ids))
     _, first = np.unique(ids, return_index=True)  # sorted ids, each at its first row
-    return pa.table({"image_id": pa.array(ids[first].tolist(), pa.string()),
-                     "path": pa.array([paths[i] for i in first], pa.string())})
+    return pa.table({"image_id": array_from_values(ids[first].tolist(), pa.string()),
+                     "path": array_from_values([paths[i] for i in first], pa.string())})
 
 
 def _photo_key_by_id(table: pa.Table) -> dict[str, str]:
@@ -234,8 +234,8 @@ def run_harmony_score(images: Path | str, output: Path | str, *, rejects: Path |
                              progress=progress, preload=WORKER_PRELOAD)
     colour = tables["colour"]
     keys = _photo_key_by_id(table)
-    colour = colour.append_column("photo_key", pa.array([keys[i] for i in colour.column("image_id").to_pylist()],
-                                                        pa.string()))
+    colour = colour.append_column("photo_key", array_from_values(
+        [keys[i] for i in colour.column("image_id").to_pylist()], pa.string()))
     write_tables((colour, output, COLOUR), (tables["rejects"], rejects, REJECTS))
     rejects_by_reason = dict(sorted(Counter(tables["rejects"].column("reason").to_pylist()).items()))
     if len(colour) == 0:

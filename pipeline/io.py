@@ -1,15 +1,16 @@
 """Tables on disk for the stages: Parquet written atomically (cast to a schema), Parquet or CSV read, required
 columns checked. Atomic writes of other files and path checks are :mod:`icaa.common.files`. Tables are pandas
-frames or Arrow tables (:func:`read_arrow_table`), as the stage works.
+frames or Arrow tables (:func:`read_arrow_table`), as the stage works; pandas is imported only for a frame, so a
+stage that works on Arrow tables alone starts without it.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -18,7 +19,16 @@ from icaa.common.files import atomic_write
 from icaa.pipeline.contracts import check_values, table_name
 from icaa.pipeline.schemas import TABLES
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = ["write_table", "write_tables", "read_table", "read_arrow_table", "require_columns"]
+
+
+def _is_frame(table: object) -> bool:
+    """Whether ``table`` is a pandas frame (there is none unless pandas is loaded)."""
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(table, pandas.DataFrame)
 
 
 def _cast_error(frame: pd.DataFrame, schema: pa.Schema, where: Path) -> IcaaError:
@@ -72,7 +82,7 @@ def _contract_table(table: pa.Table | pd.DataFrame, path: Path | str, schema: pa
     checked when ``check``; raises IcaaError naming the table, column and value otherwise."""
     is_open = schema is not None and table_name(schema) in TABLES and TABLES[table_name(schema)].open
     cast_to = None if is_open else schema
-    if isinstance(table, pd.DataFrame):
+    if _is_frame(table):
         if cast_to is not None and table.empty:
             table = cast_to.empty_table()  # an empty frame may not even have the columns
         else:
@@ -112,6 +122,8 @@ def _read(path: Path | str, read_parquet: Callable[[Path], Any], read_csv: Calla
 
 def read_table(path: Path | str, columns: list[str] | None = None) -> pd.DataFrame:
     """Read a Parquet or CSV table into pandas; a missing or unreadable file raises IcaaError."""
+    import pandas as pd
+
     return _read(path, lambda parquet: pd.read_parquet(parquet, columns=columns),
                  lambda csv, delimiter: pd.read_csv(csv, sep=delimiter, usecols=columns))
 
@@ -120,8 +132,10 @@ def read_arrow_table(path: Path | str, columns: list[str] | None = None) -> pa.T
     """Read a Parquet or CSV table as an Arrow table, with those of ``columns`` it has (all by default); a
     missing or unreadable file raises IcaaError, as :func:`read_table`."""
     def read_parquet(parquet: Path) -> pa.Table:
-        present = pq.read_schema(parquet).names
-        return pq.read_table(parquet, columns=None if columns is None else [c for c in columns if c in present])
+        # ParquetFile reads one file as pq.read_table does, without the dataset layer (which loads pandas).
+        file = pq.ParquetFile(parquet)
+        present = file.schema_arrow.names
+        return file.read(columns=None if columns is None else [c for c in columns if c in present])
 
     def read_csv(csv: Path, delimiter: str) -> pa.Table:
         import pyarrow.csv as pacsv

@@ -48,7 +48,7 @@ def test_help_imports_no_stage_and_no_heavy_library(tool, module, arguments):
 
 
 def test_harmony_score_loads_only_what_it_runs(tmp_path):
-    """The whole command on one photo: no scipy, Dask, torch, matplotlib or other stage behind it."""
+    """The whole command on one photo: no pandas, scipy, Dask, torch, matplotlib or other stage behind it."""
     photo = tmp_path / "photos" / "red.jpg"
     photo.parent.mkdir()
     cv2 = pytest.importorskip("cv2")
@@ -64,7 +64,7 @@ def test_harmony_score_loads_only_what_it_runs(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(done.stderr.split("MODULES", 1)[1].split())
     assert "scored: 1" in done.stdout
-    unneeded = ("scipy", "dask", "distributed", "torch", "matplotlib", "skimage", "label_studio_sdk", "yaml",
+    unneeded = ("pandas", "scipy", "dask", "distributed", "torch", "matplotlib", "skimage", "label_studio_sdk", "yaml",
                 "icaa.pipeline.scan", "icaa.pipeline.balance", "icaa.pipeline.fuse", "icaa.model")
     assert sorted(m for m in loaded if any(m == name or m.startswith(name + ".") for name in unneeded)) == []
 
