@@ -1,7 +1,7 @@
 """The fork server that local worker processes start from, started as early as a stage wants it.
 
 A stage run with ``--workers N`` computes in this process and in ``N - 1`` children forked from a fork
-server, which imports the stage's modules once (numpy, pandas, OpenCV: about a second of CPU). Started
+server, which imports the stage's modules once (numpy, pyarrow, OpenCV, the colour tables: a few tenths of a second of CPU). Started
 before this process does its own imports, the server does that work on another core at the same time,
 and the first child can take a chunk as soon as there is one. Standard library only, so that starting it
 costs nothing.
@@ -19,12 +19,16 @@ __all__ = ["worker_context", "start_fork_server"]
 
 
 def worker_context(preload: Sequence[str]):
-    """The multiprocessing context of local workers: a fork server preloading ``__main__`` and ``preload``
-    (``spawn`` where there is no fork server, on Windows)."""
+    """The multiprocessing context of local workers: a fork server preloading ``preload`` (``spawn`` where there
+    is no fork server, on Windows).
+
+    The main module is imported only when ``preload`` names ``__main__`` (a chunk function defined in a script):
+    a console script's main module is its command-line parser, which no worker needs.
+    """
     context = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
     if context.get_start_method() == "forkserver":
-        # The main module is imported as it is by default; a later run in this process reuses the server.
-        context.set_forkserver_preload(["__main__", *preload])
+        # A later run in this process reuses the server, whatever it preloads.
+        context.set_forkserver_preload(list(dict.fromkeys(preload)))
     return context
 
 
