@@ -95,7 +95,8 @@ def _contract_table(table: pa.Table | pd.DataFrame, path: Path | str, schema: pa
     elif cast_to is not None:
         table = table.select(cast_to.names).cast(cast_to)
     if schema is not None:
-        missing = [name for name in schema.names if name not in table.column_names]
+        present = set(table.column_names)
+        missing = [name for name in schema.names if name not in present]
         if missing:
             raise IcaaError(f"{table_name(schema)} table ({path}): column(s) {', '.join(missing)} missing")
         if check:

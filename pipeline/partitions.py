@@ -1,7 +1,7 @@
 """Run a per-row stage over a manifest in chunks that resume, locally or on a Dask cluster.
 
 Each chunk writes its output tables to ``part-NNNNN.<table>.parquet`` (temporary file, then rename)
-and then a ``part-NNNNN.done`` marker. A re-run skips every chunk whose marker exists, so a stage
+and then a ``part-NNNNN.done`` marker with each table's row count (a table without rows gets no file). A re-run skips every chunk whose marker exists, so a stage
 killed halfway redoes none of its finished chunks. The chunk function does not know whether local
 processes or Dask workers run it; outputs are gathered in chunk order, so the final table is the
 same row for row whatever the worker count or scheduler. Rows and tables are pandas frames or Arrow
@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from icaa.common.errors import IcaaError
+from icaa.pipeline.arrow_arrays import table_from_rows
 from icaa.pipeline.forkserver import start_fork_server
 from icaa.common.files import atomic_write_json
 from icaa.pipeline.io import write_table
@@ -93,11 +94,10 @@ def _run_chunk(chunk_function: ChunkFunction, rows: Rows, options: dict[str, Any
     counts: dict[str, int] = {}
     for table_name, schema in schemas.items():
         table = outputs.get(table_name)
-        if table is None:
-            table = schema.empty_table()
-        # Values are checked once, when the stage writes the gathered table.
-        write_table(table, _part_path(work_path, index, table_name), schema=schema, check=False)
-        counts[table_name] = len(table)
+        counts[table_name] = 0 if table is None else len(table)
+        if counts[table_name]:  # an empty table (often the rejects) is its count in the done marker, not a file
+            # Values are checked once, when the stage writes the gathered table.
+            write_table(table, _part_path(work_path, index, table_name), schema=schema, check=False)
     atomic_write_json(done, counts)
     return counts
 
@@ -116,9 +116,11 @@ def _prepare_work_dir(work_dir: Path, run_fingerprint: str) -> None:
 
 def _gather(work_dir: Path, n_chunks: int, schemas: Mapping[str, pa.Schema], as_arrow: bool) -> dict[str, Rows]:
     gathered: dict[str, Rows] = {}
+    counts = [json.loads(_done_path(work_dir, i).read_text()) for i in range(n_chunks)]
     for table_name, schema in schemas.items():
-        tables = [pq.ParquetFile(_part_path(work_dir, i, table_name)).read() for i in range(n_chunks)]
-        table = pa.concat_tables(tables) if tables else schema.empty_table()
+        tables = [pq.ParquetFile(_part_path(work_dir, i, table_name)).read() for i in range(n_chunks)
+                  if counts[i].get(table_name)]
+        table = pa.concat_tables(tables) if tables else table_from_rows([], schema)
         gathered[table_name] = table if as_arrow else table.to_pandas()
     return gathered
 

@@ -89,6 +89,25 @@ def test_partitioned_run_gives_the_same_table_with_worker_processes(tmp_path):
     pd.testing.assert_frame_equal(one, two)
 
 
+EVEN = {"even": SQUARES["squares"], "none": SQUARES["squares"]}
+
+
+def even_square_chunk(rows: pd.DataFrame) -> dict:
+    squares = square_chunk(rows)["squares"]
+    return {"even": squares[squares["square"] % 2 == 0], "none": squares.iloc[:0]}
+
+
+def test_a_chunk_table_without_rows_is_counted_not_written_and_gathers_as_the_declared_empty_table(tmp_path):
+    rows = pd.DataFrame({"item": [f"i{n}" for n in (1, 3, 2, 4, 5, 7)], "n": [1, 3, 2, 4, 5, 7]})
+    result = run_partitioned(rows, even_square_chunk, schemas=EVEN, work_dir=tmp_path / "work", chunk_size=2,
+                             progress=False)
+    assert result["even"]["square"].tolist() == [4, 16]
+    assert list(result["none"].columns) == ["item", "square"] and len(result["none"]) == 0
+    assert sorted(path.name for path in (tmp_path / "work").glob("*.parquet")) == ["part-00001.even.parquet"]
+    again = run_partitioned(rows, even_square_chunk, schemas=EVEN, work_dir=tmp_path / "work", chunk_size=2,
+                            progress=False)
+    pd.testing.assert_frame_equal(again["even"], result["even"])
+
 
 def pid_square_chunk(rows: pd.DataFrame, *, pid_dir: str) -> dict:
     """Squares, after a pause, recording which process computed the chunk."""
