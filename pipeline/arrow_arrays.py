@@ -54,8 +54,11 @@ def array_from_numpy(values: np.ndarray, data_type: pa.DataType | None = None) -
     if numpy_type.kind == "b":
         data = pa.py_buffer(np.packbits(values.astype(bool), bitorder="little"))
     else:
-        if numpy_type.kind in "iu" and values.dtype.kind == "f" and not np.all(np.mod(values[~np.isnan(values)], 1) == 0):
-            raise TypeError(f"a {data_type} column cannot hold the fraction {float(values[np.mod(values, 1) != 0][0])}")
+        if numpy_type.kind in "iu" and values.dtype.kind == "f":
+            with np.errstate(invalid="ignore"):
+                not_whole = values[~np.isfinite(values) | (np.mod(values, 1) != 0)]
+            if len(not_whole):
+                raise TypeError(f"a {data_type} column cannot hold {float(not_whole[0])}")
         data = pa.py_buffer(values.astype(numpy_type, copy=False))
     return pa.Array.from_buffers(data_type, len(values), [None, data])
 
@@ -66,9 +69,12 @@ def array_from_values(values: Sequence, data_type: pa.DataType) -> pa.Array:
     count = len(values)
     validity, nulls = _validity(values)
     if pa.types.is_boolean(data_type) or pa.types.is_integer(data_type) or pa.types.is_floating(data_type):
+        wants_bool = pa.types.is_boolean(data_type)
         for value in values:
-            if value is not None and not isinstance(value, (int, float, np.number, np.bool_)) or (
-                    isinstance(value, (bool, np.bool_)) != pa.types.is_boolean(data_type) and value is not None):
+            if value is None:
+                continue
+            is_bool = isinstance(value, (bool, np.bool_))
+            if is_bool != wants_bool or not isinstance(value, (int, float, np.number, np.bool_)):
                 raise TypeError(f"cannot put {value!r} into a {data_type} column")
         filler = np.nan if pa.types.is_floating(data_type) else 0
         data = np.array([filler if value is None else value for value in values])
@@ -102,8 +108,9 @@ def floats_from_array(data: pa.Array | pa.ChunkedArray) -> np.ndarray:
             raise TypeError(f"expected a numeric array, got {chunk.type}")
         validity, values = chunk.buffers()[:2]
         start, stop = chunk.offset, chunk.offset + len(chunk)
-        floats = np.frombuffer(values, _numpy_dtype(chunk.type))[start:stop].astype(np.float64) if len(chunk) else \
-            np.empty(0, np.float64)
+        if not len(chunk):
+            continue
+        floats = np.frombuffer(values, _numpy_dtype(chunk.type))[start:stop].astype(np.float64)
         if validity is not None and chunk.null_count:
             valid = np.unpackbits(np.frombuffer(validity, np.uint8), bitorder="little")[start:stop].astype(bool)
             floats[~valid] = np.nan

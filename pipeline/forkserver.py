@@ -1,10 +1,10 @@
 """The fork server that local worker processes start from, started as early as a stage wants it.
 
 A stage run with ``--workers N`` computes in this process and in ``N - 1`` children forked from a fork
-server, which imports the stage's modules once (numpy, pyarrow, OpenCV, the colour tables: a few tenths of a second of CPU). Started
-before this process does its own imports, the server does that work on another core at the same time,
-and the first child can take a chunk as soon as there is one. Standard library only, so that starting it
-costs nothing.
+server, which imports the stage's modules once (numpy, pyarrow, OpenCV, the colour tables: a few tenths
+of a second of CPU). Started before this process does its own imports, the server does that work on
+another core at the same time, and the first child can take a chunk as soon as there is one. Standard
+library only, so that starting it costs nothing.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Run a per-row stage over a manifest in chunks that resume, locally or on a Dask cluster.
 
 Each chunk writes its output tables to ``part-NNNNN.<table>.parquet`` (temporary file, then rename)
-and then a ``part-NNNNN.done`` marker with each table's row count (a table without rows gets no file). A re-run skips every chunk whose marker exists, so a stage
-killed halfway redoes none of its finished chunks. The chunk function does not know whether local
-processes or Dask workers run it; outputs are gathered in chunk order, so the final table is the
-same row for row whatever the worker count or scheduler. Rows and tables are pandas frames or Arrow
-tables, as the stage works.
+and then a ``part-NNNNN.done`` marker with each table's row count (a table without rows gets no file).
+A re-run skips every chunk whose marker exists, so a stage killed halfway redoes none of its finished
+chunks. The chunk function does not know whether local processes or Dask workers run it; outputs are
+gathered in chunk order, so the final table is the same row for row whatever the worker count or
+scheduler. Rows and tables are pandas frames or Arrow tables, as the stage works.
 """
 
 from __future__ import annotations

@@ -47,7 +47,8 @@ def test_a_nan_stays_a_value_and_none_is_null():
     (["x"], pa.float64(), "cannot put 'x' into a double column"),
     ([True], pa.float64(), "cannot put True into a double column"),
     ([1], pa.string(), "cannot put 1 into a string column"),
-    ([1.5], pa.int64(), "cannot hold the fraction 1.5"),
+    ([1.5], pa.int64(), "cannot hold 1.5"),
+    ([float("nan")], pa.int64(), "cannot hold nan"),
     ([{"a": 1}], pa.struct([("a", pa.int64())]), "cannot build a struct"),
 ])
 def test_a_value_of_the_wrong_kind_is_refused(values, data_type, message):
