@@ -134,9 +134,9 @@ def read_arrow_table(path: Path | str, columns: list[str] | None = None) -> pa.T
     missing or unreadable file raises IcaaError, as :func:`read_table`."""
     def read_parquet(parquet: Path) -> pa.Table:
         # ParquetFile reads one file as pq.read_table does, without the dataset layer (which loads pandas).
-        file = pq.ParquetFile(parquet)
-        present = file.schema_arrow.names
-        return file.read(columns=None if columns is None else [c for c in columns if c in present])
+        with pq.ParquetFile(parquet) as file:
+            present = file.schema_arrow.names
+            return file.read(columns=None if columns is None else [c for c in columns if c in present])
 
     def read_csv(csv: Path, delimiter: str) -> pa.Table:
         import pyarrow.csv as pacsv

@@ -114,12 +114,16 @@ def _prepare_work_dir(work_dir: Path, run_fingerprint: str) -> None:
         atomic_write_json(marker, {"fingerprint": run_fingerprint})
 
 
+def _read_part(path: Path) -> pa.Table:
+    with pq.ParquetFile(path) as file:  # one file, without pq.read_table's dataset layer (which loads pandas)
+        return file.read()
+
+
 def _gather(work_dir: Path, n_chunks: int, schemas: Mapping[str, pa.Schema], as_arrow: bool) -> dict[str, Rows]:
     gathered: dict[str, Rows] = {}
     counts = [json.loads(_done_path(work_dir, i).read_text()) for i in range(n_chunks)]
     for table_name, schema in schemas.items():
-        tables = [pq.ParquetFile(_part_path(work_dir, i, table_name)).read() for i in range(n_chunks)
-                  if counts[i].get(table_name)]
+        tables = [_read_part(_part_path(work_dir, i, table_name)) for i in range(n_chunks) if counts[i].get(table_name)]
         table = pa.concat_tables(tables) if tables else table_from_rows([], schema)
         gathered[table_name] = table if as_arrow else table.to_pandas()
     return gathered
