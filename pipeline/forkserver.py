@@ -19,16 +19,13 @@ __all__ = ["worker_context", "start_fork_server"]
 
 
 def worker_context(preload: Sequence[str]):
-    """The multiprocessing context of local workers: a fork server preloading ``preload`` (``spawn`` where there
-    is no fork server, on Windows).
-
-    The main module is imported only when ``preload`` names ``__main__`` (a chunk function defined in a script):
-    a console script's main module is its command-line parser, which no worker needs.
-    """
+    """The multiprocessing context of local workers: a fork server preloading ``__main__`` and ``preload``
+    (``spawn`` where there is no fork server, on Windows)."""
     context = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
     if context.get_start_method() == "forkserver":
-        # A later run in this process reuses the server, whatever it preloads.
-        context.set_forkserver_preload(list(dict.fromkeys(preload)))
+        # Every child runs the main script again (as __mp_main__) when it starts; preloaded here, its imports
+        # are already done in the child. A later run in this process reuses the server.
+        context.set_forkserver_preload(["__main__", *preload])
     return context
 
 
