@@ -2,12 +2,14 @@
 
 Why not ``pa.array`` or ``pa.Table.from_pylist``: on their first call they import pandas (pyarrow asks whether
 the values are a pandas object), which costs about 0.15 s of start-up. harmony-score builds its tables here and
-so runs without pandas. The arrays are the ones pyarrow builds for the types the stages use; other types are
-refused rather than guessed.
+so runs without pandas. The arrays are the ones pyarrow builds for the types the stages use, and a value pyarrow
+refuses (out of range, a fraction for an integer) is refused here too. Stricter than pyarrow: a boolean in a
+number column and bytes in a text column are refused, not converted, and so are other types.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -59,8 +61,32 @@ def array_from_numpy(values: np.ndarray, data_type: pa.DataType | None = None) -
                 not_whole = values[~np.isfinite(values) | (np.mod(values, 1) != 0)]
             if len(not_whole):
                 raise TypeError(f"a {data_type} column cannot hold {float(not_whole[0])}")
+        if numpy_type.kind in "iu" and values.dtype.kind in "iuf" and len(values):
+            info = np.iinfo(numpy_type)
+            if values.min() < info.min or values.max() > info.max:
+                outside = values[(values < info.min) | (values > info.max)][0]
+                raise TypeError(f"{outside} is outside the range of a {data_type} column")
         data = pa.py_buffer(values.astype(numpy_type, copy=False))
     return pa.Array.from_buffers(data_type, len(values), [None, data])
+
+
+def _checked_number(value: object, data_type: pa.DataType, numpy_type: np.dtype) -> object:
+    """``value`` as it goes into a number or boolean column; TypeError where ``pa.array`` would refuse it (text, a
+    boolean among numbers, a fraction or a value out of range for an integer, an integer a float cannot hold)."""
+    is_bool = isinstance(value, (bool, np.bool_))
+    if is_bool != (numpy_type.kind == "b") or not isinstance(value, (int, float, np.number, np.bool_)):
+        raise TypeError(f"cannot put {value!r} into a {data_type} column")
+    if numpy_type.kind in "iu":
+        if isinstance(value, (float, np.floating)) and not (math.isfinite(value) and value == int(value)):
+            raise TypeError(f"a {data_type} column cannot hold {value}")
+        info = np.iinfo(numpy_type)
+        if not info.min <= int(value) <= info.max:
+            raise TypeError(f"{int(value)} is outside the range of a {data_type} column")
+        return int(value)
+    if numpy_type.kind == "f" and isinstance(value, (int, np.integer)) and not is_bool \
+            and abs(int(value)) > 2 ** (np.finfo(numpy_type).nmant + 1):
+        raise TypeError(f"{value} cannot be held exactly in a {data_type} column")
+    return value
 
 
 def array_from_values(values: Sequence, data_type: pa.DataType) -> pa.Array:
@@ -69,16 +95,11 @@ def array_from_values(values: Sequence, data_type: pa.DataType) -> pa.Array:
     count = len(values)
     validity, nulls = _validity(values)
     if pa.types.is_boolean(data_type) or pa.types.is_integer(data_type) or pa.types.is_floating(data_type):
-        wants_bool = pa.types.is_boolean(data_type)
-        for value in values:
-            if value is None:
-                continue
-            is_bool = isinstance(value, (bool, np.bool_))
-            if is_bool != wants_bool or not isinstance(value, (int, float, np.number, np.bool_)):
-                raise TypeError(f"cannot put {value!r} into a {data_type} column")
-        filler = np.nan if pa.types.is_floating(data_type) else 0
-        data = np.array([filler if value is None else value for value in values])
-        array = array_from_numpy(data if len(data) else data.astype(_numpy_dtype(data_type)), data_type)
+        numpy_type = _numpy_dtype(data_type)
+        filler = np.nan if numpy_type.kind == "f" else 0
+        numbers = [filler if value is None else value if numpy_type.kind == "f" and isinstance(value, float)
+                   else _checked_number(value, data_type, numpy_type) for value in values]
+        array = array_from_numpy(np.array(numbers, dtype=numpy_type), data_type)
         return pa.Array.from_buffers(data_type, count, [validity, array.buffers()[1]], null_count=nulls)
     if pa.types.is_string(data_type) or pa.types.is_large_string(data_type):
         encoded = []

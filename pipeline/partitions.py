@@ -31,7 +31,6 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from icaa.common.errors import IcaaError
-from icaa.pipeline.arrow_arrays import table_from_rows
 from icaa.pipeline.forkserver import start_fork_server
 from icaa.common.files import atomic_write_json
 from icaa.pipeline.io import write_table
@@ -49,6 +48,9 @@ Rows = Union["pd.DataFrame", pa.Table]
 ChunkFunction = Callable[..., Mapping[str, Rows]]
 
 _FINGERPRINT_FILE = "_fingerprint.json"
+#: The work directory's layout, part of its fingerprint so that code of another layout never resumes from it.
+#: 2: a table without rows has no part file (its count in the done marker says so).
+_PARTS_LAYOUT = 2
 
 
 def fingerprint(*parts: Any) -> str:
@@ -124,7 +126,7 @@ def _gather(work_dir: Path, n_chunks: int, schemas: Mapping[str, pa.Schema], as_
     counts = [json.loads(_done_path(work_dir, i).read_text()) for i in range(n_chunks)]
     for table_name, schema in schemas.items():
         tables = [_read_part(_part_path(work_dir, i, table_name)) for i in range(n_chunks) if counts[i].get(table_name)]
-        table = pa.concat_tables(tables) if tables else table_from_rows([], schema)
+        table = pa.concat_tables(tables) if tables else pa.Table.from_batches([], schema=schema)
         gathered[table_name] = table if as_arrow else table.to_pandas()
     return gathered
 
@@ -202,7 +204,7 @@ def run_partitioned(
     options = dict(options or {})
     work_path = Path(work_dir)
     run_fingerprint = run_fingerprint or fingerprint(_first_column(rows), options, chunk_size)
-    _prepare_work_dir(work_path, fingerprint(run_fingerprint, chunk_size))
+    _prepare_work_dir(work_path, fingerprint(run_fingerprint, chunk_size, _PARTS_LAYOUT))
     n_chunks = (len(rows) + chunk_size - 1) // chunk_size
     chunks = [_slice(rows, i * chunk_size, (i + 1) * chunk_size) for i in range(n_chunks)]
     pending = [i for i in range(n_chunks) if not _done_path(work_path, i).exists()]

@@ -50,10 +50,22 @@ def test_a_nan_stays_a_value_and_none_is_null():
     ([1.5], pa.int64(), "cannot hold 1.5"),
     ([float("nan")], pa.int64(), "cannot hold nan"),
     ([{"a": 1}], pa.struct([("a", pa.int64())]), "cannot build a struct"),
+    ([300], pa.uint8(), "300 is outside the range of a uint8 column"),
+    ([-1], pa.uint8(), "-1 is outside the range"),
+    ([2**63], pa.int64(), "outside the range of a int64 column"),
+    ([2**40], pa.int32(), "outside the range of a int32 column"),
+    ([2**53 + 1, 0.5], pa.float64(), "cannot be held exactly in a double column"),
 ])
 def test_a_value_of_the_wrong_kind_is_refused(values, data_type, message):
     with pytest.raises(TypeError, match=message):
         array_from_values(values, data_type)
+
+
+@pytest.mark.parametrize("values, data_type", [
+    ([2**63 - 1, 1.0], pa.int64()), ([2**53 + 1, 1.0], pa.int64()), ([2**53, 0.5], pa.float64()),
+])
+def test_large_integers_keep_every_digit_as_in_pyarrow(values, data_type):
+    assert array_from_values(values, data_type).equals(pa.array(values, data_type))
 
 
 def test_an_array_from_numpy_keeps_values_and_type():
@@ -62,6 +74,8 @@ def test_an_array_from_numpy_keeps_values_and_type():
     assert array_from_numpy(np.array([True, False, True])).to_pylist() == [True, False, True]
     with pytest.raises(ValueError, match="1-D"):
         array_from_numpy(np.zeros((2, 2)))
+    with pytest.raises(TypeError, match="300 is outside the range of a uint8 column"):
+        array_from_numpy(np.array([1, 300]), pa.uint8())
 
 
 def test_floats_from_an_array_follow_offsets_chunks_and_nulls():

@@ -109,6 +109,36 @@ def test_a_chunk_table_without_rows_is_counted_not_written_and_gathers_as_the_de
     pd.testing.assert_frame_equal(again["even"], result["even"])
 
 
+STAMPED = {"stamped": pa.schema([column("item", pa.string(), "id"),
+                                 column("at", pa.timestamp("s", tz="UTC"), "when", unit="UTC")])}
+
+
+def nothing_stamped_chunk(rows: pd.DataFrame) -> dict:
+    return {}
+
+
+def test_a_table_no_chunk_writes_gathers_empty_whatever_its_column_types(tmp_path):
+    result = run_partitioned(pd.DataFrame({"item": ["a", "b", "c"]}), nothing_stamped_chunk, schemas=STAMPED,
+                             work_dir=tmp_path / "work", chunk_size=2, progress=False)
+    assert list(result["stamped"].columns) == ["item", "at"] and len(result["stamped"]) == 0
+    assert str(result["stamped"]["at"].dtype).startswith("datetime64")
+
+
+def test_a_work_dir_of_another_parts_layout_is_not_resumed(tmp_path, monkeypatch):
+    import icaa.pipeline.partitions as partitions
+
+    rows = pd.DataFrame({"item": ["i0", "i1"], "n": [0, 1]})
+    log = tmp_path / "calls.log"
+    run = lambda: run_partitioned(rows, square_chunk, schemas=SQUARES, work_dir=tmp_path / "work",  # noqa: E731
+                                  chunk_size=1, options={"log": str(log)}, run_fingerprint="same", progress=False)
+    run()
+    run()
+    assert log.read_text().splitlines() == ["i0", "i1"]
+    monkeypatch.setattr(partitions, "_PARTS_LAYOUT", partitions._PARTS_LAYOUT - 1)
+    run()
+    assert log.read_text().splitlines() == ["i0", "i1", "i0", "i1"]
+
+
 def pid_square_chunk(rows: pd.DataFrame, *, pid_dir: str) -> dict:
     """Squares, after a pause, recording which process computed the chunk."""
     import os
