@@ -53,9 +53,7 @@ def array_from_numpy(values: np.ndarray, data_type: pa.DataType | None = None) -
         raise ValueError(f"expected a 1-D array, got shape {values.shape}")
     data_type = data_type or pa.from_numpy_dtype(values.dtype)
     numpy_type = _numpy_dtype(data_type)
-    if numpy_type.kind == "b":
-        data = pa.py_buffer(np.packbits(values.astype(bool), bitorder="little"))
-    else:
+    if numpy_type.kind != "b":
         if numpy_type.kind in "iu" and values.dtype.kind == "f":
             with np.errstate(invalid="ignore"):
                 not_whole = values[~np.isfinite(values) | (np.mod(values, 1) != 0)]
@@ -66,8 +64,14 @@ def array_from_numpy(values: np.ndarray, data_type: pa.DataType | None = None) -
             if values.min() < info.min or values.max() > info.max:
                 outside = values[(values < info.min) | (values > info.max)][0]
                 raise TypeError(f"{outside} is outside the range of a {data_type} column")
-        data = pa.py_buffer(values.astype(numpy_type, copy=False))
-    return pa.Array.from_buffers(data_type, len(values), [None, data])
+    return pa.Array.from_buffers(data_type, len(values), [None, _values_buffer(values, numpy_type)])
+
+
+def _values_buffer(values: np.ndarray, numpy_type: np.dtype) -> pa.Buffer:
+    """The data buffer of an Arrow array of ``numpy_type`` values (booleans packed to bits)."""
+    if numpy_type.kind == "b":
+        return pa.py_buffer(np.packbits(values.astype(bool), bitorder="little"))
+    return pa.py_buffer(np.ascontiguousarray(values, dtype=numpy_type))
 
 
 def _checked_number(value: object, data_type: pa.DataType, numpy_type: np.dtype) -> object:
@@ -99,8 +103,9 @@ def array_from_values(values: Sequence, data_type: pa.DataType) -> pa.Array:
         filler = np.nan if numpy_type.kind == "f" else 0
         numbers = [filler if value is None else value if numpy_type.kind == "f" and isinstance(value, float)
                    else _checked_number(value, data_type, numpy_type) for value in values]
-        array = array_from_numpy(np.array(numbers, dtype=numpy_type), data_type)
-        return pa.Array.from_buffers(data_type, count, [validity, array.buffers()[1]], null_count=nulls)
+        # _checked_number has held every value to the column's type and range.
+        data = _values_buffer(np.array(numbers, dtype=numpy_type), numpy_type)
+        return pa.Array.from_buffers(data_type, count, [validity, data], null_count=nulls)
     if pa.types.is_string(data_type) or pa.types.is_large_string(data_type):
         encoded = []
         for value in values:

@@ -27,13 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from icaa.common.errors import IcaaError
 from icaa.pipeline.forkserver import start_fork_server
 from icaa.common.files import atomic_write_json
-from icaa.pipeline.io import write_table
+from icaa.pipeline.io import read_arrow_table, write_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -116,16 +115,12 @@ def _prepare_work_dir(work_dir: Path, run_fingerprint: str) -> None:
         atomic_write_json(marker, {"fingerprint": run_fingerprint})
 
 
-def _read_part(path: Path) -> pa.Table:
-    with pq.ParquetFile(path) as file:  # one file, without pq.read_table's dataset layer (which loads pandas)
-        return file.read()
-
-
 def _gather(work_dir: Path, n_chunks: int, schemas: Mapping[str, pa.Schema], as_arrow: bool) -> dict[str, Rows]:
     gathered: dict[str, Rows] = {}
     counts = [json.loads(_done_path(work_dir, i).read_text()) for i in range(n_chunks)]
     for table_name, schema in schemas.items():
-        tables = [_read_part(_part_path(work_dir, i, table_name)) for i in range(n_chunks) if counts[i].get(table_name)]
+        tables = [read_arrow_table(_part_path(work_dir, i, table_name)) for i in range(n_chunks)
+                  if counts[i].get(table_name)]
         table = pa.concat_tables(tables) if tables else pa.Table.from_batches([], schema=schema)
         gathered[table_name] = table if as_arrow else table.to_pandas()
     return gathered
@@ -171,7 +166,8 @@ def run_partitioned(
     chunk_function
         Module-level function ``(rows, **options) -> {table_name: table}`` (pandas frames or Arrow tables).
     schemas
-        Name -> schema of every table the function returns (missing ones are written empty).
+        Name -> schema of every table the function returns (a missing or empty one writes no part file and
+        gathers as an empty table of its schema).
     work_dir
         Where chunk outputs and done markers live; kept between runs to resume.
     workers
