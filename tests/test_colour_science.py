@@ -297,6 +297,25 @@ def test_template_fit_from_the_histogram_matches_a_per_pixel_sum():
     assert abs(per_pixel - fit.distance_deg) < 0.5
 
 
+def test_template_costs_of_every_rotation_equal_a_direct_sum_over_the_histogram():
+    """The FFT over one distance profile per template stands for all 360 rotations of the template."""
+    from icaa.pipeline.colour.templates import TEMPLATES, hue_template_distances
+
+    histogram = np.random.default_rng(4).uniform(0, 1, 360) ** 4
+    weights = histogram / histogram.sum()
+    bin_centres = np.arange(360) + 0.5
+    for name, (best_alpha, best_cost) in hue_template_distances(histogram).items():
+        costs = []
+        for alpha in range(360):
+            distance = np.full(360, np.inf)
+            for centre, width in TEMPLATES[name]:
+                arc = np.abs((bin_centres - (alpha + centre) + 180) % 360 - 180)
+                distance = np.minimum(distance, np.maximum(0, arc - width / 2))
+            costs.append(float(distance @ weights))
+        assert best_cost == pytest.approx(min(costs), abs=1e-9), name
+        assert costs[int(best_alpha)] == pytest.approx(min(costs), abs=1e-9), name
+
+
 def test_hasler_colourfulness_of_half_red_half_blue_is_272_6():
     assert colourfulness_HaslerSusstrunk2003(split((255, 0, 0), (0, 0, 255))) == pytest.approx(272.6, abs=0.5)
     assert colourfulness_HaslerSusstrunk2003(solid((128, 128, 128))) == pytest.approx(0.0, abs=1e-9)

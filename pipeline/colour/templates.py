@@ -55,24 +55,27 @@ def _arc_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=None)
-def _distance_table(template: str) -> np.ndarray:
-    """D[alpha, bin]: distance of hue (bin + 0.5) from template rotated by alpha (both 0..359)."""
-    alphas = np.arange(360, dtype=np.float64)[:, None]
-    hues = np.arange(360, dtype=np.float64)[None, :] + 0.5
-    table = np.full((360, 360), np.inf)
+def _distance_profile(template: str) -> np.ndarray:
+    """Distance of hue (bin + 0.5) from the template at rotation 0, for bins 0..359.
+
+    The template rotated by alpha gives the same profile shifted by alpha, so this row stands for all 360
+    rotations (building them all cost a 360x360 table per template, 20 ms of every worker's start-up).
+    """
+    hues = np.arange(360, dtype=np.float64) + 0.5
+    profile = np.full(360, np.inf)
     for centre, width in TEMPLATES[template]:
-        table = np.minimum(table, np.maximum(0.0, _arc_deg(hues, alphas + centre) - width / 2.0))
-    return table
+        profile = np.minimum(profile, np.maximum(0.0, _arc_deg(hues, np.float64(centre)) - width / 2.0))
+    return profile
 
 
 @lru_cache(maxsize=None)
 def _distance_spectra() -> np.ndarray:
     """Conjugate spectra of every template's distance profile at rotation 0, one row per template.
 
-    ``_distance_table(m)[alpha, bin]`` depends only on ``(bin - alpha) mod 360``: the costs of all
-    rotations are a circular cross-correlation of the hue histogram with the row at alpha = 0.
+    The distance of bin ``b`` from the template rotated by alpha depends only on ``(b - alpha) mod 360``:
+    the costs of all rotations are a circular cross-correlation of the hue histogram with the profile.
     """
-    return np.conj(np.fft.rfft(np.stack([_distance_table(name)[0] for name in TEMPLATES]), axis=1))
+    return np.conj(np.fft.rfft(np.stack([_distance_profile(name) for name in TEMPLATES]), axis=1))
 
 
 def hue_histogram(hue_deg: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -110,7 +113,7 @@ def uniform_hue_distances_deg() -> dict[str, float]:
     >>> round(uniform_hue_distances_deg()["i"], 1)
     81.2
     """
-    return {name: float(_distance_table(name)[0].mean()) for name in TEMPLATES}
+    return {name: float(_distance_profile(name).mean()) for name in TEMPLATES}
 
 
 def template_skills(distances_deg: dict[str, float]) -> dict[str, float]:
