@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from icaa.pipeline import rejects as codes
+from icaa.pipeline import colour_tables, rejects as codes
 from icaa.pipeline.arrow_arrays import array_from_values, table_from_rows
 from icaa.pipeline.categories import HUE_FAMILIES, ICAA17K_CATEGORIES, class_score_column
 from icaa.pipeline.colour import analyse_colours
@@ -35,7 +35,7 @@ from icaa.pipeline.summary import StageSummary, Stopwatch
 __all__ = ["ANALYSIS_DEFAULTS", "WORKER_PRELOAD", "check_analysis_options", "load_analysis_options", "score_chunk",
            "score_image", "run_harmony_score"]
 
-#: What local workers' fork server imports besides this module: the analysis's lookup tables, built once.
+#: What local workers need loaded besides this module: the analysis's lookup tables, built once.
 WORKER_PRELOAD = ("icaa.pipeline.colour.preload",)
 
 #: Every threshold of the analysis: the keyword arguments of ``analyse_colours`` with its own defaults
@@ -162,11 +162,16 @@ def score_chunk(rows: pa.Table, *, images_root: str | None = None, long_side_px:
     return {"colour": table_from_rows(kept, COLOUR_PARTS), "rejects": table_from_rows(rejected, REJECTS)}
 
 
+def _as_strings(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``column`` as strings; a string column as it is (a cast loads pyarrow.compute, 20-30 ms of start-up)."""
+    return column if pa.types.is_string(column.type) else column.cast(pa.string())
+
+
 def _listing(table: pa.Table) -> pa.Table:
     """``image_id`` and ``path`` (strings; path null with --images-root and no path column), one row per id
     (its first), sorted by id."""
-    ids = np.asarray(table.column("image_id").cast(pa.string()).to_pylist(), dtype=object)
-    paths = (table.column("path").cast(pa.string()).to_pylist() if "path" in table.column_names
+    ids = np.asarray(_as_strings(table.column("image_id")).to_pylist(), dtype=object)
+    paths = (_as_strings(table.column("path")).to_pylist() if "path" in table.column_names
              else [None] * len(ids))
     _, first = np.unique(ids, return_index=True)  # sorted ids, each at its first row
     return pa.table({"image_id": array_from_values(ids[first].tolist(), pa.string()),
@@ -228,6 +233,8 @@ def run_harmony_score(images: Path | str, output: Path | str, *, rejects: Path |
     identity = fingerprint(listing.column("image_id").to_pylist(),
                            [str(path) for path in listing.column("path").to_pylist()], options,
                            code_fingerprint("icaa.pipeline.colour", "icaa.pipeline.decode", __name__))
+    if not scheduler:
+        colour_tables.build()  # before this process analyses an image or forks its workers
     tables = run_partitioned(listing, score_chunk, schemas={"colour": COLOUR_PARTS, "rejects": REJECTS},
                              work_dir=work_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler or None,
                              options=options, run_fingerprint=identity, description="harmony-score",

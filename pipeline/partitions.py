@@ -27,10 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 import pyarrow as pa
-from tqdm import tqdm
 
 from icaa.common.errors import IcaaError
-from icaa.pipeline.forkserver import start_fork_server
+from icaa.pipeline.worker_start import start_early, worker_context
 from icaa.common.files import atomic_write_json
 from icaa.pipeline.io import read_arrow_table, write_table
 
@@ -186,7 +185,9 @@ def run_partitioned(
     worker_wait_s
         How long to wait for the cluster to have at least one worker before raising.
     preload
-        Modules the local workers' fork server imports besides the chunk function's (``forkserver``).
+        Modules the local workers need loaded besides the chunk function's, such as one that builds lookup
+        tables on import: imported here before the children are forked, or by their fork server
+        (:mod:`icaa.pipeline.worker_start`).
 
     Returns
     -------
@@ -204,8 +205,7 @@ def run_partitioned(
     n_chunks = (len(rows) + chunk_size - 1) // chunk_size
     chunks = [_slice(rows, i * chunk_size, (i + 1) * chunk_size) for i in range(n_chunks)]
     pending = [i for i in range(n_chunks) if not _done_path(work_path, i).exists()]
-    bar = tqdm(total=n_chunks, initial=n_chunks - len(pending), desc=description, unit="chunk",
-               disable=not progress, file=sys.stderr)
+    bar = _progress_bar(progress, total=n_chunks, initial=n_chunks - len(pending), desc=description, unit="chunk")
     # Absolute, so that Dask workers started in another directory (or on another machine that
     # mounts the same shared storage at the same path) write where the driver gathers.
     work_dir_for_workers = str(work_path.resolve())
@@ -217,6 +217,30 @@ def run_partitioned(
     finally:
         bar.close()
     return _gather(work_path, n_chunks, schemas, as_arrow=isinstance(rows, pa.Table))
+
+
+class _NoProgress:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(shown: bool, **options):
+    """A tqdm bar on stderr, or a stand-in that shows nothing (without importing tqdm: 20 ms of start-up).
+
+    The bar starts no monitor thread (which only tunes a stalled bar's refresh): local workers are forked
+    only from a process whose sole Python thread is the forking one (:mod:`icaa.pipeline.worker_start`).
+    """
+    if not shown:
+        return _NoProgress()
+    from tqdm import tqdm
+
+    class Bar(tqdm):
+        monitor_interval = 0
+
+    return Bar(file=sys.stderr, **options)
 
 
 def _dispatch(pending: list[int], args, bar, *, scheduler: str | None, workers: int, retries: int,
@@ -239,8 +263,8 @@ def _exit_with_parent(parent_pid: int, poll_s: float = 0.5) -> None:
     """Child-process initializer: end this child when the process that started the run is gone.
 
     A run killed with SIGKILL (or by the OOM killer) cannot stop its children, and they would not notice:
-    the fork server and each child hold the pipes whose closing would tell them, so they would linger,
-    one still computing its chunk. A daemon thread checks the parent's pid instead.
+    each child (and a fork server, where there is one) holds the pipes whose closing would tell them, so
+    they would linger, one still computing its chunk. A daemon thread checks the parent's pid instead.
     """
     def watch() -> None:
         while True:
@@ -259,12 +283,14 @@ def _exit_with_parent(parent_pid: int, poll_s: float = 0.5) -> None:
 def _run_on_local_processes(pending: list[int], args, workers: int, preload: Sequence[str], bar) -> None:
     """Run chunks on ``workers - 1`` child processes and in this process, each taking the next chunk when free.
 
-    This process is one of the workers (in a thread; the main thread only hands out chunks), so it computes
-    while the children start up: their fork server imports the stage's modules (numpy, pyarrow, OpenCV: ~0.3 s)
-    before the first child can take a chunk. Each worker holds one chunk at a time, so none idles while others
-    have a backlog.
+    This process is one of the workers (in a thread; the main thread only hands out chunks). The children
+    are handed their first chunks before that thread starts: forked children (:mod:`worker_start`) are
+    forked then, while this process has no thread of its own that could hold a lock. Where they come from
+    a fork server instead, this process computes while the server finishes its imports. Each worker holds
+    one chunk at a time, so none idles while others have a backlog.
     """
-    context = start_fork_server(preload)
+    start_early(preload)
+    context = worker_context(preload)
     queue = deque(pending)
     running: dict[Future, Executor] = {}
     with _ctrl_c_deferred() as stop_requested, ThreadPoolExecutor(max_workers=1) as here, \
@@ -275,9 +301,9 @@ def _run_on_local_processes(pending: list[int], args, workers: int, preload: Seq
             if queue and not stop_requested.is_set():
                 running[executor.submit(_run_chunk, *args(queue.popleft()))] = executor
 
-        hand_out(here)
         for _ in range(workers - 1):
             hand_out(children)
+        hand_out(here)
         while running:
             finished, _ = wait_for_any(running, timeout=0.25, return_when=FIRST_COMPLETED)
             for future in finished:

@@ -48,16 +48,21 @@ def test_help_imports_no_stage_and_no_heavy_library(tool, module, arguments):
 
 
 def test_harmony_score_loads_only_what_it_runs(tmp_path):
-    """The whole command on one photo: no pandas, scipy, Dask, torch, matplotlib or other stage behind it."""
+    """The whole command on one photo: no pandas, scipy, Dask, torch, matplotlib or other stage behind it, and
+    neither pyarrow.compute nor tqdm (20-30 ms each) for a table as scan writes it without a progress bar."""
     photo = tmp_path / "photos" / "red.jpg"
     photo.parent.mkdir()
     cv2 = pytest.importorskip("cv2")
     import numpy as np
 
     cv2.imwrite(str(photo), np.full((120, 160, 3), (0, 0, 255), np.uint8))
-    # As scan writes it: with the photo_key that harmony-score carries (deriving a missing one needs scipy).
-    pd.DataFrame({"image_id": ["red.jpg"], "path": [str(photo)], "photo_key": ["red.jpg"]}).to_parquet(
-        tmp_path / "images.parquet")
+    # As scan writes it: string columns, with the photo_key that harmony-score carries (deriving a missing one
+    # needs scipy).
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"image_id": ["red.jpg"], "path": [str(photo)], "photo_key": ["red.jpg"]}),
+                   tmp_path / "images.parquet")
     code = IMPORTED_BY_HELP.replace(', "--help"]', "]").format(
         tool="icaa-data", module="icaa.pipeline.cli",
         arguments=["harmony-score", str(tmp_path / "images.parquet"), "-o", str(tmp_path / "c.parquet"), "--no-progress"])
@@ -65,7 +70,8 @@ def test_harmony_score_loads_only_what_it_runs(tmp_path):
     loaded = set(done.stderr.split("MODULES", 1)[1].split())
     assert "scored: 1" in done.stdout
     unneeded = ("pandas", "scipy", "dask", "distributed", "torch", "matplotlib", "skimage", "label_studio_sdk", "yaml",
-                "icaa.pipeline.scan", "icaa.pipeline.balance", "icaa.pipeline.fuse", "icaa.model")
+                "pyarrow.compute", "tqdm", "icaa.pipeline.scan", "icaa.pipeline.balance", "icaa.pipeline.fuse",
+                "icaa.model")
     assert sorted(m for m in loaded if any(m == name or m.startswith(name + ".") for name in unneeded)) == []
 
 

@@ -259,3 +259,95 @@ def test_write_table_is_atomic_and_leaves_no_temporary_files(tmp_path):
     write_table(pd.DataFrame({"a": [1, 2]}), tmp_path / "t.parquet")
     assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]
     assert read_table(tmp_path / "t.parquet")["a"].tolist() == [1, 2]
+
+
+def test_an_arrow_table_written_against_its_declaration_gets_the_declared_schema_and_keeps_its_refusals(tmp_path):
+    """Columns of the declared types are relabelled rather than cast; a null where the declaration forbids one
+    is refused as the cast refuses it, also for a stage's unchecked parts."""
+    import pyarrow.parquet as pq
+
+    from icaa.pipeline.schemas import REJECTS
+
+    rows = {name: ["x"] for name in REJECTS.names}
+    rows.update(stage=["scan"], reason=["missing"])
+    write_table(pa.table(rows).select(list(reversed(REJECTS.names))), tmp_path / "r.parquet", REJECTS)
+    assert pq.read_schema(tmp_path / "r.parquet").equals(REJECTS, check_metadata=True)
+    rows["image_id"] = [None]
+    with pytest.raises(ValueError, match="null values to non-nullable"):
+        write_table(pa.table(rows, schema=pa.schema([(f.name, f.type) for f in REJECTS])), tmp_path / "p.parquet",
+                    REJECTS, check=False)
+    assert not (tmp_path / "p.parquet").exists()
+
+
+
+WORKERS_RUN = """
+import json, os, sys, threading
+import pandas as pd, pyarrow as pa
+from icaa.pipeline import worker_start
+from icaa.pipeline.partitions import run_partitioned
+from icaa.pipeline.schemas import column
+from dask_chunk_jobs import report_process_chunk
+
+if __name__ == "__main__":
+    work, report, mode = sys.argv[1:]
+    if mode == "fork server":
+        worker_start.FORKS_FROM_HERE = False
+    if mode == "another thread":
+        threading.Thread(target=threading.Event().wait, daemon=True).start()
+    before = {thread.ident for thread in threading.enumerate()}
+    threads_at_fork = []
+    os.register_at_fork(before=lambda: threads_at_fork.append(
+        [thread.name for thread in threading.enumerate() if thread.ident not in before]))
+    rows = pd.DataFrame({"item_id": [f"i{n}" for n in range(6)], "value": range(6)})
+    schema = {"squares": pa.schema([column("item_id", pa.string(), "id"), column("square", pa.int64(), "n^2")])}
+    result = run_partitioned(rows, report_process_chunk, schemas=schema, work_dir=work, chunk_size=1, workers=2,
+                             options={"report_dir": report}, preload=("preload_marker",), progress=True)
+    assert result["squares"]["square"].tolist() == [n * n for n in range(6)]
+    print(json.dumps({"pid": os.getpid(), "threads_at_fork": threads_at_fork}))
+"""
+
+
+def _run_workers(tmp_path, mode: str) -> tuple[int, list, list[tuple[int, str]]]:
+    """Run six chunks on two local workers in a fresh process; its pid, the new threads at each fork, and
+    (pid, pid that imported ``preload_marker``) of every chunk computed in a child."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script, report = tmp_path / "run.py", tmp_path / "report"
+    script.write_text(WORKERS_RUN)
+    report.mkdir()
+    # Python 3.11's fork server ignores the parent's sys.path; the tests' folder reaches it by the environment.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "work"), str(report), mode], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    run = json.loads(done.stdout.splitlines()[-1])
+    chunks = [(int(pid), imported) for pid, imported in (path.read_text().split() for path in report.iterdir())]
+    in_children = [(pid, imported) for pid, imported in chunks if pid != run["pid"]]
+    assert len(chunks) == 6 and in_children, "no chunk ran in a child process"
+    return run["pid"], run["threads_at_fork"], in_children
+
+
+@pytest.mark.skipif(not __import__("icaa.pipeline.worker_start").pipeline.worker_start.FORKS_FROM_HERE,
+                    reason="children are forked from the running process on Linux only")
+def test_local_workers_are_forked_after_the_preload_and_before_the_run_starts_a_thread(tmp_path):
+    parent, threads_at_fork, in_children = _run_workers(tmp_path, "fork")
+    # Every child started with the module imported by the parent before the fork, when the run (its progress
+    # bar included) had started no thread.
+    assert {imported for _, imported in in_children} == {str(parent)}
+    assert threads_at_fork == [[]]
+
+
+@pytest.mark.parametrize("mode", ["fork server", "another thread"])
+def test_local_workers_come_from_a_fork_server_where_forking_here_is_unsafe(tmp_path, mode):
+    """macOS (fork unsafe) and a process with another Python thread (a notebook kernel, a Dask client): the
+    fork server imports the preload, neither this process nor the child that ran the chunk."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("this platform has no fork server")
+    parent, _, in_children = _run_workers(tmp_path, mode)
+    assert all(imported not in (str(parent), str(pid), "None") for pid, imported in in_children)
+    assert len({imported for _, imported in in_children}) == 1

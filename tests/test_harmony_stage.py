@@ -388,15 +388,47 @@ def test_decoding_below_the_analysis_size_is_refused_in_one_sentence(demo_colour
     assert not (tmp_path / "colour.parquet").exists()
 
 
-def test_the_cli_starts_the_fork_server_with_the_modules_the_stage_preloads():
+def test_the_cli_starts_workers_with_the_modules_the_stage_preloads():
     from icaa.pipeline.cli.harmony import WORKER_MODULES
     from icaa.pipeline.harmony import WORKER_PRELOAD, score_chunk
 
     assert WORKER_MODULES == (score_chunk.__module__, *WORKER_PRELOAD)
 
 
+COLOUR_TABLES_RUN = """
+import sys
+{setup}
+from icaa.pipeline import colour_tables
+
+colour_tables.build_in_background()
+helper = colour_tables._opencv_thread
+try:
+    colour_tables.build()
+except ImportError as error:
+    print("ImportError:", error)
+print("helper", helper is not None, "alive", helper.is_alive(), "built", colour_tables._built)
+"""
+
+
+@pytest.mark.parametrize("setup, says", [
+    ("", "helper True alive False built True"),
+    # A helper that fails says nothing; build() fails again where the caller sees it.
+    ("sys.modules['cv2'] = None", "helper True alive False built False"),
+])
+def test_the_colour_tables_build_on_a_helper_thread_that_is_joined_before_any_image(setup, says):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", COLOUR_TABLES_RUN.format(setup=setup)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == says
+    assert ("ImportError:" in done.stdout) == bool(setup)
+    assert "Exception in thread" not in done.stderr
+
+
 def test_the_command_with_two_workers_writes_the_table_of_one(demo_colour, tmp_path):
-    """Two workers (the fork server started before the command's own imports) give the one-worker table."""
+    """Two workers (a child forked after the command's imports) give the one-worker table."""
     import shutil
     import subprocess
     import sys

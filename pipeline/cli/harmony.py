@@ -11,7 +11,7 @@ from icaa.pipeline.cli._util import app, echo_summary, interrupted
 
 __all__ = ["harmony_score_command", "WORKER_MODULES"]
 
-#: What the workers' fork server imports: harmony-score's chunk module and its ``WORKER_PRELOAD``.
+#: What the workers need loaded: harmony-score's chunk module and its ``WORKER_PRELOAD``.
 WORKER_MODULES = ("icaa.pipeline.harmony", "icaa.pipeline.colour.preload")
 
 
@@ -51,11 +51,14 @@ def harmony_score_command(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Dominant and auxiliary colour, ICAA17K class (30 scores), hue-template, Ou-Luo and colourfulness scores."""
-    if workers > 1 and not scheduler:
-        from icaa.pipeline.forkserver import start_fork_server
+    if not scheduler:
+        from icaa.pipeline.colour_tables import build_in_background
+        from icaa.pipeline.worker_start import start_early
 
-        start_fork_server(WORKER_MODULES)  # the workers' imports run on another core while this process does its own
-    from icaa.pipeline.harmony import run_harmony_score  # pandas, OpenCV, pyarrow load here, not for --help
+        build_in_background()  # OpenCV's CIELAB tables build on another core while this process imports
+        if workers > 1:
+            start_early(WORKER_MODULES)  # a fork server's imports too, where workers come from one
+    from icaa.pipeline.harmony import run_harmony_score  # OpenCV, pyarrow load here, not for --help
 
     overrides = {"chroma_full_credit": chroma_full_credit, "achromatic_chroma": achromatic_chroma,
                  "min_chromatic_fraction": min_chromatic_fraction, "auxiliary_min_share": auxiliary_min_share,
