@@ -2,7 +2,7 @@
 
 OpenCV builds its CIELAB tables on the first Lab conversion (about 0.07 s of C++ that releases the GIL);
 the analysis keeps its hue-template spectra and hue-histogram geometry after their first use.
-:func:`build_in_background` starts OpenCV's part in a daemon thread, so that it runs on a second core
+:func:`build_in_background` starts OpenCV's part in a helper thread, so that it runs on a second core
 while the command imports the rest of its modules; :func:`build` waits for that thread and builds
 whatever is still missing in this one.
 
@@ -34,11 +34,12 @@ def _build_opencv_tables() -> None:
 
 
 def build_in_background() -> None:
-    """Start building OpenCV's CIELAB tables in a daemon thread (once per process)."""
+    """Start building OpenCV's CIELAB tables in a helper thread (once per process; it ends by itself)."""
     global _opencv_thread
     with _lock:
         if _opencv_thread is None and not _built:
-            _opencv_thread = threading.Thread(target=_build_opencv_tables, name="icaa-colour-tables", daemon=True)
+            # Not a daemon: an interpreter that exits (an early error) while the thread is inside OpenCV aborts.
+            _opencv_thread = threading.Thread(target=_build_opencv_tables, name="icaa-colour-tables")
             _opencv_thread.start()
 
 

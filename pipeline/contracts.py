@@ -54,9 +54,26 @@ def table_name(schema: pa.Schema) -> str | None:
     return metadata[b"table"].decode() if b"table" in metadata else None
 
 
+def _null_count(data: pa.ChunkedArray) -> int:
+    """Rows holding null (NaN counts as null in a floating column). Read from the buffers for plain columns:
+    pyarrow's ``is_null`` loads pyarrow.compute, 20-30 ms of a command's start-up."""
+    if pa.types.is_floating(data.type):
+        return int(np.isnan(floats_from_array(data)).sum())
+    if pa.types.is_dictionary(data.type) or pa.types.is_run_end_encoded(data.type):
+        import pyarrow.compute as pc  # their nulls may sit in the dictionary or the run values
+
+        return int(pc.sum(data.is_null()).as_py() or 0)
+    return data.null_count
+
+
+#: Up to this many rows, a string column's distinct values are read without pyarrow.compute (whose import
+#: costs more than reading a few thousand values); beyond, its hash kernel is faster.
+_DISTINCT_WITHOUT_COMPUTE_MAX_ROWS = 100_000
+
+
 def _distinct_texts(data: pa.ChunkedArray) -> list[str]:
     """The distinct non-null values of a text column, in order of first appearance."""
-    if pa.types.is_string(data.type):  # the usual case, without pyarrow.compute
+    if pa.types.is_string(data.type) and len(data) <= _DISTINCT_WITHOUT_COMPUTE_MAX_ROWS:
         return [value for value in dict.fromkeys(data.to_pylist()) if value is not None]
     import pyarrow.compute as pc
 
@@ -93,9 +110,7 @@ def check_values(table: pa.Table, schema: pa.Schema, where: Path | str | None = 
             continue
         data = table.column(field.name)
         if not field.nullable:
-            # NaN counts as null; read from the buffers (pyarrow's is_null loads pyarrow.compute, 20-30 ms).
-            nulls = (int(np.isnan(floats_from_array(data)).sum()) if pa.types.is_floating(data.type)
-                     else data.null_count)
+            nulls = _null_count(data)
             if nulls:
                 raise IcaaError(f"{name} table{place}: column {field.name} may not be empty, but {nulls} row(s) "
                                 f"hold null")

@@ -96,7 +96,8 @@ def _contract_table(table: pa.Table | pd.DataFrame, path: Path | str, schema: pa
         table = table.select(cast_to.names)
         # Same types and no null where the schema forbids one: relabelled, as the cast would (which loads
         # pyarrow.compute, 20-30 ms of a command's start-up); anything else is cast and refused as before.
-        if [field.type for field in table.schema] == list(cast_to.types) and not any(
+        # str() also tells apart names that == ignores, such as a list's child field (item, element).
+        if [str(field.type) for field in table.schema] == [str(kind) for kind in cast_to.types] and not any(
                 column.null_count and not field.nullable for column, field in zip(table.columns, cast_to)):
             table = pa.Table.from_arrays(table.columns, schema=cast_to)
         else:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Union
 import pyarrow as pa
 
 from icaa.common.errors import IcaaError
-from icaa.pipeline.worker_start import start_early, worker_context
+from icaa.pipeline.worker_start import worker_context
 from icaa.common.files import atomic_write_json
 from icaa.pipeline.io import read_arrow_table, write_table
 
@@ -281,29 +281,34 @@ def _exit_with_parent(parent_pid: int, poll_s: float = 0.5) -> None:
 
 
 def _run_on_local_processes(pending: list[int], args, workers: int, preload: Sequence[str], bar) -> None:
-    """Run chunks on ``workers - 1`` child processes and in this process, each taking the next chunk when free.
+    """Run chunks on ``workers - 1`` child processes (no more than there are chunks for) and in this process,
+    each taking the next chunk when free.
 
-    This process is one of the workers (in a thread; the main thread only hands out chunks). The children
-    are handed their first chunks before that thread starts: forked children (:mod:`worker_start`) are
-    forked then, while this process has no thread of its own that could hold a lock. Where they come from
-    a fork server instead, this process computes while the server finishes its imports. Each worker holds
-    one chunk at a time, so none idles while others have a backlog.
+    This process is one of the workers (in a thread; the main thread only hands out chunks). Forked children
+    (:mod:`worker_start`) are handed their first chunks before that thread starts: they are forked then,
+    while this process has no thread of its own that could hold a lock. Children from a fork server are
+    handed theirs after it, since handing one out waits for the server to finish its imports, during which
+    this process computes. Each worker holds one chunk at a time, so none idles while others have a backlog.
     """
-    start_early(preload)
     context = worker_context(preload)
+    children_count = max(1, min(workers - 1, len(pending) - 1))
     queue = deque(pending)
     running: dict[Future, Executor] = {}
     with _ctrl_c_deferred() as stop_requested, ThreadPoolExecutor(max_workers=1) as here, \
-            ProcessPoolExecutor(max_workers=workers - 1, mp_context=context, initializer=_exit_with_parent,
+            ProcessPoolExecutor(max_workers=children_count, mp_context=context, initializer=_exit_with_parent,
                                 initargs=(os.getpid(),)) as children:
 
         def hand_out(executor: Executor) -> None:
             if queue and not stop_requested.is_set():
                 running[executor.submit(_run_chunk, *args(queue.popleft()))] = executor
 
-        for _ in range(workers - 1):
+        forked = context.get_start_method() == "fork"
+        if not forked:
+            hand_out(here)
+        for _ in range(children_count):
             hand_out(children)
-        hand_out(here)
+        if forked:
+            hand_out(here)
         while running:
             finished, _ = wait_for_any(running, timeout=0.25, return_when=FIRST_COMPLETED)
             for future in finished:

@@ -42,10 +42,11 @@ def worker_context(preload: Sequence[str]):
     """The multiprocessing context of local workers, with ``preload`` imported where the children start.
 
     Forking (Linux, while the calling thread is this process's only Python thread): the modules are
-    imported here, now, so that the children inherit them; fork the children before starting any thread. Fork server: the server
-    imports them, and ``__main__``, which Python 3.11's server skips: it asks for the key ``main_path`` where
-    the preparation data says ``init_main_from_path``, so each child runs the main script again as
-    ``__mp_main__``, cheaply once the server holds the modules that script imports.
+    imported here, now, so that the children inherit them; fork the children before starting any thread.
+    Fork server: started now if it is not running (it imports the modules and ``__main__``, with SIGINT
+    ignored, see :func:`start_early`). Python 3.11's server skips ``__main__``: it asks for the key
+    ``main_path`` where the preparation data says ``init_main_from_path``, so each child runs the main script
+    again as ``__mp_main__``, cheaply once the server holds the modules that script imports.
     """
     context = multiprocessing.get_context(_start_method())
     if context.get_start_method() == "fork":
@@ -53,21 +54,30 @@ def worker_context(preload: Sequence[str]):
             importlib.import_module(name)
     elif context.get_start_method() == "forkserver":
         context.set_forkserver_preload(["__main__", *preload])
+        _ensure_fork_server()
     return context
 
 
 def start_early(preload: Sequence[str]) -> None:
-    """Where children come from a fork server, start it now (it imports ``preload`` in the background, with
-    SIGINT ignored, which it and every child inherit); elsewhere do nothing: forked children need no start.
-
-    Called by a command before its own imports. The server imports the preloaded modules before it
-    protects itself from ^C, so a Ctrl-C during that start-up would print a traceback from it.
-    """
-    if FORKS_FROM_HERE or sys.platform == "win32" or threading.current_thread() is not threading.main_thread():
+    """Where the children will come from a fork server (not Linux), start it now, so that it imports ``preload``
+    on another core while the command does its own imports; elsewhere do nothing (forked children need no
+    start, and a server started for nothing would only compete for the CPU). Called by a command before its
+    own imports."""
+    if FORKS_FROM_HERE or sys.platform == "win32":
         return
     worker_context(preload)
+
+
+def _ensure_fork_server() -> None:
+    """Start the fork server with SIGINT ignored, which it and every child inherit: a Ctrl-C while it imports
+    the preloaded modules would otherwise print its traceback and break the pool. The server imports them
+    before it protects itself from ^C, so in a thread other than the main one (where signals cannot be
+    set) it starts without this protection."""
     from multiprocessing import forkserver
 
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         forkserver.ensure_running()

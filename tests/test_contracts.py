@@ -363,6 +363,11 @@ def test_nan_counts_as_null_and_large_strings_are_checked_against_the_declared_v
     with pytest.raises(IcaaError, match="column category holds 'nope'"):
         check_values(pa.table({"category": pa.array(["monochromatic/red", None, "nope"], pa.large_string())}), COARSE)
     check_values(pa.table({"coarse_score": pa.chunked_array([[5.0], [1.0, 10.0]])}), SELECTION)
+    from icaa.pipeline.schemas import REJECTS
+
+    null_in_dictionary = pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int32()), pa.array(["a.jpg", None]))
+    with pytest.raises(IcaaError, match="column image_id may not be empty, but 1 row"):
+        check_values(pa.table({"image_id": null_in_dictionary}), REJECTS)
 
 
 def test_a_stage_names_only_reasons_registered_for_it():

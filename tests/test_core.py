@@ -279,6 +279,18 @@ def test_an_arrow_table_written_against_its_declaration_gets_the_declared_schema
     assert not (tmp_path / "p.parquet").exists()
 
 
+def test_a_list_column_cast_to_its_declaration_takes_the_declared_child_name():
+    """Relabelling keeps a column's own type; a list whose child field has another name is cast instead, so
+    that the table's columns agree with its schema."""
+    from icaa.pipeline.io import _contract_table
+    from icaa.pipeline.schemas import COLOUR_PARTS
+
+    elements = pa.array([[50.0, 10.0, 20.0]], pa.list_(pa.field("element", pa.float64())))
+    table = _contract_table(pa.table({"dominant_lab": elements}), "l.parquet",
+                            pa.schema([COLOUR_PARTS.field("dominant_lab")]), check=False)
+    assert table.column("dominant_lab").type.value_field.name == "item" == table.schema[0].type.value_field.name
+
+
 
 WORKERS_RUN = """
 import json, os, sys, threading
@@ -289,7 +301,8 @@ from icaa.pipeline.schemas import column
 from dask_chunk_jobs import report_process_chunk
 
 if __name__ == "__main__":
-    work, report, mode = sys.argv[1:]
+    work, report, mode = sys.argv[1:4]
+    preload = tuple(sys.argv[4:]) or ("preload_marker",)
     if mode == "fork server":
         worker_start.FORKS_FROM_HERE = False
     if mode == "another thread":
@@ -300,8 +313,12 @@ if __name__ == "__main__":
         [thread.name for thread in threading.enumerate() if thread.ident not in before]))
     rows = pd.DataFrame({"item_id": [f"i{n}" for n in range(6)], "value": range(6)})
     schema = {"squares": pa.schema([column("item_id", pa.string(), "id"), column("square", pa.int64(), "n^2")])}
-    result = run_partitioned(rows, report_process_chunk, schemas=schema, work_dir=work, chunk_size=1, workers=2,
-                             options={"report_dir": report}, preload=("preload_marker",), progress=True)
+    try:
+        result = run_partitioned(rows, report_process_chunk, schemas=schema, work_dir=work, chunk_size=1, workers=2,
+                                 options={"report_dir": report}, preload=preload, progress=True)
+    except KeyboardInterrupt:
+        print("KeyboardInterrupt after the finished chunks")
+        sys.exit(0)
     assert result["squares"]["square"].tolist() == [n * n for n in range(6)]
     print(json.dumps({"pid": os.getpid(), "threads_at_fork": threads_at_fork}))
 """
@@ -351,3 +368,34 @@ def test_local_workers_come_from_a_fork_server_where_forking_here_is_unsafe(tmp_
     parent, _, in_children = _run_workers(tmp_path, mode)
     assert all(imported not in (str(parent), str(pid), "None") for pid, imported in in_children)
     assert len({imported for _, imported in in_children}) == 1
+
+
+def test_ctrl_c_while_the_fork_server_imports_stops_the_run_without_a_traceback(tmp_path):
+    """Another Python thread makes the children come from a fork server (as in a notebook); a Ctrl-C at the
+    terminal (SIGINT to the whole process group) while the server imports its preload is the run's to handle."""
+    import multiprocessing
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("this platform has no fork server")
+    script, report, started = tmp_path / "run.py", tmp_path / "report", tmp_path / "preload-started"
+    script.write_text(WORKERS_RUN)
+    report.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]),
+           "ICAA_TEST_PRELOAD_STARTED": str(started), "ICAA_TEST_PRELOAD_SECONDS": "3"}
+    run = subprocess.Popen([sys.executable, str(script), str(tmp_path / "work"), str(report), "another thread",
+                            "slow_preload"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not started.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert started.exists(), "the fork server never imported the preload"
+    os.killpg(run.pid, signal.SIGINT)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    assert "KeyboardInterrupt after the finished chunks" in out
+    assert "Traceback" not in err

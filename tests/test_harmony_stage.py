@@ -427,6 +427,26 @@ def test_the_colour_tables_build_on_a_helper_thread_that_is_joined_before_any_im
     assert "Exception in thread" not in done.stderr
 
 
+def test_an_error_before_the_first_image_ends_the_command_after_the_tables_helper(tmp_path):
+    """An early error ends the interpreter while the helper thread may still be inside OpenCV (``main()`` run
+    with Python's teardown); the interpreter waits for the helper, where exiting around it could abort."""
+    import subprocess
+    import sys
+
+    images = tmp_path / "images.parquet"
+    pd.DataFrame({"image_id": ["a.jpg"], "path": [str(tmp_path / "a.jpg")]}).to_parquet(images)
+    code = ("import atexit, sys\n"
+            "from icaa.pipeline import colour_tables\n"
+            "atexit.register(lambda: print('helper alive at exit:', colour_tables._opencv_thread.is_alive()))\n"
+            "from icaa.pipeline.cli import main\n"
+            "main()\n")
+    done = subprocess.run([sys.executable, "-c", code, "harmony-score", str(images), "-o", str(images)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "is the input IMAGES" in done.stderr and "Traceback" not in done.stderr
+    assert "helper alive at exit: False" in done.stdout
+
+
 def test_the_command_with_two_workers_writes_the_table_of_one(demo_colour, tmp_path):
     """Two workers (a child forked after the command's imports) give the one-worker table."""
     import shutil
