@@ -96,10 +96,10 @@ def _contract_table(table: pa.Table | pd.DataFrame, path: Path | str, schema: pa
         table = table.select(cast_to.names)
         # Same types and no null where the schema forbids one: relabelled, as the cast would (which loads
         # pyarrow.compute, 20-30 ms of a command's start-up); anything else is cast and refused as before.
-        # str() also tells apart names that == ignores, such as a list's child field (item, element).
-        if [str(field.type) for field in table.schema] == [str(kind) for kind in cast_to.types] and not any(
+        if [field.type for field in table.schema] == list(cast_to.types) and not any(
                 column.null_count and not field.nullable for column, field in zip(table.columns, cast_to)):
-            table = pa.Table.from_arrays(table.columns, schema=cast_to)
+            table = pa.Table.from_arrays([_with_type(column, field.type) for column, field in
+                                          zip(table.columns, cast_to)], schema=cast_to)
         else:
             table = table.cast(cast_to)
     if schema is not None:
@@ -110,6 +110,14 @@ def _contract_table(table: pa.Table | pd.DataFrame, path: Path | str, schema: pa
         if check:
             check_values(table, schema, path)
     return table
+
+
+def _with_type(column: pa.ChunkedArray, data_type: pa.DataType) -> pa.ChunkedArray:
+    """``column`` labelled with ``data_type``, an equal type that may name its parts otherwise (a list's child
+    field: Parquet reads ``element`` where the schemas say ``item``); its buffers are reused as they are."""
+    if str(column.type) == str(data_type):
+        return column
+    return pa.chunked_array([chunk.view(data_type) for chunk in column.chunks], data_type)
 
 
 def _read(path: Path | str, read_parquet: Callable[[Path], Any], read_csv: Callable[[Path, str], Any]) -> Any:

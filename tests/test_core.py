@@ -279,9 +279,9 @@ def test_an_arrow_table_written_against_its_declaration_gets_the_declared_schema
     assert not (tmp_path / "p.parquet").exists()
 
 
-def test_a_list_column_cast_to_its_declaration_takes_the_declared_child_name():
-    """Relabelling keeps a column's own type; a list whose child field has another name is cast instead, so
-    that the table's columns agree with its schema."""
+def test_a_list_column_written_against_its_declaration_takes_the_declared_child_name():
+    """A list read from Parquet names its child ``element`` where the schemas say ``item``: the column takes the
+    declared type, so that the table's columns agree with its schema (and pyarrow.compute stays unloaded)."""
     from icaa.pipeline.io import _contract_table
     from icaa.pipeline.schemas import COLOUR_PARTS
 
