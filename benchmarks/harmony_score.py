@@ -10,7 +10,7 @@ Timed, in alternating rounds (a shared 2-core VM drifts between passes; the best
   stage     the whole command a user runs, ``icaa-data harmony-score images.parquet -o colour.parquet
             --workers 1``, as a subprocess: start-up, decoding, analysis and writing the tables;
   workers   the same command with ``--workers 2`` against ``--workers 1`` (end to end);
-and the stage's peak memory (the child's VmHWM) for a quarter of the photos and for all of them.
+and the stage's peak memory (the largest VmHWM of its processes) for a quarter of the photos and for all of them.
 Targets: stage >= 0.5x the floor, --workers 2 >= 1.8x one worker on 2 idle cores, flat memory.
 
 The command's input is written as ``scan`` writes it (string columns). It runs with Python's default
