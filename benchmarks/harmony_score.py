@@ -4,7 +4,8 @@ The photos: ``benchmarks/real_photos.py`` builds (and caches) 1,000 distinct cro
 full-resolution photographs of the Debian packages behind ``data/demo/`` and ``data/labelled/``, each
 downscaled by at most 2x and saved as JPEG quality 90: real camera detail, never upscaled.
 
-Timed, in alternating rounds (a shared 2-core VM drifts between passes; the best of each counts):
+Timed, in alternating rounds (a shared 2-core VM drifts between passes; the best of each counts, five
+rounds by default: with three, one slow round of either contender moved a ratio by up to 0.05 there):
   floor     OpenCV's fastest decode of the same files, ``cv2.imdecode(..., IMREAD_REDUCED_COLOR_4)``, file
             reading included, in this process;
   stage     the whole command a user runs, ``icaa-data harmony-score images.parquet -o colour.parquet
@@ -19,7 +20,7 @@ install writes it on first use), after a warm-up run; the cache lives in the ben
 folder. A shell that sets ``PYTHONDONTWRITEBYTECODE`` (as some sandboxes and containers do) would
 otherwise recompile icaa's modules at every start, about 0.04 s: ``--no-bytecode-cache`` measures that.
 
-    python benchmarks/harmony_score.py [--photos DIR] [--count 1000] [--rounds 3] [--no-bytecode-cache]
+    python benchmarks/harmony_score.py [--photos DIR] [--count 1000] [--rounds 5] [--no-bytecode-cache]
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="cache folder of the real photos")
     parser.add_argument("--debs", type=Path, help="the .deb files, if already downloaded")
     parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-bytecode-cache", dest="bytecode_cache", action="store_false",
                         help="run the command with PYTHONDONTWRITEBYTECODE=1, compiling icaa's modules at every start "
                              "(as an editable install does where that variable is set)")
