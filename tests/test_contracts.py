@@ -355,16 +355,14 @@ def test_categorical_text_and_infinite_numbers_are_checked_too():
     check_values(pa.table({"category": pa.array(["monochromatic/red"]).dictionary_encode()}), COARSE)
 
 
-def test_nan_counts_as_null_and_large_strings_are_checked_against_the_declared_values():
-    from icaa.pipeline.schemas import COARSE, SELECTION
+def test_nan_and_dictionary_nulls_count_as_null_and_large_strings_are_checked_against_the_declared_values():
+    from icaa.pipeline.schemas import COARSE, REJECTS, SELECTION
 
     with pytest.raises(IcaaError, match="column coarse_score may not be empty, but 2 row"):
         check_values(pa.table({"coarse_score": pa.array([5.0, float("nan"), None], pa.float32())}), SELECTION)
     with pytest.raises(IcaaError, match="column category holds 'nope'"):
         check_values(pa.table({"category": pa.array(["monochromatic/red", None, "nope"], pa.large_string())}), COARSE)
     check_values(pa.table({"coarse_score": pa.chunked_array([[5.0], [1.0, 10.0]])}), SELECTION)
-    from icaa.pipeline.schemas import REJECTS
-
     null_in_dictionary = pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int32()), pa.array(["a.jpg", None]))
     with pytest.raises(IcaaError, match="column image_id may not be empty, but 1 row"):
         check_values(pa.table({"image_id": null_in_dictionary}), REJECTS)
