@@ -44,7 +44,7 @@ def worker_context(preload: Sequence[str]):
     Forking (Linux, while the calling thread is this process's only Python thread): the modules are
     imported here, now, so that the children inherit them; fork the children before starting any thread.
     Fork server: started now if it is not running (it imports the modules and ``__main__``, with SIGINT
-    ignored, see :func:`start_early`). Python 3.11's server skips ``__main__``: it asks for the key
+    ignored, see :func:`_ensure_fork_server`). Python 3.11's server skips ``__main__``: it asks for the key
     ``main_path`` where the preparation data says ``init_main_from_path``, so each child runs the main script
     again as ``__mp_main__``, cheaply once the server holds the modules that script imports.
     """
