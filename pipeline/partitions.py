@@ -280,23 +280,6 @@ def _exit_with_parent(parent_pid: int, poll_s: float = 0.5) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-#: Chunks per worker that must remain undistributed for a worker to hold a second chunk.
-_QUEUE_AHEAD_WHILE = 2
-
-
-def _holds_another(held: int, worker_count: int, remaining: int, workers: int) -> bool:
-    """Whether an executor of ``worker_count`` workers that holds ``held`` chunks is handed another, with
-    ``remaining`` chunks not handed out and ``workers`` workers in all: one chunk per worker always, and a
-    second one queued behind it while more than ``_QUEUE_AHEAD_WHILE`` chunks per worker remain.
-
-    The queued chunk starts as soon as its worker is free: handing out the next chunk afterwards takes this
-    process's main thread and the pool's threads a few milliseconds each, waiting for the GIL of this
-    process's computing thread, a gap a child would otherwise spend idle after every chunk. Near the end each
-    worker holds one chunk only, so that none idles while another still has a chunk queued.
-    """
-    return held < worker_count or (held < 2 * worker_count and remaining > _QUEUE_AHEAD_WHILE * workers)
-
-
 def _run_on_local_processes(pending: list[int], args, workers: int, preload: Sequence[str], bar) -> None:
     """Run chunks on ``workers - 1`` child processes (no more than there are chunks for) and in this process,
     each taking the next chunk when free.
@@ -305,8 +288,7 @@ def _run_on_local_processes(pending: list[int], args, workers: int, preload: Seq
     (:mod:`worker_start`) are handed their first chunks before that thread starts: they are forked then,
     while this process has no thread of its own that could hold a lock. Children from a fork server are
     handed theirs after it, since handing one out waits for the server to finish its imports, during which
-    this process computes. While many chunks remain, each worker has a second one queued
-    (:func:`_holds_another`).
+    this process computes. Each worker holds one chunk at a time, so none idles while others have a backlog.
     """
     context = worker_context(preload)
     children_count = max(1, min(workers - 1, len(pending) - 1))
@@ -315,55 +297,39 @@ def _run_on_local_processes(pending: list[int], args, workers: int, preload: Seq
     with _ctrl_c_deferred() as stop_requested, ThreadPoolExecutor(max_workers=1) as here, \
             ProcessPoolExecutor(max_workers=children_count, mp_context=context, initializer=_exit_with_parent,
                                 initargs=(os.getpid(),)) as children:
-        worker_count = {here: 1, children: children_count}
 
         def hand_out(executor: Executor) -> None:
-            held = sum(1 for holder in running.values() if holder is executor)
-            while queue and not stop_requested.is_set() and _holds_another(
-                    held, worker_count[executor], len(queue), children_count + 1):
+            if queue and not stop_requested.is_set():
                 running[executor.submit(_run_chunk, *args(queue.popleft()))] = executor
-                held += 1
 
         forked = context.get_start_method() == "fork"
         if not forked:
             hand_out(here)
-        hand_out(children)
+        for _ in range(children_count):
+            hand_out(children)
         if forked:
             hand_out(here)
-        try:
-            while running:
-                finished, _ = wait_for_any(running, timeout=0.25, return_when=FIRST_COMPLETED)
-                if stop_requested.is_set():
-                    _cancel_queued(running)
-                for future in finished:
-                    executor = running.pop(future)
-                    try:
-                        future.result()
-                    except BrokenProcessPool as error:
-                        raise IcaaError(
-                            "a worker process died without a Python error; the finished chunks are kept and a "
-                            "re-run resumes. Usual causes: memory ran out, an image decoder crashed, or a script "
-                            "started the workers without an `if __name__ == \"__main__\":` guard (its child "
-                            "processes import it)") from error
-                    bar.update(1)
-                    hand_out(executor)
-        except BaseException:
-            _cancel_queued(running)  # a failed chunk or a second Ctrl-C: only the running chunks finish
-            raise
+        while running:
+            finished, _ = wait_for_any(running, timeout=0.25, return_when=FIRST_COMPLETED)
+            for future in finished:
+                executor = running.pop(future)
+                try:
+                    future.result()
+                except BrokenProcessPool as error:
+                    raise IcaaError(
+                        "a worker process died without a Python error; the finished chunks are kept and a re-run "
+                        "resumes. Usual causes: memory ran out, an image decoder crashed, or a script started the "
+                        "workers without an `if __name__ == \"__main__\":` guard (its child processes import it)"
+                    ) from error
+                bar.update(1)
+                hand_out(executor)
     if stop_requested.is_set():
         raise KeyboardInterrupt
 
 
-def _cancel_queued(running: dict[Future, Executor]) -> None:
-    """Cancel the chunks queued behind running ones that no worker has taken yet: they stay undone (a chunk in
-    a child process's call queue is taken already, and finishes)."""
-    for future in [future for future in running if future.cancel()]:
-        del running[future]
-
-
 class _ctrl_c_deferred:
-    """While local workers run, a first Ctrl-C only stops handing out chunks: the running ones (and any a child
-    process has already taken from its queue) finish and mark themselves done, the pool shuts down cleanly (no child is left half-started), and KeyboardInterrupt is
+    """While local workers run, a first Ctrl-C only stops handing out chunks: the running ones finish and mark
+    themselves done, the pool shuts down cleanly (no child is left half-started), and KeyboardInterrupt is
     raised afterwards. A second Ctrl-C interrupts at once."""
 
     def __enter__(self) -> threading.Event:

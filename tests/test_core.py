@@ -399,19 +399,3 @@ def test_ctrl_c_while_the_fork_server_imports_stops_the_run_without_a_traceback(
     assert run.returncode == 0, err
     assert "KeyboardInterrupt after the finished chunks" in out
     assert "Traceback" not in err
-
-
-def test_a_worker_holds_a_second_chunk_only_while_many_chunks_remain():
-    from icaa.pipeline.partitions import _holds_another
-
-    # Each worker always gets one chunk, with nothing queued behind it near the end of the run...
-    assert _holds_another(held=0, worker_count=1, remaining=1, workers=2)
-    assert not _holds_another(held=1, worker_count=1, remaining=4, workers=2)
-    # ...and a second one, queued, while more than two chunks per worker remain; never a third.
-    assert _holds_another(held=1, worker_count=1, remaining=5, workers=2)
-    assert not _holds_another(held=2, worker_count=1, remaining=100, workers=2)
-    # A pool of three children holds up to six.
-    assert _holds_another(held=2, worker_count=3, remaining=1, workers=4)
-    assert _holds_another(held=5, worker_count=3, remaining=9, workers=4)
-    assert not _holds_another(held=5, worker_count=3, remaining=8, workers=4)
-    assert not _holds_another(held=6, worker_count=3, remaining=100, workers=4)
