@@ -4,8 +4,9 @@ The photos: ``benchmarks/real_photos.py`` builds (and caches) 1,000 distinct cro
 full-resolution photographs of the Debian packages behind ``data/demo/`` and ``data/labelled/``, each
 downscaled by at most 2x and saved as JPEG quality 90: real camera detail, never upscaled.
 
-Timed, in alternating rounds (a shared 2-core VM drifts between passes; the best of each counts, five
-rounds by default: with three, one slow round of either contender moved a ratio by up to 0.05 there):
+Timed, in alternating rounds (a shared 2-core VM drifts between passes; the best of each counts, ten
+rounds by default: with five, the best one-worker time was still often a slow one, and the two-worker ratio
+came out about 0.03 higher than with ten; the ratios of each round's own pair are printed too):
   floor     OpenCV's fastest decode of the same files, ``cv2.imdecode(..., IMREAD_REDUCED_COLOR_4)``, file
             reading included, in this process;
   stage     the whole command a user runs, ``icaa-data harmony-score images.parquet -o colour.parquet
@@ -20,7 +21,7 @@ install writes it on first use), after a warm-up run; the cache lives in the ben
 folder. A shell that sets ``PYTHONDONTWRITEBYTECODE`` (as some sandboxes and containers do) would
 otherwise recompile icaa's modules at every start, about 0.04 s: ``--no-bytecode-cache`` measures that.
 
-    python benchmarks/harmony_score.py [--photos DIR] [--count 1000] [--rounds 5] [--no-bytecode-cache]
+    python benchmarks/harmony_score.py [--photos DIR] [--count 1000] [--rounds 10] [--no-bytecode-cache]
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,7 +96,7 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="cache folder of the real photos")
     parser.add_argument("--debs", type=Path, help="the .deb files, if already downloaded")
     parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--no-bytecode-cache", dest="bytecode_cache", action="store_false",
                         help="run the command with PYTHONDONTWRITEBYTECODE=1, compiling icaa's modules at every start "
                              "(as an editable install does where that variable is set)")
@@ -113,24 +115,31 @@ def main() -> None:
         # Warm-up: the OS page cache holds the files for every contender alike, the bytecode cache is written.
         floor_seconds(paths[:20])
         stage_seconds(folder / "few.parquet", folder / "warm", 2, environment)
-        floor = stage = two = float("inf")
+        floors, stages, twos = [], [], []
         memory = {}
         for _ in range(args.rounds):
-            floor = min(floor, floor_seconds(paths))
+            floors.append(floor_seconds(paths))
             elapsed, memory["all"] = stage_seconds(folder / "all.parquet", folder / "one", 1, environment)
-            stage = min(stage, elapsed)
-            two = min(two, stage_seconds(folder / "all.parquet", folder / "two", 2, environment)[0])
+            stages.append(elapsed)
+            twos.append(stage_seconds(folder / "all.parquet", folder / "two", 2, environment)[0])
         memory["quarter"] = stage_seconds(folder / "quarter.parquet", folder / "q", 1, environment)[1]
+    floor, stage, two = min(floors), min(stages), min(twos)
     megapixels = np.mean([_megapixels(p) for p in paths[:: max(1, len(paths) // 50)]])
     print(f"photos: {len(paths)} real JPEGs of {megapixels:.1f} MP ({args.photos}); best of {args.rounds} rounds; "
           f"bytecode cache {'on, as Python has it by default' if args.bytecode_cache else 'off'}")
     print(f"floor, cv2 IMREAD_REDUCED_COLOR_4 : {floor:6.2f} s  ({len(paths) / floor:6.1f} photos/s)")
     print(f"icaa-data harmony-score --workers 1 : {stage:6.2f} s  ({len(paths) / stage:6.1f} photos/s)  "
-          f"ratio to the floor {floor / stage:.2f} (target >= 0.5)")
+          f"ratio to the floor {floor / stage:.2f} (target >= 0.5; per round {_spread(floors, stages)})")
     print(f"icaa-data harmony-score --workers 2 : {two:6.2f} s  {stage / two:.2f}x one worker (target >= 1.8 on 2 idle "
-          f"cores)")
+          f"cores; per round {_spread(stages, twos)})")
     print(f"peak memory, {len(paths) // 4} vs {len(paths)} photos: {memory['quarter']:.0f} MB vs "
           f"{memory['all']:.0f} MB (ratio {memory['all'] / memory['quarter']:.2f}; flat is ~1)")
+
+
+def _spread(numerators: list[float], denominators: list[float]) -> str:
+    """The ratios of each round's own pair: lowest, middle and highest."""
+    ratios = sorted(n / d for n, d in zip(numerators, denominators))
+    return f"{ratios[0]:.2f}-{ratios[-1]:.2f}, {statistics.median(ratios):.2f} in the middle"
 
 
 def _megapixels(path: Path) -> float:
