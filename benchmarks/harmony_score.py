@@ -5,8 +5,9 @@ full-resolution photographs of the Debian packages behind ``data/demo/`` and ``d
 downscaled by at most 2x and saved as JPEG quality 90: real camera detail, never upscaled.
 
 Timed, in alternating rounds (a shared 2-core VM drifts between passes; the best of each counts, ten
-rounds by default: thirteen runs of five rounds there gave two-worker ratios of 1.72-1.88, eleven runs of
-ten rounds 1.79-1.86; the ratios of each round's own pair are printed too):
+rounds by default, so that each contender's best is more often an undisturbed round: twenty-one runs of five
+rounds there gave two-worker ratios of 1.72-1.88, eleven runs of ten 1.79-1.86, both 1.84 in the middle;
+the ratios of each round's own pair are printed too, lowest, highest and middle):
   floor     OpenCV's fastest decode of the same files, ``cv2.imdecode(..., IMREAD_REDUCED_COLOR_4)``, file
             reading included, in this process;
   stage     the whole command a user runs, ``icaa-data harmony-score images.parquet -o colour.parquet
