@@ -211,6 +211,15 @@ if __name__ == "__main__":
 """
 
 
+def _environment_with_tests_on_path(**extra: str) -> dict[str, str]:
+    """This environment with the tests' folder on PYTHONPATH, where a script run as a subprocess (and its workers)
+    imports the chunk functions and preload modules, plus ``extra`` variables."""
+    import os
+
+    path = os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
+
 def test_killing_a_run_with_local_workers_ends_its_child_processes_and_the_rerun_resumes(tmp_path):
     import os
     import signal
@@ -223,7 +232,7 @@ def test_killing_a_run_with_local_workers_ends_its_child_processes_and_the_rerun
     script, work, started = tmp_path / "run.py", tmp_path / "work", tmp_path / "started"
     script.write_text(KILLED_RUN)
     started.mkdir()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    env = _environment_with_tests_on_path()
     run = subprocess.Popen([sys.executable, str(script), str(work), str(started)], env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # until a child process is in the middle of a chunk
@@ -291,7 +300,6 @@ def test_a_list_column_written_against_its_declaration_takes_the_declared_child_
     assert table.column("dominant_lab").type.value_field.name == "item" == table.schema[0].type.value_field.name
 
 
-
 WORKERS_RUN = """
 import json, os, sys, threading
 import pandas as pd, pyarrow as pa
@@ -336,7 +344,7 @@ def _run_workers(tmp_path, mode: str) -> tuple[int, list, list[tuple[int, str]]]
     script.write_text(WORKERS_RUN)
     report.mkdir()
     # Python 3.11's fork server ignores the parent's sys.path; the tests' folder reaches it by the environment.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    env = _environment_with_tests_on_path()
     done = subprocess.run([sys.executable, str(script), str(tmp_path / "work"), str(report), mode], env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -385,8 +393,7 @@ def test_ctrl_c_while_the_fork_server_imports_stops_the_run_without_a_traceback(
     script, report, started = tmp_path / "run.py", tmp_path / "report", tmp_path / "preload-started"
     script.write_text(WORKERS_RUN)
     report.mkdir()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]),
-           "ICAA_TEST_PRELOAD_STARTED": str(started), "ICAA_TEST_PRELOAD_SECONDS": "3"}
+    env = _environment_with_tests_on_path(ICAA_TEST_PRELOAD_STARTED=str(started), ICAA_TEST_PRELOAD_SECONDS="3")
     run = subprocess.Popen([sys.executable, str(script), str(tmp_path / "work"), str(report), "another thread",
                             "slow_preload"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            start_new_session=True)
